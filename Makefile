@@ -1,0 +1,88 @@
+# problemap — build, test, demo.  `make demo` and `make test` are all a
+# person needs on a fresh Debian 12 machine (both run `make deps` first).
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+SAN     ?=
+
+PKGS    := geos proj cairo jansson libpq
+CC      ?= cc
+WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) -MMD -MP -pthread
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DPM_DATADIR='"$(PREFIX)/share/problemap"'
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC := $(sort $(wildcard engine/*.c geodata/*.c render/*.c sql/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB     := $(BUILD)/libproblemap.a
+BIN     := $(BUILD)/problemap
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps demo test test-unit test-e2e test-asan bench install clean
+all: $(BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+APP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/*.c)))
+
+$(BIN): $(APP_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+deps:
+	@sh tools/deps.sh
+
+# The main job on the sample data the repository ships.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/demo.sh $(BIN)
+
+test-unit: $(TEST_BIN)
+	@sh tests/run_unit.sh $(TEST_BIN)
+
+test-e2e: $(BIN)
+	@sh tests/e2e/run.sh $(BIN)
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
+
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@$(MAKE) --no-print-directory test-unit test-e2e
+	@$(MAKE) --no-print-directory test-asan
+	@echo "all test suites passed (normal and ASan+UBSan builds)"
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/bench.sh $(BIN)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/problemap \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/problemap
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libproblemap.a
+	install -m 644 data/topics.json $(DESTDIR)$(PREFIX)/share/problemap/topics.json
+	cp -r data/mappings $(DESTDIR)$(PREFIX)/share/problemap/
+	install -m 644 docs/problemap.1 $(DESTDIR)$(PREFIX)/share/man/man1/problemap.1
+
+clean:
+	rm -rf build build-asan out
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,132 @@
+/* complaint.c — the columnar complaint batch (see pm_complaint.h). */
+#include "pm_complaint.h"
+#include "pm_alloc.h"
+#include "strtab.h"
+
+#include <string.h>
+
+struct pm_complaints {
+    size_t n, cap;
+    double *lon, *lat;
+    int64_t *created, *answered;
+    uint16_t *topic;
+    uint64_t *line;
+    uint32_t *dict[PM_DICT_N];
+    pm_strtab *ids;              /* id i is string i: ids are unique */
+    pm_strtab *dicts[PM_DICT_N];
+};
+
+pm_complaints *pm_complaints_new(void)
+{
+    pm_complaints *cs = pm_calloc(1, sizeof *cs);
+    if (!cs)
+        return NULL;
+    cs->ids = pm_strtab_new();
+    int ok = cs->ids != NULL;
+    for (int k = 0; k < PM_DICT_N; k++) {
+        cs->dicts[k] = pm_strtab_new();
+        ok = ok && cs->dicts[k];
+    }
+    if (!ok) {
+        pm_complaints_free(cs);
+        return NULL;
+    }
+    return cs;
+}
+
+void pm_complaints_free(pm_complaints *cs)
+{
+    if (!cs)
+        return;
+    pm_free(cs->lon);
+    pm_free(cs->lat);
+    pm_free(cs->created);
+    pm_free(cs->answered);
+    pm_free(cs->topic);
+    pm_free(cs->line);
+    for (int k = 0; k < PM_DICT_N; k++) {
+        pm_free(cs->dict[k]);
+        pm_strtab_free(cs->dicts[k]);
+    }
+    pm_strtab_free(cs->ids);
+    pm_free(cs);
+}
+
+#define GROW(field)                                                            \
+    do {                                                                       \
+        void *p_ = pm_reallocarray(cs->field, cap, sizeof *cs->field);         \
+        if (!p_)                                                               \
+            return -1;                                                         \
+        cs->field = p_;                                                        \
+    } while (0)
+
+static int reserve(pm_complaints *cs)
+{
+    if (cs->n < cs->cap)
+        return 0;
+    size_t cap = cs->cap ? cs->cap * 2 : 1024;
+    GROW(lon);
+    GROW(lat);
+    GROW(created);
+    GROW(answered);
+    GROW(topic);
+    GROW(line);
+    for (int k = 0; k < PM_DICT_N; k++)
+        GROW(dict[k]);
+    cs->cap = cap;
+    return 0;
+}
+
+int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)
+{
+    if (!c->id || !c->id[0])
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "complaint without an id");
+    if (pm_strtab_find(cs->ids, c->id) >= 0)
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "duplicate id \"%s\"", c->id);
+    if (reserve(cs) != 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
+    const char *vals[PM_DICT_N] = {c->source, c->status, c->executor, c->district_code};
+    uint32_t idx[PM_DICT_N];
+    for (int k = 0; k < PM_DICT_N; k++) {
+        if (!vals[k] || !vals[k][0]) {
+            idx[k] = PM_NONE;
+            continue;
+        }
+        int64_t i = pm_strtab_intern(cs->dicts[k], vals[k], NULL);
+        if (i < 0)
+            return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
+        idx[k] = (uint32_t)i;
+    }
+    if (pm_strtab_intern(cs->ids, c->id, NULL) < 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
+    size_t i = cs->n++;
+    cs->lon[i] = c->lon;
+    cs->lat[i] = c->lat;
+    cs->created[i] = c->created_at;
+    cs->answered[i] = c->answered_at;
+    cs->topic[i] = c->topic;
+    cs->line[i] = c->line;
+    for (int k = 0; k < PM_DICT_N; k++)
+        cs->dict[k][i] = idx[k];
+    return PM_OK;
+}
+
+size_t pm_complaints_count(const pm_complaints *cs) { return cs->n; }
+const double *pm_complaints_lon(const pm_complaints *cs) { return cs->lon; }
+const double *pm_complaints_lat(const pm_complaints *cs) { return cs->lat; }
+const int64_t *pm_complaints_created(const pm_complaints *cs) { return cs->created; }
+const int64_t *pm_complaints_answered(const pm_complaints *cs) { return cs->answered; }
+const uint16_t *pm_complaints_topic(const pm_complaints *cs) { return cs->topic; }
+const uint32_t *pm_complaints_dict(const pm_complaints *cs, pm_dict_col col) { return cs->dict[col]; }
+const uint64_t *pm_complaints_line(const pm_complaints *cs) { return cs->line; }
+const char *pm_complaints_id(const pm_complaints *cs, size_t i) { return pm_strtab_str(cs->ids, i); }
+
+const char *pm_complaints_dict_str(const pm_complaints *cs, pm_dict_col col, uint32_t idx)
+{
+    return idx == PM_NONE ? "" : pm_strtab_str(cs->dicts[col], idx);
+}
+
+size_t pm_complaints_dict_count(const pm_complaints *cs, pm_dict_col col)
+{
+    return pm_strtab_count(cs->dicts[col]);
+}

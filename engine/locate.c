@@ -1,0 +1,815 @@
+/* locate.c — point → district: the exact locator, its brute-force oracle
+ * and the threaded batch (see pm_locate.h and docs/geocoding.md).
+ *
+ * Indexed path.  A GEOS STRtree over the district envelopes (items: the
+ * district index) gives the candidates of a point; they are sorted by
+ * index, and the first whose prepared geometry intersects the point wins
+ * (districts are sorted by id, so this is the border rule).  The winner's
+ * prepared Contains says INSIDE or BORDER.
+ *
+ * Oracle.  pm_locator_set_brute_force() makes every query test every
+ * district in index order with the unprepared GEOSIntersects_r /
+ * GEOSContains_r: no tree, no prepared geometry.  The loop over the
+ * districts and the snapping distance (below) are shared: the distance
+ * must be the same number either way.
+ *
+ * Threads.  GEOS builds its indexes lazily on first use: the STRtree on
+ * its first query, a prepared polygon's IndexedPointInAreaLocator (and the
+ * interval tree inside it) on its first point test, and in GEOS 3.11 a
+ * geometry caches the envelope of each component and ring when first
+ * asked.  pm_locator_new() forces all of it: one tree query, one prepared
+ * Intersects and Contains per district with a point inside its envelope,
+ * and the extent of every ring.  Afterwards nothing in the locator or in
+ * the districts is written, so any number of threads may query it, each
+ * through its own pm_ctx (GEOS handle).  pm_locator_set_brute_force() is
+ * the one mutator; call it before sharing the locator.  (GEOS 3.11 itself
+ * still bumps a plain int, the reference count of its shared default
+ * GeometryFactory, whenever any thread creates or destroys a geometry:
+ * GEOS issue #847.  That factory is never freed, so the race is harmless,
+ * but helgrind and TSan report it under GeometryFactory::addRef/dropRef;
+ * in the oracle's RelateOp they also report the lazily built static
+ * NodeFactory, a C++ function-local static, which is safe.)
+ *
+ * Snapping.  For a point in no district, candidates come from a tree query
+ * with a box that holds every point within the tolerance (geodesically),
+ * plus its wrapped part across ±180°.  For each candidate the nearest
+ * point of its boundary is searched in a local frame around the point:
+ * lon/lat scaled to metres by the WGS84 radii of curvature at the point's
+ * latitude (a linear map, so the districts' edges, straight in lon/lat,
+ * stay straight).  Its distance is then measured exactly with PROJ's
+ * geod_inverse.  The found point is on the boundary, so the distance is
+ * never less than the true geodesic distance; it exceeds it only by the
+ * variation of the frame's scale over the distance d, eps = d/R*tan|lat|
+ * (3e-4 at 1 km and 60°N): the excess is of order eps²·d (< 1 mm at
+ * 1 km up to 80°; first-order bound 2·eps·d, 0.5 m at 60°N).  Searching
+ * in plain degrees instead would overestimate by up to 17 % at 60°N (a
+ * coast running at 45°), which is why GEOS's nearest-point functions are
+ * not used.  Segments are taken in a canonical direction so that a border
+ * shared by two districts gives both the same point, and ties go to the
+ * lowest index.  The frame degenerates within ~1 km of the poles.
+ */
+#include "pm_locate.h"
+#include "pm_alloc.h"
+
+#include <geodesic.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_SNAP_M 1000.0
+#define TREE_NODE_CAPACITY 10
+#define BATCH_CHUNK 4096
+#define WGS84_A 6378137.0
+#define WGS84_F (1.0 / 298.257223563)
+#define DEG (M_PI / 180.0)
+/* The shortest degree of latitude (at the equator), in metres. */
+#define MIN_M_PER_DEG_LAT 110574.0
+#define LOCAL_CANDS 64
+
+struct pm_locator {
+    const pm_districts *ds;
+    size_t n;
+    double snap_m;                       /* 0: snapping off */
+    int brute;
+    GEOSSTRtree *tree;
+    size_t n_tree;                       /* districts in the tree (the non-empty) */
+    const GEOSPreparedGeometry **prep;   /* n; NULL for an empty geometry */
+    int32_t *item;                       /* item[i] == i: the tree's items */
+    struct geod_geodesic geod;
+};
+
+const char *pm_placement_name(pm_placement p)
+{
+    switch (p) {
+    case PM_PLACE_INSIDE: return "inside";
+    case PM_PLACE_BORDER: return "border";
+    case PM_PLACE_SNAPPED: return "snapped";
+    case PM_PLACE_BY_CODE: return "by_code";
+    case PM_PLACE_OUTSIDE: return "outside";
+    case PM_PLACE_UNKNOWN_CODE: return "unknown_code";
+    default: return "?";
+    }
+}
+
+/* ---- candidate lists ---------------------------------------------------- */
+
+/* District indexes from tree queries; on the stack unless there are many. */
+typedef struct cands {
+    int32_t *v;
+    size_t n, cap;
+    int oom;
+    int32_t local[LOCAL_CANDS];
+} cands;
+
+static void cands_init(cands *c)
+{
+    c->v = c->local;
+    c->n = 0;
+    c->cap = LOCAL_CANDS;
+    c->oom = 0;
+}
+
+static void cands_free(cands *c)
+{
+    if (c->v != c->local)
+        pm_free(c->v);
+}
+
+static void cands_push(cands *c, int32_t i)
+{
+    if (c->oom)
+        return;
+    if (c->n == c->cap) {
+        int32_t *v = pm_reallocarray(c->v == c->local ? NULL : c->v, c->cap * 2, sizeof *v);
+        if (!v) {
+            c->oom = 1;
+            return;
+        }
+        if (c->v == c->local)
+            memcpy(v, c->local, sizeof c->local);
+        c->v = v;
+        c->cap *= 2;
+    }
+    c->v[c->n++] = i;
+}
+
+static void tree_visit(void *item, void *user) { cands_push(user, *(const int32_t *)item); }
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Ascending, without duplicates (a box query in two parts may repeat). */
+static void cands_sort_unique(cands *c)
+{
+    qsort(c->v, c->n, sizeof *c->v, cmp_i32);
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (k == 0 || c->v[k - 1] != c->v[i])
+            c->v[k++] = c->v[i];
+    c->n = k;
+}
+
+/* Appends the districts whose envelope meets the envelope of q. */
+static int query_geom(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *q, cands *c)
+{
+    if (loc->n_tree == 0)   /* GEOS would try to build an empty tree on every query */
+        return PM_OK;
+    GEOSSTRtree_query_r(pm_ctx_geos(ctx), loc->tree, q, tree_visit, c);
+    if (c->oom)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory collecting candidate districts");
+    return PM_OK;
+}
+
+/* Appends the districts whose envelope meets the box. */
+static int query_box(pm_ctx *ctx, const pm_locator *loc, double x0, double y0, double x1,
+                     double y1, cands *c)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    GEOSGeometry *q = GEOSGeom_createRectangle_r(h, x0, y0, x1, y1);
+    if (!q)
+        return PM_ERR(ctx, PM_E_GEOM, "cannot build the query box (%.9g, %.9g, %.9g, %.9g): %s",
+                      x0, y0, x1, y1, pm_ctx_geos_msg(ctx));
+    int rc = query_geom(ctx, loc, q, c);
+    GEOSGeom_destroy_r(h, q);
+    return rc;
+}
+
+/* ---- containment --------------------------------------------------------- */
+
+enum { REL_OUTSIDE = 0, REL_BORDER = 1, REL_INSIDE = 2 };
+
+/* Where pt lies relative to district i: prepared predicates, or the
+ * unprepared ones for the oracle. */
+static int relate_point(pm_ctx *ctx, const pm_locator *loc, size_t i, const GEOSGeometry *pt,
+                        int brute, int *rel)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    const GEOSGeometry *g = pm_district_geom_borrow(loc->ds, i);
+    char in = brute ? GEOSIntersects_r(h, g, pt)
+                    : (loc->prep[i] ? GEOSPreparedIntersects_r(h, loc->prep[i], pt) : 0);
+    char inner = 0;
+    if (in == 1)
+        inner = brute ? GEOSContains_r(h, g, pt) : GEOSPreparedContains_r(h, loc->prep[i], pt);
+    if (in == 2 || inner == 2)
+        return PM_ERR(ctx, PM_E_GEOM, "district \"%s\": point-in-polygon test failed: %s",
+                      pm_district_id(loc->ds, i), pm_ctx_geos_msg(ctx));
+    *rel = in == 0 ? REL_OUTSIDE : inner ? REL_INSIDE : REL_BORDER;
+    return PM_OK;
+}
+
+/* The first district of list (ascending; NULL: all districts) whose
+ * closure holds pt, or -1. */
+static int first_containing(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *pt,
+                            const int32_t *list, size_t n, int brute, int32_t *district,
+                            pm_placement *placement)
+{
+    *district = -1;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = list ? (size_t)list[k] : k;
+        int rel, rc = relate_point(ctx, loc, i, pt, brute, &rel);
+        if (rc)
+            return rc;
+        if (rel != REL_OUTSIDE) {
+            *district = (int32_t)i;
+            *placement = rel == REL_INSIDE ? PM_PLACE_INSIDE : PM_PLACE_BORDER;
+            return PM_OK;
+        }
+    }
+    return PM_OK;
+}
+
+/* ---- snapping: nearest boundary point, geodesic distance ---------------- */
+
+/* Metres per degree around the query point (WGS84 radii of curvature). */
+typedef struct frame {
+    double lon0, lat0;
+    double mx, my;
+} frame;
+
+static frame frame_at(double lon, double lat)
+{
+    double e2 = WGS84_F * (2.0 - WGS84_F), s = sin(lat * DEG);
+    double w = sqrt(1.0 - e2 * s * s);
+    frame f = {lon, lat, WGS84_A / w * cos(lat * DEG) * DEG,
+               WGS84_A * (1.0 - e2) / (w * w * w) * DEG};
+    return f;
+}
+
+/* x - lon0 folded into [-180, 180). */
+static double wrap_dlon(double d)
+{
+    return d - 360.0 * floor((d + 180.0) / 360.0);
+}
+
+/* Distance in degrees of longitude from lon to [xmin, xmax], across ±180°. */
+static double lon_gap(double lon, double xmin, double xmax)
+{
+    double best = INFINITY;
+    for (int k = -1; k <= 1; k++) {
+        double x = lon + 360.0 * k;
+        double g = x < xmin ? xmin - x : x > xmax ? x - xmax : 0.0;
+        best = fmin(best, g);
+    }
+    return best;
+}
+
+/* The nearest boundary point found so far in one district. */
+typedef struct nearest {
+    double d2;          /* squared distance in the frame, m² */
+    double lon, lat;
+} nearest;
+
+static void nearest_segment(const frame *f, double ax, double ay, double bx, double by,
+                            nearest *best)
+{
+    if (bx < ax || (bx == ax && by < ay)) { /* canonical direction */
+        double tx = ax, ty = ay;
+        ax = bx, ay = by, bx = tx, by = ty;
+    }
+    double ua = wrap_dlon(ax - f->lon0) * f->mx, va = (ay - f->lat0) * f->my;
+    double dx = (bx - ax) * f->mx, dy = (by - ay) * f->my;
+    double ub = ua + dx, vb = va + dy;
+    double da = ua * ua + va * va, db = ub * ub + vb * vb;
+    /* An endpoint wins over a projection that rounding puts next to it:
+     * a vertex shared by two districts then gives both the same point. */
+    if (da <= db) {
+        if (da < best->d2)
+            *best = (nearest){da, ax, ay};
+    } else if (db < best->d2) {
+        *best = (nearest){db, bx, by};
+    }
+    double l2 = dx * dx + dy * dy;
+    double t = l2 > 0.0 ? -(ua * dx + va * dy) / l2 : 0.0;
+    if (!(t > 0.0 && t < 1.0))
+        return;
+    double qx = ua + t * dx, qy = va + t * dy, d2 = qx * qx + qy * qy;
+    if (d2 < best->d2 && d2 < da && d2 < db)
+        *best = (nearest){d2, ax + t * (bx - ax), ay + t * (by - ay)};
+}
+
+/* Scans the segments of a ring or line, unless its envelope is too far. */
+static int nearest_in_curve(pm_ctx *ctx, const frame *f, const GEOSGeometry *g, nearest *best)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    double xmin, ymin, xmax, ymax;
+    char empty = GEOSisEmpty_r(h, g);
+    if (empty == 1)
+        return PM_OK;
+    if (empty == 2 || !GEOSGeom_getExtent_r(h, g, &xmin, &ymin, &xmax, &ymax))
+        return PM_ERR(ctx, PM_E_GEOM, "cannot read a ring's extent: %s", pm_ctx_geos_msg(ctx));
+    double gx = lon_gap(f->lon0, xmin, xmax) * f->mx;
+    double gy = (f->lat0 < ymin ? ymin - f->lat0 : f->lat0 > ymax ? f->lat0 - ymax : 0.0) * f->my;
+    if (gx * gx + gy * gy >= best->d2)
+        return PM_OK;
+    const GEOSCoordSequence *cs = GEOSGeom_getCoordSeq_r(h, g);
+    unsigned int n = 0;
+    if (!cs || !GEOSCoordSeq_getSize_r(h, cs, &n))
+        return PM_ERR(ctx, PM_E_GEOM, "cannot read a ring's coordinates: %s",
+                      pm_ctx_geos_msg(ctx));
+    double px = 0, py = 0;
+    for (unsigned int k = 0; k < n; k++) {
+        double x, y;
+        if (!GEOSCoordSeq_getXY_r(h, cs, k, &x, &y))
+            return PM_ERR(ctx, PM_E_GEOM, "cannot read a coordinate: %s", pm_ctx_geos_msg(ctx));
+        if (k > 0 || n == 1)
+            nearest_segment(f, k > 0 ? px : x, k > 0 ? py : y, x, y, best);
+        px = x, py = y;
+    }
+    return PM_OK;
+}
+
+/* Walks polygons, their rings and collections of them. */
+static int nearest_in_geom(pm_ctx *ctx, const frame *f, const GEOSGeometry *g, nearest *best)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    int type = GEOSGeomTypeId_r(h, g);
+    if (type == GEOS_POLYGON) {
+        const GEOSGeometry *shell = GEOSGetExteriorRing_r(h, g);
+        int nh = GEOSGetNumInteriorRings_r(h, g);
+        if (!shell || nh < 0)
+            return PM_ERR(ctx, PM_E_GEOM, "cannot read a polygon's rings: %s",
+                          pm_ctx_geos_msg(ctx));
+        int rc = nearest_in_curve(ctx, f, shell, best);
+        for (int k = 0; k < nh && !rc; k++)
+            rc = nearest_in_curve(ctx, f, GEOSGetInteriorRingN_r(h, g, k), best);
+        return rc;
+    }
+    if (type == GEOS_MULTIPOLYGON || type == GEOS_GEOMETRYCOLLECTION ||
+        type == GEOS_MULTILINESTRING || type == GEOS_MULTIPOINT) {
+        int ng = GEOSGetNumGeometries_r(h, g);
+        for (int k = 0; k < ng; k++) {
+            int rc = nearest_in_geom(ctx, f, GEOSGetGeometryN_r(h, g, k), best);
+            if (rc)
+                return rc;
+        }
+        return PM_OK;
+    }
+    if (type < 0)
+        return PM_ERR(ctx, PM_E_GEOM, "cannot read a geometry's type: %s", pm_ctx_geos_msg(ctx));
+    return nearest_in_curve(ctx, f, g, best);
+}
+
+/* Geodesic distance from the frame's point to district i's nearest
+ * boundary point (INFINITY for an empty district). */
+static int district_distance(pm_ctx *ctx, const pm_locator *loc, const frame *f, size_t i,
+                             double *dist_m)
+{
+    nearest best = {INFINITY, 0, 0};
+    int rc = nearest_in_geom(ctx, f, pm_district_geom_borrow(loc->ds, i), &best);
+    if (rc)
+        return rc;
+    *dist_m = INFINITY;
+    if (best.d2 < INFINITY)
+        geod_inverse(&loc->geod, f->lat0, f->lon0, best.lat, best.lon, dist_m, NULL, NULL);
+    return PM_OK;
+}
+
+/* The nearest district of list (ascending; NULL: all) within the
+ * tolerance, or -1. */
+static int nearest_district(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                            const int32_t *list, size_t n, int32_t *district, double *dist_m)
+{
+    frame f = frame_at(lon, lat);
+    double best = INFINITY;
+    *district = -1;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = list ? (size_t)list[k] : k;
+        double d;
+        int rc = district_distance(ctx, loc, &f, i, &d);
+        if (rc)
+            return rc;
+        if (d < best) {
+            best = d;
+            *district = (int32_t)i;
+        }
+    }
+    if (best > loc->snap_m)
+        *district = -1;
+    *dist_m = *district >= 0 ? best : 0.0;
+    return PM_OK;
+}
+
+/* Tree candidates for snapping: every district with a point within the
+ * tolerance has its envelope in this box.  A geodesic of length s moves
+ * the latitude by at most s / (a(1-e²)) rad (110574 m per degree at the
+ * equator) and the longitude by at most s / (a cos lat_max). */
+static int snap_candidates(pm_ctx *ctx, const pm_locator *loc, double lon, double lat, cands *c)
+{
+    double dlat = loc->snap_m / MIN_M_PER_DEG_LAT * 1.05 + 1e-9;
+    double lat_max = fabs(lat) + dlat;
+    double y0 = fmax(lat - dlat, -90.0), y1 = fmin(lat + dlat, 90.0);
+    double dlon = lat_max >= 89.9 ? 360.0 : dlat / cos(lat_max * DEG);
+    if (dlon >= 180.0)
+        return query_box(ctx, loc, -180.0, y0, 180.0, y1, c);
+    double x0 = lon - dlon, x1 = lon + dlon;
+    int rc = query_box(ctx, loc, x0, y0, x1, y1, c);
+    if (!rc && x0 < -180.0)
+        rc = query_box(ctx, loc, x0 + 360.0, y0, 180.0, y1, c);
+    if (!rc && x1 > 180.0)
+        rc = query_box(ctx, loc, -180.0, y0, x1 - 360.0, y1, c);
+    return rc;
+}
+
+/* ---- one point ------------------------------------------------------------ */
+
+static int check_point(pm_ctx *ctx, double lon, double lat)
+{
+    if (!isfinite(lon) || !isfinite(lat))
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "point (%g, %g): coordinates are not finite", lon,
+                      lat);
+    if (fabs(lon) > 180.0 || fabs(lat) > 90.0)
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "point (%.9g, %.9g): lon/lat out of range", lon, lat);
+    return PM_OK;
+}
+
+static int locate_brute(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *pt, double lon,
+                        double lat, int32_t *district, pm_placement *placement, double *dist_m)
+{
+    int rc = first_containing(ctx, loc, pt, NULL, loc->n, 1, district, placement);
+    if (rc || *district >= 0 || loc->snap_m <= 0.0)
+        return rc;
+    rc = nearest_district(ctx, loc, lon, lat, NULL, loc->n, district, dist_m);
+    if (!rc && *district >= 0)
+        *placement = PM_PLACE_SNAPPED;
+    return rc;
+}
+
+static int locate_indexed(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *pt, double lon,
+                          double lat, int32_t *district, pm_placement *placement, double *dist_m)
+{
+    cands c;
+    cands_init(&c);
+    int rc = query_geom(ctx, loc, pt, &c);
+    if (!rc) {
+        cands_sort_unique(&c);
+        rc = first_containing(ctx, loc, pt, c.v, c.n, 0, district, placement);
+    }
+    if (!rc && *district < 0 && loc->snap_m > 0.0) {
+        c.n = 0;
+        rc = snap_candidates(ctx, loc, lon, lat, &c);
+        if (!rc) {
+            cands_sort_unique(&c);
+            rc = nearest_district(ctx, loc, lon, lat, c.v, c.n, district, dist_m);
+        }
+        if (!rc && *district >= 0)
+            *placement = PM_PLACE_SNAPPED;
+    }
+    cands_free(&c);
+    return rc;
+}
+
+int pm_locate_point(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                    int32_t *district, pm_placement *placement, double *dist_m)
+{
+    *district = -1;
+    *placement = PM_PLACE_OUTSIDE;
+    *dist_m = 0.0;
+    int rc = check_point(ctx, lon, lat);
+    if (rc)
+        return rc;
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    GEOSGeometry *pt = GEOSGeom_createPointFromXY_r(h, lon, lat);
+    if (!pt)
+        return PM_ERR(ctx, PM_E_GEOM, "point (%.9g, %.9g): cannot build it: %s", lon, lat,
+                      pm_ctx_geos_msg(ctx));
+    rc = loc->brute ? locate_brute(ctx, loc, pt, lon, lat, district, placement, dist_m)
+                    : locate_indexed(ctx, loc, pt, lon, lat, district, placement, dist_m);
+    GEOSGeom_destroy_r(h, pt);
+    if (rc) {
+        *district = -1;
+        *placement = PM_PLACE_OUTSIDE;
+        *dist_m = 0.0;
+    }
+    return rc;
+}
+
+/* ---- building the locator ------------------------------------------------- */
+
+/* Asks for the extent of every component and ring, so that GEOS caches
+ * them now and not later, from several threads. */
+static int cache_envelopes(pm_ctx *ctx, const GEOSGeometry *g)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    double x0, y0, x1, y1;
+    char empty = GEOSisEmpty_r(h, g);
+    if (empty == 1)
+        return PM_OK;
+    if (empty == 2 || !GEOSGeom_getExtent_r(h, g, &x0, &y0, &x1, &y1))
+        return PM_ERR(ctx, PM_E_GEOM, "cannot compute an extent: %s", pm_ctx_geos_msg(ctx));
+    int type = GEOSGeomTypeId_r(h, g), rc = PM_OK;
+    if (type == GEOS_POLYGON) {
+        rc = cache_envelopes(ctx, GEOSGetExteriorRing_r(h, g));
+        int nh = GEOSGetNumInteriorRings_r(h, g);
+        for (int k = 0; k < nh && !rc; k++)
+            rc = cache_envelopes(ctx, GEOSGetInteriorRingN_r(h, g, k));
+    } else if (type == GEOS_MULTIPOLYGON || type == GEOS_GEOMETRYCOLLECTION ||
+               type == GEOS_MULTILINESTRING || type == GEOS_MULTIPOINT) {
+        int ng = GEOSGetNumGeometries_r(h, g);
+        for (int k = 0; k < ng && !rc; k++)
+            rc = cache_envelopes(ctx, GEOSGetGeometryN_r(h, g, k));
+    }
+    return rc;
+}
+
+/* Prepares district i and runs one Intersects and one Contains with the
+ * centre of its envelope, which passes the envelope test and so builds
+ * the point-in-area locator and its index.  Leaves prep[i] NULL for an
+ * empty geometry, which holds no point. */
+static int prepare_district(pm_ctx *ctx, pm_locator *loc, size_t i)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    const GEOSGeometry *g = pm_district_geom_borrow(loc->ds, i);
+    const char *id = pm_district_id(loc->ds, i);
+    char empty = GEOSisEmpty_r(h, g);
+    if (empty == 2)
+        return PM_ERR(ctx, PM_E_GEOM, "district \"%s\": cannot read its geometry: %s", id,
+                      pm_ctx_geos_msg(ctx));
+    if (empty == 1)
+        return PM_OK;
+    int rc = cache_envelopes(ctx, g);
+    if (rc)
+        return PM_ERR(ctx, rc, "district \"%s\": %s", id, pm_ctx_errmsg(ctx));
+    double x0, y0, x1, y1;
+    GEOSGeom_getExtent_r(h, g, &x0, &y0, &x1, &y1);
+    loc->prep[i] = GEOSPrepare_r(h, g);
+    if (!loc->prep[i])
+        return PM_ERR(ctx, PM_E_GEOM, "district \"%s\": cannot prepare its geometry: %s", id,
+                      pm_ctx_geos_msg(ctx));
+    GEOSSTRtree_insert_r(h, loc->tree, g, &loc->item[i]);
+    loc->n_tree++;
+    GEOSGeometry *pt = GEOSGeom_createPointFromXY_r(h, (x0 + x1) / 2, (y0 + y1) / 2);
+    if (!pt)
+        return PM_ERR(ctx, PM_E_GEOM, "district \"%s\": cannot build a test point: %s", id,
+                      pm_ctx_geos_msg(ctx));
+    char a = GEOSPreparedIntersects_r(h, loc->prep[i], pt);
+    char b = GEOSPreparedContains_r(h, loc->prep[i], pt);
+    GEOSGeom_destroy_r(h, pt);
+    if (a == 2 || b == 2)
+        return PM_ERR(ctx, PM_E_GEOM, "district \"%s\": point-in-polygon test failed: %s", id,
+                      pm_ctx_geos_msg(ctx));
+    return PM_OK;
+}
+
+int pm_locator_new(pm_ctx *ctx, const pm_districts *ds, double snap_tolerance_m,
+                   pm_locator **out)
+{
+    *out = NULL;
+    if (isnan(snap_tolerance_m) || isinf(snap_tolerance_m))
+        return PM_ERR(ctx, PM_E_USAGE, "snap tolerance %g m is not finite", snap_tolerance_m);
+    /* A frozen set has at least one region; before freeze it reports none. */
+    if (pm_districts_count(ds) > 0 && pm_regions_count(ds) == 0)
+        return PM_ERR(ctx, PM_E_USAGE, "the district set is not frozen");
+    if (pm_districts_count(ds) > INT32_MAX)
+        return PM_ERR(ctx, PM_E_USAGE, "too many districts (%zu)", pm_districts_count(ds));
+    pm_locator *loc = pm_calloc(1, sizeof *loc);
+    if (!loc)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory building the locator");
+    loc->ds = ds;
+    loc->n = pm_districts_count(ds);
+    loc->snap_m = snap_tolerance_m < 0.0 ? DEFAULT_SNAP_M : snap_tolerance_m;
+    geod_init(&loc->geod, WGS84_A, WGS84_F);
+    loc->prep = pm_calloc(loc->n, sizeof *loc->prep);
+    loc->item = pm_calloc(loc->n, sizeof *loc->item);
+    if (!loc->prep || !loc->item) {
+        pm_locator_free(ctx, loc);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory building the locator");
+    }
+    loc->tree = GEOSSTRtree_create_r(pm_ctx_geos(ctx), TREE_NODE_CAPACITY);
+    if (!loc->tree) {
+        pm_locator_free(ctx, loc);
+        return PM_ERR(ctx, PM_E_GEOM, "cannot create the STRtree: %s", pm_ctx_geos_msg(ctx));
+    }
+    for (size_t i = 0; i < loc->n; i++) {
+        loc->item[i] = (int32_t)i;
+        int rc = prepare_district(ctx, loc, i);
+        if (rc) {
+            pm_locator_free(ctx, loc);
+            return rc;
+        }
+    }
+    /* The first query builds the tree. */
+    cands c;
+    cands_init(&c);
+    int rc = query_box(ctx, loc, 0.0, 0.0, 1.0, 1.0, &c);
+    cands_free(&c);
+    if (rc) {
+        pm_locator_free(ctx, loc);
+        return rc;
+    }
+    *out = loc;
+    return PM_OK;
+}
+
+void pm_locator_free(pm_ctx *ctx, pm_locator *loc)
+{
+    if (!loc)
+        return;
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    if (loc->tree)
+        GEOSSTRtree_destroy_r(h, loc->tree);
+    for (size_t i = 0; loc->prep && i < loc->n; i++)
+        if (loc->prep[i])
+            GEOSPreparedGeom_destroy_r(h, loc->prep[i]);
+    pm_free(loc->prep);
+    pm_free(loc->item);
+    pm_free(loc);
+}
+
+void pm_locator_set_brute_force(pm_locator *loc, int on) { loc->brute = on != 0; }
+
+/* ---- the batch ----------------------------------------------------------- */
+
+typedef struct batch {
+    const pm_locator *loc;
+    const pm_complaints *cs;
+    const int32_t *by_code;     /* district of each district-code dictionary entry */
+    pm_placed *out;
+    size_t n_chunks;
+    atomic_size_t next;         /* next chunk to take */
+    atomic_size_t stop;         /* lowest chunk that failed; SIZE_MAX: none */
+} batch;
+
+typedef struct worker {
+    batch *b;
+    pm_ctx *ctx;
+    size_t err_chunk;           /* SIZE_MAX: no error */
+    pthread_t thread;
+    int started;
+} worker;
+
+static int place_one(pm_ctx *ctx, const batch *b, size_t i)
+{
+    const pm_complaints *cs = b->cs;
+    double lon = pm_complaints_lon(cs)[i], lat = pm_complaints_lat(cs)[i];
+    pm_placed *o = b->out;
+    if (isnan(lon) || isnan(lat)) {
+        uint32_t code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE)[i];
+        o->district[i] = code == PM_NONE ? -1 : b->by_code[code];
+        o->placement[i] = o->district[i] >= 0 ? PM_PLACE_BY_CODE : PM_PLACE_UNKNOWN_CODE;
+        o->snap_m[i] = 0.0f;
+        return PM_OK;
+    }
+    pm_placement pl;
+    double d;
+    int rc = pm_locate_point(ctx, b->loc, lon, lat, &o->district[i], &pl, &d);
+    if (rc)
+        return PM_ERR(ctx, rc, "complaint \"%s\" (line %" PRIu64 "): %s", pm_complaints_id(cs, i),
+                      pm_complaints_line(cs)[i], pm_ctx_errmsg(ctx));
+    o->placement[i] = (uint8_t)pl;
+    o->snap_m[i] = (float)d;
+    return PM_OK;
+}
+
+/* Lowers b->stop to chunk: later chunks are not started any more. */
+static void stop_at(batch *b, size_t chunk)
+{
+    size_t cur = atomic_load(&b->stop);
+    while (chunk < cur && !atomic_compare_exchange_weak(&b->stop, &cur, chunk))
+        ;
+}
+
+/* Takes chunks in increasing order until none is left or one failed
+ * before; so every chunk below the lowest failing one is always done. */
+static void *work(void *arg)
+{
+    worker *w = arg;
+    batch *b = w->b;
+    size_t n = pm_complaints_count(b->cs);
+    for (;;) {
+        size_t c = atomic_fetch_add(&b->next, 1);
+        if (c >= b->n_chunks || c > atomic_load(&b->stop))
+            break;
+        size_t end = (c + 1) * BATCH_CHUNK < n ? (c + 1) * BATCH_CHUNK : n;
+        for (size_t i = c * BATCH_CHUNK; i < end; i++)
+            if (place_one(w->ctx, b, i)) {
+                w->err_chunk = c;
+                stop_at(b, c);
+                return NULL;
+            }
+    }
+    return NULL;
+}
+
+/* District index of every district-code dictionary entry (-1: unknown). */
+static int32_t *code_table(const pm_locator *loc, const pm_complaints *cs)
+{
+    size_t n = pm_complaints_dict_count(cs, PM_DICT_DISTRICT_CODE);
+    int32_t *t = pm_calloc(n, sizeof *t);
+    for (size_t k = 0; t && k < n; k++)
+        t[k] = (int32_t)pm_districts_find(
+            loc->ds, pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE, (uint32_t)k));
+    return t;
+}
+
+static pm_placed *placed_new(size_t n)
+{
+    pm_placed *p = pm_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->n = n;
+    p->district = pm_calloc(n, sizeof *p->district);
+    p->placement = pm_calloc(n, sizeof *p->placement);
+    p->snap_m = pm_calloc(n, sizeof *p->snap_m);
+    if (!p->district || !p->placement || !p->snap_m) {
+        pm_placed_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void pm_placed_free(pm_placed *p)
+{
+    if (!p)
+        return;
+    pm_free(p->district);
+    pm_free(p->placement);
+    pm_free(p->snap_m);
+    pm_free(p);
+}
+
+/* Runs the workers: worker 0 on this thread, the others on new threads.
+ * A thread that cannot start is only a warning: the others take its
+ * chunks.  Returns the worker with the lowest failing chunk, or NULL. */
+static worker *run_workers(pm_ctx *ctx, worker *w, size_t nw)
+{
+    for (size_t k = 1; k < nw; k++) {
+        w[k].started = pthread_create(&w[k].thread, NULL, work, &w[k]) == 0;
+        if (!w[k].started)
+            pm_ctx_log(ctx, PM_LOG_WARN, "could not start locator thread %zu of %zu; going on "
+                       "with fewer", k + 1, nw);
+    }
+    work(&w[0]);
+    worker *failed = NULL;
+    for (size_t k = 0; k < nw; k++) {
+        if (k > 0 && w[k].started)
+            pthread_join(w[k].thread, NULL);
+        if (w[k].err_chunk != SIZE_MAX && (!failed || w[k].err_chunk < failed->err_chunk))
+            failed = &w[k];
+    }
+    return failed;
+}
+
+static size_t thread_count(int n_threads, size_t n_chunks)
+{
+    size_t nt = (size_t)n_threads;
+    if (n_threads == 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        nt = nc > 0 ? (size_t)nc : 1;
+    }
+    if (nt > n_chunks)
+        nt = n_chunks;
+    return nt ? nt : 1;
+}
+
+int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
+                    int n_threads, pm_placed **out)
+{
+    *out = NULL;
+    if (n_threads < 0)
+        return PM_ERR(ctx, PM_E_USAGE, "thread count %d is negative", n_threads);
+    size_t n = pm_complaints_count(cs);
+    batch b = {.loc = loc, .cs = cs, .n_chunks = (n + BATCH_CHUNK - 1) / BATCH_CHUNK};
+    atomic_init(&b.next, 0);
+    atomic_init(&b.stop, SIZE_MAX);
+    size_t nw = thread_count(n_threads, b.n_chunks);
+    int32_t *by_code = code_table(loc, cs);
+    pm_placed *p = placed_new(n);
+    worker *w = pm_calloc(nw, sizeof *w);
+    int rc = PM_OK;
+    for (size_t k = 0; w && k < nw; k++) {
+        w[k].b = &b;
+        w[k].err_chunk = SIZE_MAX;
+        w[k].ctx = pm_ctx_new();
+        if (!w[k].ctx)
+            rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory creating a thread context");
+    }
+    if (!by_code || !p || !w)
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints", n);
+    if (!rc) {
+        b.by_code = by_code;
+        b.out = p;
+        worker *failed = run_workers(ctx, w, nw);
+        if (failed)
+            rc = pm_ctx_set_error(ctx, pm_ctx_errcode(failed->ctx), pm_ctx_errfunc(failed->ctx),
+                                  "%s", pm_ctx_errmsg(failed->ctx));
+    }
+    for (size_t k = 0; w && k < nw; k++)
+        pm_ctx_free(w[k].ctx);
+    pm_free(w);
+    pm_free(by_code);
+    if (rc) {
+        pm_placed_free(p);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        p->counts[p->placement[i]]++;
+    *out = p;
+    return PM_OK;
+}

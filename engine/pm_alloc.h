@@ -1,0 +1,31 @@
+/* pm_alloc.h — the one allocator of libproblemap.
+ *
+ * Every allocation in the library goes through these functions so that a
+ * test can make the Nth allocation fail (pm_alloc_fail_at) and check that
+ * every failure ends in a clean error (the approach of sqlite's and h3's
+ * harnesses).  Sizes are overflow-checked: pm_calloc(n, size) and
+ * pm_reallocarray() return NULL instead of wrapping.
+ *
+ * The failure hook is the only process-wide state in the library; it is a
+ * test facility, read with relaxed atomics, and off unless a test sets it.
+ */
+#ifndef PM_ALLOC_H
+#define PM_ALLOC_H
+
+#include <stddef.h>
+
+void *pm_malloc(size_t size);
+void *pm_calloc(size_t n, size_t size);
+void *pm_realloc(void *p, size_t size);
+void *pm_reallocarray(void *p, size_t n, size_t size);
+char *pm_strdup(const char *s);
+char *pm_strndup(const char *s, size_t n);
+void pm_free(void *p);
+
+/* Test hook: the n-th allocation from now (1-based) and every later one
+ * fails; 0 turns failures off.  pm_alloc_count() is the number of
+ * allocations made since the last call of pm_alloc_fail_at(). */
+void pm_alloc_fail_at(long n);
+long pm_alloc_count(void);
+
+#endif

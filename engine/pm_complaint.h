@@ -1,0 +1,72 @@
+/* pm_complaint.h — a batch of complaints, kept as columns.
+ *
+ * Only what the engine needs is kept: id, times, position, topic, source,
+ * status, executor, an optional district code and the input line.  Complaint
+ * text and author are never stored here, so nothing downstream can output
+ * them.
+ *
+ * Times are seconds since 1970-01-01 UTC.  PM_TIME_NONE marks a missing
+ * answered_at.  lon/lat are degrees (EPSG:4326); NAN when the complaint
+ * came without coordinates (it is then placed by district code).
+ *
+ * Strings that repeat (source, status, executor) are kept once in a
+ * dictionary per column and referenced by index; pm_complaints_dict_str()
+ * turns an index back into its string.
+ */
+#ifndef PM_COMPLAINT_H
+#define PM_COMPLAINT_H
+
+#include "pm_ctx.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_TIME_NONE INT64_MIN
+#define PM_NONE UINT32_MAX   /* no value in a dictionary column */
+
+typedef enum pm_dict_col {
+    PM_DICT_SOURCE = 0,
+    PM_DICT_STATUS = 1,
+    PM_DICT_EXECUTOR = 2,
+    PM_DICT_DISTRICT_CODE = 3,
+    PM_DICT_N = 4
+} pm_dict_col;
+
+typedef struct pm_complaint {
+    const char *id;         /* required, unique in the batch */
+    int64_t created_at;     /* required */
+    int64_t answered_at;    /* PM_TIME_NONE if not answered */
+    double lon, lat;        /* NAN, NAN if absent */
+    uint16_t topic;         /* index into the topic catalogue */
+    const char *source;     /* NULL or "" if absent; likewise below */
+    const char *status;
+    const char *executor;
+    const char *district_code;
+    uint64_t line;          /* input line (or record number) it came from */
+} pm_complaint;
+
+typedef struct pm_complaints pm_complaints;
+
+pm_complaints *pm_complaints_new(void);
+void pm_complaints_free(pm_complaints *cs);
+
+/* Appends a copy of c.  Fails with PM_E_INPUT_VALUE when the id is already
+ * in the batch ("duplicate id"), PM_E_NOMEM when out of memory. */
+int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c);
+
+size_t pm_complaints_count(const pm_complaints *cs);
+
+/* Column access (borrowed arrays of pm_complaints_count() elements). */
+const double *pm_complaints_lon(const pm_complaints *cs);
+const double *pm_complaints_lat(const pm_complaints *cs);
+const int64_t *pm_complaints_created(const pm_complaints *cs);
+const int64_t *pm_complaints_answered(const pm_complaints *cs);
+const uint16_t *pm_complaints_topic(const pm_complaints *cs);
+const uint32_t *pm_complaints_dict(const pm_complaints *cs, pm_dict_col col);
+const uint64_t *pm_complaints_line(const pm_complaints *cs);
+const char *pm_complaints_id(const pm_complaints *cs, size_t i);
+
+/* The string of a dictionary index ("" for PM_NONE). */
+const char *pm_complaints_dict_str(const pm_complaints *cs, pm_dict_col col, uint32_t idx);
+size_t pm_complaints_dict_count(const pm_complaints *cs, pm_dict_col col);
+
+#endif

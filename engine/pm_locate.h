@@ -1,0 +1,81 @@
+/* pm_locate.h — point → district (geocoding), exact.
+ *
+ * Semantics (docs/geocoding.md has the long form):
+ * - A point belongs to the district whose closure contains it.  Where
+ *   several do (a shared border, a shared vertex, an overlap), it goes to
+ *   the one with the lowest id in byte order: the same answer as PostGIS
+ *   `ST_Intersects` joined with `DISTINCT ON (point) ORDER BY district id`.
+ *   A point inside a hole belongs to the enclave that fills the hole.
+ * - PM_PLACE_INSIDE when the chosen district's interior contains the point,
+ *   PM_PLACE_BORDER when the point lies on its boundary.
+ * - A point in no district but within snap_tolerance_m metres (geodesic,
+ *   on the WGS84 ellipsoid) of one is snapped to the nearest such district
+ *   (ties: lowest id) and flagged PM_PLACE_SNAPPED, with its distance.
+ * - Beyond the tolerance: PM_PLACE_OUTSIDE, district -1.
+ * - A complaint without coordinates is placed by its district code:
+ *   PM_PLACE_BY_CODE (or PM_PLACE_UNKNOWN_CODE when no district has it).
+ *
+ * The locator is built once (STRtree over the districts, prepared
+ * geometries, all indexes built eagerly) and is then read-only: any number
+ * of threads may query it, each with its own pm_ctx.
+ */
+#ifndef PM_LOCATE_H
+#define PM_LOCATE_H
+
+#include "pm_complaint.h"
+#include "pm_ctx.h"
+#include "pm_district.h"
+#include <stdint.h>
+
+typedef enum pm_placement {
+    PM_PLACE_INSIDE = 0,
+    PM_PLACE_BORDER = 1,
+    PM_PLACE_SNAPPED = 2,
+    PM_PLACE_BY_CODE = 3,
+    PM_PLACE_OUTSIDE = 4,
+    PM_PLACE_UNKNOWN_CODE = 5,
+    PM_PLACE_N = 6
+} pm_placement;
+
+/* "inside", "border", "snapped", "by_code", "outside", "unknown_code". */
+const char *pm_placement_name(pm_placement p);
+
+typedef struct pm_locator pm_locator;
+
+/* Builds the locator over ds (borrowed, frozen; must outlive the locator).
+ * snap_tolerance_m < 0 means the default, 1000 m; 0 turns snapping off.
+ * PM_E_USAGE when ds is not frozen or the tolerance is not finite. */
+int pm_locator_new(pm_ctx *ctx, const pm_districts *ds, double snap_tolerance_m,
+                   pm_locator **out);
+void pm_locator_free(pm_ctx *ctx, pm_locator *loc);
+
+/* The oracle: with on != 0 the locator answers by brute force (every point
+ * against every district, unprepared GEOS predicates, same rules).  Slow;
+ * for tests and `problemap geocode --brute-force`. */
+void pm_locator_set_brute_force(pm_locator *loc, int on);
+
+/* Locates one point.  *district is the index in ds or -1; *dist_m is the
+ * snap distance in metres (0 unless snapped).  PM_E_INPUT_VALUE for a
+ * non-finite or out-of-range lon/lat; PM_E_GEOM, PM_E_NOMEM. */
+int pm_locate_point(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                    int32_t *district, pm_placement *placement, double *dist_m);
+
+/* The result of placing a whole batch: arrays of pm_complaints_count(). */
+typedef struct pm_placed {
+    size_t n;
+    int32_t *district;       /* index into ds, -1 when none */
+    uint8_t *placement;      /* pm_placement */
+    float *snap_m;           /* snap distance in metres, 0 unless snapped */
+    size_t counts[PM_PLACE_N];
+} pm_placed;
+
+/* Places every complaint of cs, on n_threads threads (0: all cores).  The
+ * result does not depend on the number of threads.  Caller frees with
+ * pm_placed_free().  A complaint with lon or lat NaN is placed by its
+ * district code.  On error *out is NULL and the message names the first
+ * failing complaint in input order; PM_E_USAGE for n_threads < 0. */
+int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
+                    int n_threads, pm_placed **out);
+void pm_placed_free(pm_placed *p);
+
+#endif

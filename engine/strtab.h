@@ -1,0 +1,24 @@
+/* strtab.h — internal: a table of distinct strings, each with a dense
+ * index (0, 1, 2, ... in order of first insertion).  Open addressing on an
+ * FNV-1a hash; strings live in one growing arena of chunks.  Used for the
+ * complaint dictionaries and the set of complaint ids. */
+#ifndef PM_STRTAB_H
+#define PM_STRTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pm_strtab pm_strtab;
+
+pm_strtab *pm_strtab_new(void);
+void pm_strtab_free(pm_strtab *t);
+
+/* Index of s, adding it when new; *added (may be NULL) says which.
+ * Returns -1 when out of memory. */
+int64_t pm_strtab_intern(pm_strtab *t, const char *s, int *added);
+/* Index of s, or -1. */
+int64_t pm_strtab_find(const pm_strtab *t, const char *s);
+const char *pm_strtab_str(const pm_strtab *t, size_t idx);
+size_t pm_strtab_count(const pm_strtab *t);
+
+#endif

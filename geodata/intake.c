@@ -1,0 +1,897 @@
+/* intake.c — records to checked complaints (see pm_complaints_in.h).
+ *
+ * A pm_mapping says where each of our fields comes from; the intake is the
+ * pm_record_sink the readers write to.  For each record it
+ *   1. finds the source fields of our fields (cached per key set: the
+ *      lookup through names and aliases runs once per CSV file, not once
+ *      per row);
+ *   2. takes the first non-empty value of each field, trimmed of ASCII
+ *      blanks (for topic: every non-empty candidate, tried in order);
+ *   3. checks them in a fixed order, the first failure being the reject:
+ *      id, UTF-8, created_at, coordinates, topic, answered_at, duplicate id;
+ *   4. adds the complaint (pm_complaints_add).
+ * Only out of memory (or a reject callback asking to stop) ends a read.
+ *
+ * Choices:
+ * - a record's own source value wins; the mapping's constant "source" fills
+ *   in when it has none;
+ * - with a time_format, a time that does not fit it is still accepted in
+ *   ISO 8601 (unambiguous, and what Open311's updated_datetime uses);
+ * - numbers are converted here, not with strtod, so the result does not
+ *   depend on the process locale;
+ * - a missing topic is rejected even with a default_topic (the default is
+ *   for categories we do not know, not for records without one).
+ */
+#include "pm_complaints_in.h"
+#include "../engine/pm_alloc.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Our fields, then the ones read only to derive others. */
+enum { SLOT_UPDATED = PM_F_N, SLOTS };
+#define MAX_CAND 6   /* most source names per field */
+
+static const char *const field_names[PM_F_N] = {
+    "id", "created_at", "lon", "lat", "topic", "source", "status", "answered_at", "executor",
+    "district_code"};
+
+/* Canonical name first, then aliases, in order of preference. */
+static const char *const aliases[SLOTS][MAX_CAND + 1] = {
+    [PM_F_ID] = {"id", "service_request_id", "unique key", "complaint_id"},
+    [PM_F_CREATED_AT] = {"created_at", "created", "requested_datetime", "created date", "date"},
+    [PM_F_LON] = {"lon", "lng", "long", "longitude", "x"},
+    [PM_F_LAT] = {"lat", "latitude", "y"},
+    [PM_F_TOPIC] = {"topic", "topic_code", "category", "service_code", "service_name",
+                    "complaint type"},
+    [PM_F_SOURCE] = {"source", "channel"},
+    [PM_F_STATUS] = {"status"},
+    [PM_F_ANSWERED_AT] = {"answered_at", "closed_at", "closed date"},
+    [PM_F_EXECUTOR] = {"executor", "agency_responsible", "agency"},
+    [PM_F_DISTRICT_CODE] = {"district_code", "district", "oktmo"},
+    [SLOT_UPDATED] = {"updated_datetime"},
+};
+
+const char *pm_field_name(pm_field f)
+{
+    return (unsigned)f < PM_F_N ? field_names[f] : "?";
+}
+
+struct pm_mapping {
+    char *col[PM_F_N];     /* explicit source name; NULL: canonical name and aliases */
+    char *time_format;     /* NULL: ISO 8601 */
+    long utc_offset_s;
+    char *source;          /* constant source, or NULL */
+    int decimal_comma;
+    char *default_topic;   /* code, or NULL */
+};
+
+/* Where each slot's values are in records with a given key set. */
+typedef struct keycache {
+    char *keys;            /* the key set: n NUL-terminated strings back to back */
+    size_t n, len;
+    int have;
+    int cand[SLOTS][MAX_CAND];
+    int ncand[SLOTS];
+} keycache;
+
+struct pm_intake {
+    pm_ctx *ctx;
+    const pm_topics *topics;
+    pm_complaints *cs;
+    pm_reject_fn reject;
+    void *reject_user;
+    pm_record_sink sink;
+    pm_intake_counts counts;
+    /* settings copied from the mapping */
+    char *col[PM_F_N];
+    char *time_format;
+    long utc_offset_s;
+    char *source;
+    int decimal_comma;
+    long default_topic;    /* -1: none */
+    keycache kc;
+    int warned[PM_F_N];    /* a mapped column was found missing */
+    char *scratch;         /* the current record's trimmed values */
+    size_t scratch_cap;
+};
+
+/* ---- small string helpers ------------------------------------------------ */
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+static int ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static int ascii_casecmp(const char *a, const char *b)
+{
+    for (; *a && ascii_lower((unsigned char)*a) == ascii_lower((unsigned char)*b); a++, b++)
+        ;
+    return ascii_lower((unsigned char)*a) - ascii_lower((unsigned char)*b);
+}
+
+/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
+static int utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s;
+        int n;
+        unsigned lo = 0x80, hi = 0xBF;   /* bounds of the second byte */
+        if (c < 0x80) {
+            s++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            if (c == 0xE0)
+                lo = 0xA0;   /* overlong */
+            else if (c == 0xED)
+                hi = 0x9F;   /* surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            if (c == 0xF0)
+                lo = 0x90;   /* overlong */
+            else if (c == 0xF4)
+                hi = 0x8F;   /* above U+10FFFF */
+        } else {
+            return 0;
+        }
+        if (s[1] < lo || s[1] > hi)
+            return 0;
+        for (int i = 2; i <= n; i++)
+            if (s[i] < 0x80 || s[i] > 0xBF)
+                return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+/* At most max bytes of the valid UTF-8 string s, cut at a character
+ * boundary: the length to print. */
+static int utf8_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return (int)max;
+}
+
+/* ---- numbers ------------------------------------------------------------- */
+
+enum { NUM_OK = 0, NUM_SYNTAX, NUM_INFINITE };
+
+/* "nan", "inf", "infinity" in any case: what printf and strtod write for
+ * non-finite numbers. */
+static int is_nonfinite_word(const char *s)
+{
+    return ascii_casecmp(s, "nan") == 0 || ascii_casecmp(s, "inf") == 0 ||
+           ascii_casecmp(s, "infinity") == 0;
+}
+
+/* [+-]digits[.digits][(e|E)[+-]digits], ',' for '.' when decimal_comma.
+ * The conversion is exact for up to 15-16 significant digits and an
+ * exponent within ±22 (every coordinate seen in practice), within an ulp
+ * otherwise. */
+static int number_parse(const char *s, int decimal_comma, double *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    int neg = *s == '-';
+    if (*s == '+' || *s == '-')
+        s++;
+    uint64_t mant = 0;
+    int ndig = 0;           /* significant digits in mant */
+    long exp10 = 0;
+    int int_digits = 0, frac_digits = 0;
+    for (; *s >= '0' && *s <= '9'; s++, int_digits++) {
+        if (ndig < 19) {
+            mant = mant * 10 + (uint64_t)(*s - '0');
+            ndig += mant != 0;
+        } else {
+            exp10++;        /* digits past the 19th: only their magnitude counts */
+        }
+    }
+    if (int_digits == 0)
+        return is_nonfinite_word(s) ? NUM_INFINITE : NUM_SYNTAX;
+    if (*s == '.' || (decimal_comma && *s == ',')) {
+        for (s++; *s >= '0' && *s <= '9'; s++, frac_digits++) {
+            if (ndig < 19) {
+                mant = mant * 10 + (uint64_t)(*s - '0');
+                ndig += mant != 0;
+                exp10--;
+            }
+        }
+        if (frac_digits == 0)
+            return NUM_SYNTAX;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        int eneg = *s == '-';
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return NUM_SYNTAX;
+        long e = 0;
+        for (; *s >= '0' && *s <= '9'; s++)
+            if (e < 100000)
+                e = e * 10 + (*s - '0');
+        exp10 += eneg ? -e : e;
+    }
+    if (*s)
+        return NUM_SYNTAX;
+    double v;
+    if (mant == 0)
+        v = 0.0;
+    else if (mant <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22)
+        v = exp10 >= 0 ? (double)mant * pow10[exp10] : (double)mant / pow10[-exp10];
+    else if (exp10 > 400)
+        v = INFINITY;
+    else if (exp10 < -400)
+        v = 0.0;
+    else
+        v = (double)((long double)mant * powl(10.0L, (long double)exp10));
+    if (!isfinite(v))
+        return NUM_INFINITE;
+    *out = neg ? -v : v;
+    return NUM_OK;
+}
+
+/* ---- mapping ------------------------------------------------------------- */
+
+void pm_mapping_free(pm_mapping *m)
+{
+    if (!m)
+        return;
+    for (int f = 0; f < PM_F_N; f++)
+        pm_free(m->col[f]);
+    pm_free(m->time_format);
+    pm_free(m->source);
+    pm_free(m->default_topic);
+    pm_free(m);
+}
+
+int pm_mapping_default(pm_ctx *ctx, pm_mapping **out)
+{
+    *out = pm_calloc(1, sizeof **out);
+    return *out ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "out of memory");
+}
+
+void pm_mapping_set_utc_offset(pm_mapping *m, long utc_offset_s) { m->utc_offset_s = utc_offset_s; }
+void pm_mapping_set_decimal_comma(pm_mapping *m, int on) { m->decimal_comma = on != 0; }
+
+/* Only the directives pm_time_parse_format knows; %Y %m %d present; %I
+ * with %p. */
+static int time_format_valid(const char *fmt)
+{
+    int seen[128] = {0};
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%')
+            continue;
+        f++;
+        if (!*f || !strchr("YmdHIMSpz%", *f))
+            return 0;
+        seen[(unsigned char)*f] = 1;
+    }
+    return seen['Y'] && seen['m'] && seen['d'] && seen['I'] == seen['p'];
+}
+
+/* "+07:00", "-0500", "+07", "Z", or an integer number of seconds. */
+static int offset_parse(json_t *v, long *out)
+{
+    if (json_is_integer(v)) {
+        json_int_t s = json_integer_value(v);
+        if (s < -18 * 3600 || s > 18 * 3600)
+            return -1;
+        *out = (long)s;
+        return 0;
+    }
+    const char *s = json_string_value(v);
+    char buf[40];
+    int64_t utc, local;
+    if (!s || strlen(s) > 8)
+        return -1;
+    /* An offset is what turns a wall-clock time into UTC: reuse that parser. */
+    snprintf(buf, sizeof buf, "2000-01-01T00:00:00%s", s);
+    if (pm_time_parse_iso8601(buf, 0, &local) != 0 ||
+        pm_time_parse_iso8601("2000-01-01T00:00:00Z", 0, &utc) != 0)
+        return -1;
+    *out = (long)(utc - local);
+    return 0;
+}
+
+/* A string member of the mapping, copied into *dst (NULL when absent). */
+static int mapping_str(pm_ctx *ctx, const char *path, json_t *root, const char *name, char **dst)
+{
+    json_t *v = json_object_get(root, name);
+    if (!v)
+        return PM_OK;
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: \"%s\" is not a non-empty string", path, name);
+    *dst = pm_strdup(json_string_value(v));
+    return *dst ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
+}
+
+static int mapping_columns(pm_ctx *ctx, const char *path, json_t *cols, pm_mapping *m)
+{
+    if (!cols)
+        return PM_OK;
+    if (!json_is_object(cols))
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: \"columns\" is not an object", path);
+    const char *key;
+    json_t *v;
+    json_object_foreach(cols, key, v) {
+        if (strcmp(key, "text") == 0 || strcmp(key, "author") == 0)
+            continue;   /* recognised, never read */
+        int f = 0;
+        while (f < PM_F_N && strcmp(key, field_names[f]) != 0)
+            f++;
+        if (f == PM_F_N)
+            return PM_ERR(ctx, PM_E_INPUT_VALUE,
+                          "%s: columns: unknown field \"%s\" (expected id, created_at, lon, lat, "
+                          "topic, source, status, answered_at, executor or district_code)",
+                          path, key);
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: columns: \"%s\" is not a non-empty string",
+                          path, key);
+        if (!(m->col[f] = pm_strdup(json_string_value(v))))
+            return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
+    }
+    return PM_OK;
+}
+
+static int mapping_topics(pm_ctx *ctx, const char *path, json_t *topics, pm_topics *t)
+{
+    if (!topics)
+        return PM_OK;
+    if (!json_is_object(topics))
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: \"topics\" is not an object", path);
+    if (!t)
+        return PM_ERR(ctx, PM_E_USAGE, "%s: has topics but no catalogue was given", path);
+    const char *key;
+    json_t *v;
+    json_object_foreach(topics, key, v) {
+        if (!json_is_string(v))
+            return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: topics: \"%s\" is not a string", path, key);
+        int rc = pm_topics_add_category(ctx, t, key, json_string_value(v));
+        if (rc) {
+            char msg[768];
+            snprintf(msg, sizeof msg, "%s", pm_ctx_errmsg(ctx));
+            return PM_ERR(ctx, rc, "%s: topics: %s", path, msg);
+        }
+    }
+    return PM_OK;
+}
+
+static int mapping_default_topic(pm_ctx *ctx, const char *path, const pm_topics *t, pm_mapping *m)
+{
+    if (!m->default_topic || !t)
+        return PM_OK;   /* without a catalogue, checked by pm_intake_new */
+    long i = pm_topics_find(t, m->default_topic);
+    if (i < 0)
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: default_topic \"%s\" is not in the catalogue", path,
+                      m->default_topic);
+    char *code = pm_strdup(pm_topic_code(t, (size_t)i));
+    if (!code)
+        return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
+    pm_free(m->default_topic);
+    m->default_topic = code;
+    return PM_OK;
+}
+
+static int mapping_parse(pm_ctx *ctx, const char *path, json_t *root, pm_topics *t, pm_mapping *m)
+{
+    static const char *const known[] = {"columns", "time_format", "utc_offset", "source",
+                                        "decimal_comma", "topics", "default_topic", "note",
+                                        "version", NULL};
+    if (!json_is_object(root))
+        return PM_ERR(ctx, PM_E_INPUT, "%s: not a JSON object", path);
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        int k = 0;
+        while (known[k] && strcmp(known[k], key) != 0)
+            k++;
+        if (!known[k])
+            return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: unknown member \"%s\"", path, key);
+    }
+    int rc;
+    if ((rc = mapping_columns(ctx, path, json_object_get(root, "columns"), m)) ||
+        (rc = mapping_str(ctx, path, root, "time_format", &m->time_format)) ||
+        (rc = mapping_str(ctx, path, root, "source", &m->source)) ||
+        (rc = mapping_str(ctx, path, root, "default_topic", &m->default_topic)))
+        return rc;
+    if (m->time_format && !time_format_valid(m->time_format))
+        return PM_ERR(ctx, PM_E_INPUT_VALUE,
+                      "%s: time_format \"%s\": needs %%Y, %%m and %%d, %%I only with %%p, and "
+                      "no directives but %%Y %%m %%d %%H %%I %%M %%S %%p %%z %%%%",
+                      path, m->time_format);
+    if ((v = json_object_get(root, "utc_offset")) && offset_parse(v, &m->utc_offset_s) != 0)
+        return PM_ERR(ctx, PM_E_INPUT_VALUE,
+                      "%s: utc_offset is not an offset like \"+07:00\" or a number of seconds", path);
+    if ((v = json_object_get(root, "decimal_comma"))) {
+        if (!json_is_boolean(v))
+            return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s: decimal_comma is not true or false", path);
+        m->decimal_comma = json_is_true(v);
+    }
+    if ((rc = mapping_topics(ctx, path, json_object_get(root, "topics"), t)))
+        return rc;
+    return mapping_default_topic(ctx, path, t, m);
+}
+
+int pm_mapping_load(pm_ctx *ctx, const char *path, pm_topics *t, pm_mapping **out)
+{
+    *out = NULL;
+    json_error_t err;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    if (!root) {
+        int code = json_error_code(&err) == json_error_out_of_memory ? PM_E_NOMEM
+                   : json_error_code(&err) == json_error_cannot_open_file ? PM_E_IO
+                                                                          : PM_E_INPUT;
+        return PM_ERR(ctx, code, "%s:%d:%d: %s", path, err.line, err.column, err.text);
+    }
+    pm_mapping *m = pm_calloc(1, sizeof *m);
+    int rc = m ? mapping_parse(ctx, path, root, t, m) : PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
+    json_decref(root);
+    if (rc) {
+        pm_mapping_free(m);
+        return rc;
+    }
+    *out = m;
+    return PM_OK;
+}
+
+/* ---- rejects ------------------------------------------------------------- */
+
+/* Counts a reject and hands it on.  Returns what the callback returns. */
+static int reject_send(pm_intake *in, uint64_t line, const char *id, const char *field,
+                       const char *reason)
+{
+    in->counts.read++;
+    in->counts.rejected++;
+    return in->reject ? in->reject(in->reject_user, line, id, field, reason) : 0;
+}
+
+__attribute__((format(printf, 5, 6)))
+static int reject(pm_intake *in, uint64_t line, const char *id, const char *field, const char *fmt,
+                  ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    return reject_send(in, line, id, field, reason);
+}
+
+#define QUOTE_MAX 64   /* bytes of a value quoted in a reason */
+#define QUOTED(s) utf8_cut((s), QUOTE_MAX), (s), (strlen(s) > QUOTE_MAX ? "..." : "")
+
+/* Rejects from the reader itself (a broken CSV row, a line that is not JSON). */
+static int on_reader_reject(void *user, uint64_t line, const char *id, const char *field,
+                            const char *reason)
+{
+    return reject_send(user, line, id, field, reason);
+}
+
+/* ---- finding the fields of a record -------------------------------------- */
+
+/* Index of the key name in rec: exact match first, then ASCII
+ * case-insensitive; -1 if absent. */
+static int key_index(const pm_record *rec, const char *name)
+{
+    for (size_t i = 0; i < rec->n; i++)
+        if (strcmp(rec->keys[i], name) == 0)
+            return (int)i;
+    for (size_t i = 0; i < rec->n; i++)
+        if (ascii_casecmp(rec->keys[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int keycache_matches(const keycache *kc, const pm_record *rec)
+{
+    if (!kc->have || kc->n != rec->n)
+        return 0;
+    const char *k = kc->keys;
+    for (size_t i = 0; i < rec->n; i++) {
+        if (strcmp(k, rec->keys[i]) != 0)
+            return 0;
+        k += strlen(k) + 1;
+    }
+    return 1;
+}
+
+/* Candidate source fields of slot s in rec, in order of preference. */
+static void slot_resolve(pm_intake *in, const pm_record *rec, int s)
+{
+    keycache *kc = &in->kc;
+    const char *one[2] = {s < PM_F_N ? in->col[s] : NULL, NULL};
+    const char *const *names = one[0] ? one : aliases[s];
+    kc->ncand[s] = 0;
+    for (int a = 0; names[a] && a < MAX_CAND; a++) {
+        int k = key_index(rec, names[a]);
+        int seen = k < 0;
+        for (int c = 0; c < kc->ncand[s] && !seen; c++)
+            seen = kc->cand[s][c] == k;
+        if (!seen)
+            kc->cand[s][kc->ncand[s]++] = k;
+    }
+    if (one[0] && kc->ncand[s] == 0 && !in->warned[s]) {
+        in->warned[s] = 1;
+        pm_ctx_log(in->ctx, PM_LOG_WARN, "line %llu: column \"%s\" (mapped to %s) is not in the input",
+                   (unsigned long long)rec->line, one[0], field_names[s]);
+    }
+}
+
+/* Makes the cache describe rec's key set. */
+static int keycache_update(pm_intake *in, const pm_record *rec)
+{
+    keycache *kc = &in->kc;
+    if (keycache_matches(kc, rec))
+        return PM_OK;
+    size_t len = 0;
+    for (size_t i = 0; i < rec->n; i++)
+        len += strlen(rec->keys[i]) + 1;
+    if (len > kc->len || !kc->keys) {
+        char *keys = pm_realloc(kc->keys, len);
+        if (!keys)
+            return PM_ERR(in->ctx, PM_E_NOMEM, "line %llu: out of memory",
+                          (unsigned long long)rec->line);
+        kc->keys = keys;
+        kc->len = len;
+    }
+    char *k = kc->keys;
+    for (size_t i = 0; i < rec->n; i++) {
+        size_t n = strlen(rec->keys[i]) + 1;
+        memcpy(k, rec->keys[i], n);
+        k += n;
+    }
+    kc->n = rec->n;
+    kc->have = 1;
+    for (int s = 0; s < SLOTS; s++)
+        slot_resolve(in, rec, s);
+    return PM_OK;
+}
+
+/* ---- the values of a record ---------------------------------------------- */
+
+/* The trimmed values of one record, copied into the intake's scratch. */
+typedef struct values {
+    const char *v[SLOTS];            /* NULL when absent or empty */
+    const char *topic[MAX_CAND];     /* every non-empty topic candidate */
+    int ntopic;
+} values;
+
+typedef struct view {
+    const char *s;
+    size_t n;
+} view;
+
+static view trimmed(const char *s)
+{
+    while (is_blank(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && is_blank(s[n - 1]))
+        n--;
+    return (view){s, n};
+}
+
+static int values_get(pm_intake *in, const pm_record *rec, values *out)
+{
+    view vw[SLOTS + MAX_CAND];
+    const char **dst[SLOTS + MAX_CAND];
+    int nv = 0;
+    size_t total = 0;
+    memset(out, 0, sizeof *out);
+    for (int s = 0; s < SLOTS; s++) {
+        for (int c = 0; c < in->kc.ncand[s]; c++) {
+            view w = trimmed(rec->values[in->kc.cand[s][c]]);
+            if (w.n == 0)
+                continue;
+            vw[nv] = w;
+            dst[nv++] = s == PM_F_TOPIC ? &out->topic[out->ntopic++] : &out->v[s];
+            total += w.n + 1;
+            if (s != PM_F_TOPIC)
+                break;   /* the first non-empty value; topic tries them all */
+        }
+    }
+    if (total > in->scratch_cap) {
+        char *p = pm_realloc(in->scratch, total);
+        if (!p)
+            return PM_ERR(in->ctx, PM_E_NOMEM, "line %llu: out of memory",
+                          (unsigned long long)rec->line);
+        in->scratch = p;
+        in->scratch_cap = total;
+    }
+    char *p = in->scratch;
+    for (int i = 0; i < nv; i++) {
+        memcpy(p, vw[i].s, vw[i].n);
+        p[vw[i].n] = '\0';
+        *dst[i] = p;
+        p += vw[i].n + 1;
+    }
+    return PM_OK;
+}
+
+/* The field whose value is not UTF-8, or NULL. */
+static const char *values_bad_utf8(const values *v)
+{
+    for (int s = 0; s < SLOTS; s++)
+        if (v->v[s] && !utf8_valid((const unsigned char *)v->v[s]))
+            return s == SLOT_UPDATED ? "updated_datetime" : field_names[s];
+    for (int i = 0; i < v->ntopic; i++)
+        if (!utf8_valid((const unsigned char *)v->topic[i]))
+            return field_names[PM_F_TOPIC];
+    return NULL;
+}
+
+static int time_parse(const pm_intake *in, const char *s, int64_t *t)
+{
+    if (in->time_format && pm_time_parse_format(s, in->time_format, in->utc_offset_s, t) == 0)
+        return 0;
+    return pm_time_parse_iso8601(s, in->utc_offset_s, t);
+}
+
+/* ---- the checks ---------------------------------------------------------- */
+
+/* A check's outcome: 0 passed; otherwise the reject's field and reason. */
+typedef struct verdict {
+    const char *field;
+    char reason[256];
+} verdict;
+
+__attribute__((format(printf, 3, 4)))
+static int fail(verdict *vd, const char *field, const char *fmt, ...)
+{
+    vd->field = field;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vd->reason, sizeof vd->reason, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static int check_created(const pm_intake *in, const values *v, pm_complaint *c, verdict *vd)
+{
+    const char *s = v->v[PM_F_CREATED_AT];
+    if (!s)
+        return fail(vd, "created_at", "missing value");
+    if (time_parse(in, s, &c->created_at) != 0)
+        return fail(vd, "created_at", "unparsable date \"%.*s%s\"", QUOTED(s));
+    return 0;
+}
+
+static int check_number(const pm_intake *in, const char *s, const char *field, double *out,
+                        verdict *vd)
+{
+    int r = number_parse(s, in->decimal_comma, out);
+    if (r == NUM_SYNTAX)
+        return fail(vd, field, "unparsable number \"%.*s%s\"", QUOTED(s));
+    if (r == NUM_INFINITE)
+        return fail(vd, field, "not a finite number \"%.*s%s\"", QUOTED(s));
+    return 0;
+}
+
+static int check_coords(const pm_intake *in, const values *v, pm_complaint *c, verdict *vd)
+{
+    const char *lon = v->v[PM_F_LON], *lat = v->v[PM_F_LAT];
+    c->lon = c->lat = NAN;
+    if (!lon && !lat)
+        return v->v[PM_F_DISTRICT_CODE] ? 0
+                                        : fail(vd, "lon,lat", "no coordinates and no district code");
+    if (!lon || !lat)
+        return fail(vd, "lon,lat", "only one of lat/lon");
+    if (check_number(in, lon, "lon", &c->lon, vd) || check_number(in, lat, "lat", &c->lat, vd))
+        return 1;
+    if (fabs(c->lat) > 90) {
+        if (fabs(c->lon) <= 90 && fabs(c->lat) <= 180)
+            return fail(vd, "lat,lon", "lat/lon look swapped");
+        return fail(vd, "lat", "lat out of range");
+    }
+    if (fabs(c->lon) > 180)
+        return fail(vd, "lon", "lon out of range");
+    if (c->lon == 0 && c->lat == 0)
+        return fail(vd, "lon,lat", "lat/lon are 0,0 (null island)");
+    return 0;
+}
+
+static int check_topic(const pm_intake *in, const values *v, pm_complaint *c, verdict *vd)
+{
+    if (v->ntopic == 0)
+        return fail(vd, "topic", "missing value");
+    for (int i = 0; i < v->ntopic; i++) {
+        long t = pm_topics_find(in->topics, v->topic[i]);
+        if (t >= 0) {
+            c->topic = (uint16_t)t;
+            return 0;
+        }
+    }
+    if (in->default_topic >= 0) {
+        c->topic = (uint16_t)in->default_topic;
+        return 0;
+    }
+    return fail(vd, "topic", "unknown topic \"%.*s%s\"", QUOTED(v->topic[0]));
+}
+
+static int check_answered(const pm_intake *in, const values *v, pm_complaint *c, verdict *vd)
+{
+    const char *s = v->v[PM_F_ANSWERED_AT];
+    const char *status = v->v[PM_F_STATUS];
+    /* Open311: a closed request's last update is when it was answered. */
+    if (!s && status && ascii_casecmp(status, "closed") == 0)
+        s = v->v[SLOT_UPDATED];
+    c->answered_at = PM_TIME_NONE;
+    if (!s)
+        return 0;
+    if (time_parse(in, s, &c->answered_at) != 0)
+        return fail(vd, "answered_at", "unparsable date \"%.*s%s\"", QUOTED(s));
+    if (c->answered_at < c->created_at)
+        return fail(vd, "answered_at", "answered before created");
+    return 0;
+}
+
+static int intake_record(pm_intake *in, const pm_record *rec)
+{
+    int rc = keycache_update(in, rec);
+    values v;
+    if (rc || (rc = values_get(in, rec, &v)))
+        return rc;
+    const char *id = v.v[PM_F_ID];
+    if (!id)
+        return reject(in, rec->line, NULL, "id", "missing value");
+    const char *bad = values_bad_utf8(&v);
+    if (bad) {
+        int id_ok = utf8_valid((const unsigned char *)id);
+        return reject(in, rec->line, id_ok ? id : NULL, bad, "bad UTF-8");
+    }
+    pm_complaint c = {.id = id, .line = rec->line};
+    verdict vd;
+    if (check_created(in, &v, &c, &vd) || check_coords(in, &v, &c, &vd) ||
+        check_topic(in, &v, &c, &vd) || check_answered(in, &v, &c, &vd))
+        return reject(in, rec->line, id, vd.field, "%s", vd.reason);
+    c.source = v.v[PM_F_SOURCE] ? v.v[PM_F_SOURCE] : in->source;
+    c.status = v.v[PM_F_STATUS];
+    c.executor = v.v[PM_F_EXECUTOR];
+    c.district_code = v.v[PM_F_DISTRICT_CODE];
+    rc = pm_complaints_add(in->ctx, in->cs, &c);
+    if (rc == PM_E_INPUT_VALUE) {
+        pm_ctx_clear_error(in->ctx);
+        return reject(in, rec->line, id, "id", "duplicate id");
+    }
+    if (rc)
+        return rc;
+    in->counts.read++;
+    in->counts.accepted++;
+    return PM_OK;
+}
+
+static int on_record(void *user, const pm_record *rec)
+{
+    return intake_record(user, rec);
+}
+
+/* ---- the intake ---------------------------------------------------------- */
+
+void pm_intake_free(pm_intake *in)
+{
+    if (!in)
+        return;
+    for (int f = 0; f < PM_F_N; f++)
+        pm_free(in->col[f]);
+    pm_free(in->time_format);
+    pm_free(in->source);
+    pm_free(in->kc.keys);
+    pm_free(in->scratch);
+    pm_free(in);
+}
+
+/* *dst = copy of s (NULL stays NULL); 0, or -1 when out of memory. */
+static int dup_opt(char **dst, const char *s)
+{
+    *dst = s ? pm_strdup(s) : NULL;
+    return s && !*dst ? -1 : 0;
+}
+
+/* The intake keeps its own copy of the mapping's settings. */
+static int intake_settings(pm_intake *in, const pm_mapping *m)
+{
+    int bad = dup_opt(&in->time_format, m->time_format) | dup_opt(&in->source, m->source);
+    for (int f = 0; f < PM_F_N; f++)
+        bad |= dup_opt(&in->col[f], m->col[f]);
+    in->utc_offset_s = m->utc_offset_s;
+    in->decimal_comma = m->decimal_comma;
+    return bad ? PM_ERR(in->ctx, PM_E_NOMEM, "out of memory") : PM_OK;
+}
+
+int pm_intake_new(pm_ctx *ctx, const pm_topics *t, const pm_mapping *m, pm_complaints *cs,
+                  pm_reject_fn reject_fn, void *reject_user, pm_intake **out)
+{
+    *out = NULL;
+    long def = -1;
+    if (m->default_topic && (def = pm_topics_find(t, m->default_topic)) < 0)
+        return PM_ERR(ctx, PM_E_INPUT_VALUE, "default topic \"%s\" is not in the catalogue",
+                      m->default_topic);
+    pm_intake *in = pm_calloc(1, sizeof *in);
+    if (!in)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory");
+    *in = (pm_intake){.ctx = ctx, .topics = t, .cs = cs, .reject = reject_fn,
+                      .reject_user = reject_user, .default_topic = def,
+                      .sink = {on_record, on_reader_reject, in}};
+    int rc = intake_settings(in, m);
+    if (rc) {
+        pm_intake_free(in);
+        return rc;
+    }
+    *out = in;
+    return PM_OK;
+}
+
+const pm_record_sink *pm_intake_sink(pm_intake *in) { return &in->sink; }
+pm_intake_counts pm_intake_counts_get(const pm_intake *in) { return in->counts; }
+
+/* ---- reading a file ------------------------------------------------------ */
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && ascii_casecmp(s + n - k, suffix) == 0;
+}
+
+/* Whether path is a CSV whose header is split by ';' (then its numbers
+ * use a decimal comma).  Looks at the header line only: unquoted ';'
+ * outnumbering ',' and tabs.  Standard input cannot be looked at twice,
+ * and a file that cannot be opened is left to the reader to report. */
+static int csv_semicolon(const char *path, pm_input_format fmt)
+{
+    if (strcmp(path, "-") == 0 || (fmt != PM_FMT_CSV && fmt != PM_FMT_AUTO))
+        return 0;
+    if (fmt == PM_FMT_AUTO && (has_suffix(path, ".json") || has_suffix(path, ".geojson") ||
+                               has_suffix(path, ".ndjson") || has_suffix(path, ".jsonl")))
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char line[8192];
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *s = line;
+    if (strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3;
+    while (is_blank(*s))
+        s++;
+    if (*s == '{' || *s == '[')
+        return 0;   /* JSON */
+    long semi = 0, other = 0;
+    for (int quoted = 0; *s && (quoted || (*s != '\n' && *s != '\r')); s++) {
+        if (*s == '"')
+            quoted = !quoted;
+        else if (!quoted && *s == ';')
+            semi++;
+        else if (!quoted && (*s == ',' || *s == '\t'))
+            other++;
+    }
+    return semi > other;
+}
+
+int pm_intake_read_path(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt)
+{
+    int semicolon = csv_semicolon(path, fmt);
+    int saved = in->decimal_comma;
+    in->ctx = ctx;
+    if (semicolon)
+        in->decimal_comma = 1;
+    int rc = pm_records_read_path(ctx, path, fmt, semicolon ? ';' : 0, &in->sink);
+    in->decimal_comma = saved;
+    return rc;
+}

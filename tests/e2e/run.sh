@@ -1,0 +1,162 @@
+#!/bin/sh
+# End-to-end tests: run build/problemap as a user would, on fixtures, and
+# compare its outputs with expected files, a brute-force oracle and PostGIS.
+#   tests/e2e/run.sh BUILD/problemap
+# Tiers: cases/ (small hand-made fixtures with expected outputs and golden
+# messages) always; the real-data tier when ../shared/data exists; the
+# PostGIS oracle when PostgreSQL 15 + PostGIS are installed (make deps).
+BIN=$(realpath "$1")
+ROOT=$(pwd)
+SHARED=${PM_SHARED_DATA:-$ROOT/../shared/data}
+T=$(mktemp -d /tmp/pm_e2e.XXXXXX)
+PG_DIR=""
+cleanup() {
+    [ -n "$PG_DIR" ] && sh "$ROOT/tests/pg/cluster.sh" stop "$PG_DIR"
+    rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+export PROBLEMAP_DATA="$ROOT/data"
+pass=0; fail=0; skip=0
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -n "$2" ] && sed 's/^/     /' "$2" | head -40; }
+skipped() { skip=$((skip + 1)); echo "skip $1: $2"; }
+
+# --- cases/: each directory has `args` (the command line after the program
+# name; $CASE is the case directory and $OUT the output directory) and any of
+# `expected.exit` (default 0), `expected.stderr`, and expected/FILE for each
+# output file compared byte for byte.
+for c in "$ROOT"/tests/e2e/cases/*/; do
+    [ -f "$c/args" ] || continue
+    name=$(basename "$c")
+    out="$T/$name"; mkdir -p "$out"
+    args=$(sed "s#\$CASE#${c%/}#g; s#\$OUT#$out#g; s#\$ROOT#$ROOT#g" "$c/args")
+    (cd "$out" && eval "\"$BIN\" $args" >"$out/stdout" 2>"$out/stderr"); code=$?
+    want=0; [ -f "$c/expected.exit" ] && want=$(cat "$c/expected.exit")
+    good=1
+    if [ "$code" != "$want" ]; then echo "exit $code, expected $want" >"$out/why"; cat "$out/stderr" >>"$out/why"; good=0; fi
+    if [ $good = 1 ] && [ -f "$c/expected.stderr" ]; then
+        sed "s#$out#\$OUT#g; s#${c%/}#\$CASE#g" "$out/stderr" >"$out/stderr.n"
+        diff -u "$c/expected.stderr" "$out/stderr.n" >"$out/why" || good=0
+    fi
+    if [ $good = 1 ] && [ -d "$c/expected" ]; then
+        for f in "$c"/expected/*; do
+            diff -u "$f" "$out/$(basename "$f")" >"$out/why" 2>&1 || { good=0; break; }
+        done
+    fi
+    [ $good = 1 ] && ok "case $name" || bad "case $name" "$out/why"
+done
+
+# --- help explains every flag
+"$BIN" --help >"$T/help" && grep -q geocode "$T/help" && ok "problemap --help" || bad "problemap --help"
+"$BIN" geocode --help >"$T/ghelp"
+missing=""
+for f in boundaries complaints output rejects snap-tolerance id-field name-field parent-field population-field crs format mapping topics utc-offset threads; do
+    grep -q -- "--$f" "$T/ghelp" || missing="$missing --$f"
+done
+[ -z "$missing" ] && ok "geocode --help lists every flag" || { echo "missing:$missing" >"$T/why"; bad "geocode --help" "$T/why"; }
+
+# --- the same answer on 1 thread and on all cores; indexed = brute force
+B="--boundaries $ROOT/data/ru_regions.geojson --id-field iso --name-field name_ru --parent-field federal_district"
+"$BIN" generate $B --n 20000 --seed 7 --output "$T/gen.csv" 2>"$T/why" &&
+"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/p1.csv" --threads 1 2>>"$T/why" &&
+"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/pn.csv" --threads 0 2>>"$T/why" &&
+"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/pb.csv" --brute-force 2>>"$T/why" &&
+cmp -s "$T/p1.csv" "$T/pn.csv" && cmp -s "$T/p1.csv" "$T/pb.csv" &&
+    ok "ru_regions: 1 thread = all threads = brute force (20 000 points)" || bad "ru_regions thread/brute-force identity" "$T/why"
+
+# --- nothing lost: read = accepted + rejected, placed rows = accepted, every reject has a reason
+"$BIN" geocode $B --complaints "$T/gen.csv" --output "$T/p.csv" --rejects "$T/r.csv" --summary "$T/s.json" 2>"$T/why"
+python3 - "$T/s.json" "$T/p.csv" "$T/r.csv" "$T/gen.csv" >"$T/why2" 2>&1 <<'PY' && ok "read = accepted + rejected, each reject explained" || bad "nothing lost" "$T/why2"
+import csv, json, sys
+s = json.load(open(sys.argv[1]))
+placed = list(csv.DictReader(open(sys.argv[2], encoding="utf-8")))
+rej = list(csv.DictReader(open(sys.argv[3], encoding="utf-8")))
+inp = list(csv.DictReader(open(sys.argv[4], encoding="utf-8")))
+assert s["read"] == len(inp), (s["read"], len(inp))
+assert s["read"] == s["accepted"] + s["rejected"], s
+assert len(placed) == s["accepted"] and len(rej) == s["rejected"], (len(placed), len(rej), s)
+assert all(r["reason"] and r["line"] for r in rej)
+assert "text" not in placed[0], "complaint text must never reach an output"
+print("ok")
+PY
+
+# --- the real-data tier
+if [ -d "$SHARED" ]; then
+    for reg in kemerovo krasnodar; do
+        f="$SHARED/ru_${reg}_districts_osm.geojson"
+        RB="--boundaries $f --no-topology-check"
+        "$BIN" generate $RB --n 100000 --seed 11 --cluster-share 0.7 --output "$T/$reg.csv" 2>"$T/why" &&
+        "$BIN" geocode -q $RB --complaints "$T/$reg.csv" --output "$T/$reg.idx.csv" 2>>"$T/why" &&
+        "$BIN" geocode -q $RB --complaints "$T/$reg.csv" --output "$T/$reg.bf.csv" --brute-force 2>>"$T/why" &&
+        cmp "$T/$reg.idx.csv" "$T/$reg.bf.csv" >>"$T/why" 2>&1 &&
+            ok "real data: $reg OSM districts, 100 000 points = brute force" || bad "real data: $reg" "$T/why"
+    done
+    NB="--boundaries $SHARED/nyc_boroughs.geojson --no-topology-check"
+    for y in 2011 2013; do
+        "$BIN" geocode -q $NB --mapping nyc311 --utc-offset -05:00 --complaints "$SHARED/nyc311_sample_$y.csv" \
+            --output "$T/nyc$y.idx.csv" --rejects "$T/nyc$y.rej.csv" --summary "$T/nyc$y.json" 2>"$T/why" &&
+        "$BIN" geocode -q $NB --mapping nyc311 --utc-offset -05:00 --complaints "$SHARED/nyc311_sample_$y.csv" \
+            --output "$T/nyc$y.bf.csv" --rejects "$T/nyc$y.rej2.csv" --brute-force 2>>"$T/why" &&
+        cmp "$T/nyc$y.idx.csv" "$T/nyc$y.bf.csv" >>"$T/why" 2>&1 &&
+        python3 - "$SHARED/nyc311_sample_$y.csv" "$T/nyc$y.idx.csv" "$T/nyc$y.rej.csv" "$T/nyc$y.json" >>"$T/why" 2>&1 <<'PY' && ok "real data: NYC 311 $y = brute force; every reject explained; boroughs agree" || bad "real data: NYC 311 $y" "$T/why"
+import csv, json, sys
+src = list(csv.DictReader(open(sys.argv[1], encoding="utf-8", newline="")))
+placed = {r["id"]: r for r in csv.DictReader(open(sys.argv[2], encoding="utf-8"))}
+rej = list(csv.DictReader(open(sys.argv[3], encoding="utf-8")))
+s = json.load(open(sys.argv[4]))
+assert s["read"] == len(src) == len(placed) + len(rej), (s, len(src), len(placed), len(rej))
+# every row without coordinates is rejected with that reason, and no other row is
+nocoord = {r["Unique Key"] for r in src if not r["Latitude"].strip()}
+rej_ids = {r["id"] for r in rej}
+assert nocoord <= rej_ids, sorted(nocoord - rej_ids)[:5]
+assert all(r["reason"] for r in rej)
+# the 311 Borough column is an outside source of truth for placed points
+name = {"1": "MANHATTAN", "2": "BRONX", "3": "BROOKLYN", "4": "QUEENS", "5": "STATEN ISLAND"}
+agree = total = 0
+for r in src:
+    p = placed.get(r["Unique Key"])
+    if p and p["placement"] in ("inside", "border") and r["Borough"] in name.values():
+        total += 1
+        agree += name[p["district_id"]] == r["Borough"]
+assert total > 0 and agree / total > 0.99, (agree, total)
+print("placed", len(placed), "rejected", len(rej), "borough agreement", agree, "/", total)
+PY
+    done
+else
+    skipped "real-data tier" "$SHARED not found"
+fi
+
+# --- PostGIS oracle: ST_Intersects with the border rule gives the same districts
+if [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v ogr2ogr >/dev/null && [ -d "$SHARED" ]; then
+    if eval "$(sh "$ROOT/tests/pg/cluster.sh" start 2>"$T/pg.err")"; then
+        PG_DIR=$PM_PG_DIR
+        f="$SHARED/ru_kemerovo_districts_osm.geojson"
+        ogr2ogr -f PostgreSQL "PG:host=$PGHOST port=$PGPORT user=postgres dbname=problemap_test" "$f" \
+            -nln districts -lco GEOMETRY_NAME=geom -nlt PROMOTE_TO_MULTI 2>"$T/why" &&
+        psql -qAt -v ON_ERROR_STOP=1 >>"$T/why" 2>&1 <<SQL &&
+CREATE TABLE pts (id text PRIMARY KEY, lon float8, lat float8);
+\copy pts FROM PROGRAM 'cut -d, -f1,3,4 $T/kemerovo.idx.csv | tail -n +2' WITH (FORMAT csv)
+ALTER TABLE pts ADD COLUMN geom geometry(Point, 4326);
+UPDATE pts SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4326);
+CREATE INDEX ON pts USING gist (geom);
+ANALYZE;
+\copy (SELECT DISTINCT ON (p.id) p.id, d.id FROM pts p JOIN districts d ON ST_Intersects(d.geom, p.geom) ORDER BY p.id, d.id COLLATE "C") TO '$T/pg.csv' WITH (FORMAT csv)
+SQL
+        python3 - "$T/kemerovo.idx.csv" "$T/pg.csv" >>"$T/why" 2>&1 <<'PY' && ok "PostGIS oracle: ST_Intersects + lowest id = ours (Kemerovo, 100 000 points)" || bad "PostGIS oracle" "$T/why"
+import csv, sys
+ours = {r["id"]: r["district_id"] for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))
+        if r["placement"] in ("inside", "border")}
+pg = {row[0]: row[1] for row in csv.reader(open(sys.argv[2], encoding="utf-8"))}
+diff = [(k, ours.get(k), pg.get(k)) for k in set(ours) | set(pg) if ours.get(k) != pg.get(k)]
+assert not diff, diff[:10]
+print(len(ours), "points agree")
+PY
+    else
+        bad "PostGIS cluster start" "$T/pg.err"
+    fi
+else
+    skipped "PostGIS oracle" "PostgreSQL 15/PostGIS, ogr2ogr or shared data missing"
+fi
+
+echo "e2e: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

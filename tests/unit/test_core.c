@@ -1,0 +1,195 @@
+/* test_core.c — the engine core: context errors, allocator hook, string
+ * table, district set, complaint batch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "../../engine/pm_alloc.h"
+#include "../../engine/pm_complaint.h"
+#include "../../engine/pm_ctx.h"
+#include "../../engine/pm_district.h"
+#include "../../engine/strtab.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static void error_record_names_function_and_code(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    assert_non_null(ctx);
+    assert_int_equal(pm_ctx_errcode(ctx), PM_OK);
+    assert_string_equal(pm_ctx_errmsg(ctx), "");
+    int rc = PM_ERR(ctx, PM_E_INPUT_VALUE, "file %s: line %d: bad", "a.csv", 7);
+    assert_int_equal(rc, PM_E_INPUT_VALUE);
+    assert_int_equal(pm_ctx_errcode(ctx), PM_E_INPUT_VALUE);
+    assert_string_equal(pm_ctx_errmsg(ctx), "file a.csv: line 7: bad");
+    assert_string_equal(pm_ctx_errfunc(ctx), "error_record_names_function_and_code");
+    assert_string_equal(pm_status_name(PM_E_NOMEM), "out of memory");
+    pm_ctx_clear_error(ctx);
+    assert_int_equal(pm_ctx_errcode(ctx), PM_OK);
+    pm_ctx_free(ctx);
+}
+
+static void calloc_refuses_overflow(void **state)
+{
+    (void)state;
+    assert_null(pm_calloc(SIZE_MAX / 2, 4));
+    assert_null(pm_reallocarray(NULL, SIZE_MAX / 8, 16));
+}
+
+static void alloc_hook_fails_at_n(void **state)
+{
+    (void)state;
+    pm_alloc_fail_at(3);
+    void *a = pm_malloc(8), *b = pm_malloc(8), *c = pm_malloc(8), *d = pm_malloc(8);
+    pm_alloc_fail_at(0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(c);
+    assert_null(d);
+    pm_free(a);
+    pm_free(b);
+}
+
+static void strtab_dense_indexes(void **state)
+{
+    (void)state;
+    pm_strtab *t = pm_strtab_new();
+    assert_non_null(t);
+    char buf[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(buf, sizeof buf, "s%d", i);
+        int added = 0;
+        assert_int_equal(pm_strtab_intern(t, buf, &added), i);
+        assert_true(added);
+    }
+    int added = 1;
+    assert_int_equal(pm_strtab_intern(t, "s1234", &added), 1234);
+    assert_false(added);
+    assert_int_equal(pm_strtab_find(t, "nope"), -1);
+    assert_string_equal(pm_strtab_str(t, 4999), "s4999");
+    assert_int_equal(pm_strtab_count(t), 5000);
+    pm_strtab_free(t);
+}
+
+static GEOSGeometry *wkt(pm_ctx *ctx, const char *s)
+{
+    GEOSWKTReader *r = GEOSWKTReader_create_r(pm_ctx_geos(ctx));
+    GEOSGeometry *g = GEOSWKTReader_read_r(pm_ctx_geos(ctx), r, s);
+    GEOSWKTReader_destroy_r(pm_ctx_geos(ctx), r);
+    return g;
+}
+
+static void districts_sorted_by_id_bytes_with_regions(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_districts *ds = pm_districts_new(ctx);
+    const char *sq = "POLYGON((0 0,1 0,1 1,0 1,0 0))";
+    assert_int_equal(pm_districts_add(ctx, ds, "9", "Nine", "B", 100, wkt(ctx, sq)), PM_OK);
+    assert_int_equal(pm_districts_add(ctx, ds, "10", "Ten", "A", NAN, wkt(ctx, sq)), PM_OK);
+    assert_int_equal(pm_districts_add(ctx, ds, "Ё", "Yo", NULL, 5, wkt(ctx, sq)), PM_OK);
+    assert_int_equal(pm_districts_name_region(ctx, ds, "A", "Region A"), PM_OK);
+    assert_int_equal(pm_districts_freeze(ctx, ds), PM_OK);
+    assert_int_equal(pm_districts_count(ds), 3);
+    assert_string_equal(pm_district_id(ds, 0), "10"); /* "10" < "9" in bytes */
+    assert_string_equal(pm_district_id(ds, 1), "9");
+    assert_string_equal(pm_district_id(ds, 2), "Ё");
+    assert_int_equal(pm_districts_find(ds, "9"), 1);
+    assert_int_equal(pm_districts_find(ds, "8"), -1);
+    assert_true(isnan(pm_district_population(ds, 0)));
+    /* regions: "", "A", "B" */
+    assert_int_equal(pm_regions_count(ds), 3);
+    assert_string_equal(pm_region_id(ds, pm_district_region(ds, 0)), "A");
+    assert_string_equal(pm_region_name(ds, pm_district_region(ds, 0)), "Region A");
+    assert_string_equal(pm_region_name(ds, pm_district_region(ds, 1)), "B");
+    assert_string_equal(pm_region_id(ds, pm_district_region(ds, 2)), "");
+    pm_districts_free(ctx, ds);
+    pm_ctx_free(ctx);
+}
+
+static void districts_duplicate_id_is_an_error(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_districts *ds = pm_districts_new(ctx);
+    const char *sq = "POLYGON((0 0,1 0,1 1,0 1,0 0))";
+    pm_districts_add(ctx, ds, "a", "", NULL, NAN, wkt(ctx, sq));
+    pm_districts_add(ctx, ds, "a", "", NULL, NAN, wkt(ctx, sq));
+    assert_int_equal(pm_districts_freeze(ctx, ds), PM_E_INPUT_VALUE);
+    assert_non_null(strstr(pm_ctx_errmsg(ctx), "duplicate district id \"a\""));
+    pm_districts_free(ctx, ds);
+    pm_ctx_free(ctx);
+}
+
+static void complaints_columns_and_dictionaries(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_complaints *cs = pm_complaints_new();
+    pm_complaint c = {.id = "c1", .created_at = 100, .answered_at = PM_TIME_NONE,
+                      .lon = 37.6, .lat = 55.7, .topic = 2, .source = "vk",
+                      .status = "open", .line = 2};
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    c.id = "c2";
+    c.source = "telegram";
+    c.line = 3;
+    c.lon = c.lat = NAN;
+    c.district_code = "RU-KEM-001";
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    c.id = "c1";
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
+    assert_non_null(strstr(pm_ctx_errmsg(ctx), "duplicate id \"c1\""));
+    assert_int_equal(pm_complaints_count(cs), 2);
+    assert_string_equal(pm_complaints_id(cs, 1), "c2");
+    assert_true(isnan(pm_complaints_lon(cs)[1]));
+    assert_int_equal(pm_complaints_line(cs)[1], 3);
+    const uint32_t *src = pm_complaints_dict(cs, PM_DICT_SOURCE);
+    assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_SOURCE, src[1]), "telegram");
+    const uint32_t *code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
+    assert_int_equal(code[0], PM_NONE);
+    assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE, code[1]), "RU-KEM-001");
+    assert_int_equal(pm_complaints_dict_count(cs, PM_DICT_STATUS), 1);
+    pm_complaints_free(cs);
+    pm_ctx_free(ctx);
+}
+
+static void complaints_survive_every_allocation_failure(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    for (long n = 1; n < 200; n++) {
+        pm_alloc_fail_at(n);
+        pm_complaints *cs = pm_complaints_new();
+        int failed = cs == NULL;
+        for (int i = 0; cs && i < 1500 && !failed; i++) {
+            char id[16];
+            snprintf(id, sizeof id, "c%d", i);
+            pm_complaint c = {.id = id, .answered_at = PM_TIME_NONE, .source = id};
+            int rc = pm_complaints_add(ctx, cs, &c);
+            assert_true(rc == PM_OK || rc == PM_E_NOMEM);
+            failed = rc != PM_OK;
+        }
+        pm_complaints_free(cs);
+        pm_alloc_fail_at(0);
+    }
+    pm_ctx_free(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(error_record_names_function_and_code),
+        cmocka_unit_test(calloc_refuses_overflow),
+        cmocka_unit_test(alloc_hook_fails_at_n),
+        cmocka_unit_test(strtab_dense_indexes),
+        cmocka_unit_test(districts_sorted_by_id_bytes_with_regions),
+        cmocka_unit_test(districts_duplicate_id_is_an_error),
+        cmocka_unit_test(complaints_columns_and_dictionaries),
+        cmocka_unit_test(complaints_survive_every_allocation_failure),
+    };
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
