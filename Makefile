@@ -61,7 +61,7 @@ test-e2e: $(BIN)
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
+	@PM_E2E_N=20000 $(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)

@@ -83,6 +83,41 @@ static int write_reject(void *user, uint64_t line, const char *id, const char *f
     return 0;
 }
 
+/* Progress on a terminal: a sink in front of the intake's, printing a
+ * count every million records when standard error is a terminal. */
+typedef struct progress {
+    const pm_record_sink *inner;
+    uint64_t n;
+} progress;
+
+static int progress_record(void *user, const pm_record *rec)
+{
+    progress *p = user;
+    if (++p->n % 1000000 == 0)
+        fprintf(stderr, "\rproblemap: %llu million records read", (unsigned long long)(p->n / 1000000));
+    return p->inner->record(p->inner->user, rec);
+}
+
+static int progress_reject(void *user, uint64_t line, const char *id, const char *field,
+                           const char *reason)
+{
+    progress *p = user;
+    return p->inner->reject(p->inner->user, line, id, field, reason);
+}
+
+static int read_complaints(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt,
+                           int quiet)
+{
+    if (quiet || !isatty(2))
+        return pm_intake_read_path(ctx, in, path, fmt);
+    progress pg = {pm_intake_sink(in), 0};
+    pm_record_sink sink = {progress_record, progress_reject, &pg};
+    int rc = pm_records_read_path(ctx, path, fmt, 0, &sink);
+    if (pg.n >= 1000000)
+        fputc('\n', stderr);
+    return rc;
+}
+
 /* Shortest decimal that reads back as the same double. */
 static void fmt_coord(char *buf, size_t n, double v)
 {
@@ -380,7 +415,7 @@ int cmd_geocode(int argc, char **argv)
         goto done;
     }
     pm_input_format fmt = j.format ? (pm_input_format)pm_input_format_parse(j.format) : PM_FMT_AUTO;
-    int rc = pm_intake_read_path(ctx, in, j.complaints, fmt);
+    int rc = read_complaints(ctx, in, j.complaints, fmt, j.quiet);
     if (rc) {
         char what[4200];
         snprintf(what, sizeof what, "reading complaints %s", j.complaints);

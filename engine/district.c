@@ -102,12 +102,14 @@ int pm_districts_set_parent(pm_ctx *ctx, pm_districts *ds, size_t i, const char 
     return PM_OK;
 }
 
-static long region_find(const pm_districts *ds, const char *id)
+/* Binary search by id in an array of structs whose first member is the
+ * char *id, sorted by strcmp. */
+static long find_by_id(const void *base, size_t n, size_t size, const char *id)
 {
-    size_t lo = 0, hi = ds->nr;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ds->r[mid].id, id);
+        int c = strcmp(*(char *const *)((const char *)base + mid * size), id);
         if (c == 0)
             return (long)mid;
         if (c < 0)
@@ -116,6 +118,11 @@ static long region_find(const pm_districts *ds, const char *id)
             hi = mid;
     }
     return -1;
+}
+
+static long region_find(const pm_districts *ds, const char *id)
+{
+    return find_by_id(ds->r, ds->nr, sizeof *ds->r, id);
 }
 
 /* Regions may be named before or after freeze: names given before are kept
@@ -238,18 +245,7 @@ const GEOSGeometry *pm_district_geom_borrow(const pm_districts *ds, size_t i) { 
 
 long pm_districts_find(const pm_districts *ds, const char *id)
 {
-    size_t lo = 0, hi = ds->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ds->d[mid].id, id);
-        if (c == 0)
-            return (long)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return find_by_id(ds->d, ds->n, sizeof *ds->d, id);
 }
 
 size_t pm_regions_count(const pm_districts *ds) { return ds->frozen ? ds->nr : 0; }

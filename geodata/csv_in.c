@@ -364,7 +364,8 @@ static int csv_emit_row(const csv_reader *r, const csv_header *h, const pm_recor
     }
     for (size_t i = 0; i < h->n; i++)
         h->values[i] = i < r->nfields ? r->text + r->starts[i] : "";
-    pm_record rec = {.line = r->row_line, .n = h->n, .keys = h->keys, .values = h->values};
+    pm_record rec = {.line = r->row_line, .n = h->n, .keys = h->keys, .values = h->values,
+                     .delim = r->delim};
     return sink->record(sink->user, &rec);
 }
 

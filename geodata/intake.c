@@ -91,7 +91,8 @@ struct pm_intake {
     char *time_format;
     long utc_offset_s;
     char *source;
-    int decimal_comma;
+    int decimal_comma;     /* the mapping's setting */
+    int rec_decimal_comma; /* for the current record: the mapping's, or a ';' CSV */
     long default_topic;    /* -1: none */
     keycache kc;
     int warned[PM_F_N];    /* a mapped column was found missing */
@@ -674,7 +675,7 @@ static int check_created(const pm_intake *in, const values *v, pm_complaint *c, 
 static int check_number(const pm_intake *in, const char *s, const char *field, double *out,
                         verdict *vd)
 {
-    int r = number_parse(s, in->decimal_comma, out);
+    int r = number_parse(s, in->rec_decimal_comma, out);
     if (r == NUM_SYNTAX)
         return fail(vd, field, "unparsable number \"%.*s%s\"", QUOTED(s));
     if (r == NUM_INFINITE)
@@ -755,6 +756,7 @@ static int intake_record(pm_intake *in, const pm_record *rec)
         return reject(in, rec->line, id_ok ? id : NULL, bad, "bad UTF-8");
     }
     pm_complaint c = {.id = id, .line = rec->line};
+    in->rec_decimal_comma = in->decimal_comma || rec->delim == ';';
     verdict vd;
     if (check_created(in, &v, &c, &vd) || check_coords(in, &v, &c, &vd) ||
         check_topic(in, &v, &c, &vd) || check_answered(in, &v, &c, &vd))
@@ -841,57 +843,8 @@ pm_intake_counts pm_intake_counts_get(const pm_intake *in) { return in->counts; 
 
 /* ---- reading a file ------------------------------------------------------ */
 
-static int has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && ascii_casecmp(s + n - k, suffix) == 0;
-}
-
-/* Whether path is a CSV whose header is split by ';' (then its numbers
- * use a decimal comma).  Looks at the header line only: unquoted ';'
- * outnumbering ',' and tabs.  Standard input cannot be looked at twice,
- * and a file that cannot be opened is left to the reader to report. */
-static int csv_semicolon(const char *path, pm_input_format fmt)
-{
-    if (strcmp(path, "-") == 0 || (fmt != PM_FMT_CSV && fmt != PM_FMT_AUTO))
-        return 0;
-    if (fmt == PM_FMT_AUTO && (has_suffix(path, ".json") || has_suffix(path, ".geojson") ||
-                               has_suffix(path, ".ndjson") || has_suffix(path, ".jsonl")))
-        return 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    char line[8192];
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    const char *s = line;
-    if (strncmp(s, "\xEF\xBB\xBF", 3) == 0)
-        s += 3;
-    while (is_blank(*s))
-        s++;
-    if (*s == '{' || *s == '[')
-        return 0;   /* JSON */
-    long semi = 0, other = 0;
-    for (int quoted = 0; *s && (quoted || (*s != '\n' && *s != '\r')); s++) {
-        if (*s == '"')
-            quoted = !quoted;
-        else if (!quoted && *s == ';')
-            semi++;
-        else if (!quoted && (*s == ',' || *s == '\t'))
-            other++;
-    }
-    return semi > other;
-}
-
 int pm_intake_read_path(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt)
 {
-    int semicolon = csv_semicolon(path, fmt);
-    int saved = in->decimal_comma;
     in->ctx = ctx;
-    if (semicolon)
-        in->decimal_comma = 1;
-    int rc = pm_records_read_path(ctx, path, fmt, semicolon ? ';' : 0, &in->sink);
-    in->decimal_comma = saved;
-    return rc;
+    return pm_records_read_path(ctx, path, fmt, 0, &in->sink);
 }

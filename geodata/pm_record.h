@@ -25,6 +25,9 @@ typedef struct pm_record {
     size_t n;                 /* number of fields */
     const char *const *keys;  /* borrowed for the duration of the callback */
     const char *const *values;/* NUL-terminated; "" for empty */
+    char delim;               /* the CSV delimiter it was split on; 0 for JSON.
+                               * ';' means a Russian Excel export, whose
+                               * numbers have a decimal comma. */
 } pm_record;
 
 /* Returns 0 to go on, a pm_status to stop reading with that error. */

@@ -3,7 +3,7 @@
 # (idempotent).  Called by `make deps`, `make demo` and `make test`.
 set -e
 PKGS="build-essential pkg-config libgeos-dev libproj-dev proj-data libcairo2-dev libjansson-dev
-libpq-dev libcmocka-dev libpng-dev gdal-bin postgresql-15 postgresql-15-postgis-3 fonts-dejavu-core"
+libpq-dev libcmocka-dev libpng-dev gdal-bin postgresql-15 postgresql-15-postgis-3 fonts-dejavu-core bc time"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

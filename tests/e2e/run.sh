@@ -16,6 +16,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 export PROBLEMAP_DATA="$ROOT/data"
+# Points per real-data region (the sanitizer run uses fewer: same paths, less time).
+NREAL=${PM_E2E_N:-100000}
 pass=0; fail=0; skip=0
 ok()   { pass=$((pass + 1)); echo "ok   $1"; }
 bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -n "$2" ] && sed 's/^/     /' "$2" | head -40; }
@@ -85,11 +87,11 @@ if [ -d "$SHARED" ]; then
     for reg in kemerovo krasnodar; do
         f="$SHARED/ru_${reg}_districts_osm.geojson"
         RB="--boundaries $f --no-topology-check"
-        "$BIN" generate $RB --n 100000 --seed 11 --cluster-share 0.7 --output "$T/$reg.csv" 2>"$T/why" &&
+        "$BIN" generate $RB --n "$NREAL" --seed 11 --cluster-share 0.7 --output "$T/$reg.csv" 2>"$T/why" &&
         "$BIN" geocode -q $RB --complaints "$T/$reg.csv" --output "$T/$reg.idx.csv" 2>>"$T/why" &&
         "$BIN" geocode -q $RB --complaints "$T/$reg.csv" --output "$T/$reg.bf.csv" --brute-force 2>>"$T/why" &&
         cmp "$T/$reg.idx.csv" "$T/$reg.bf.csv" >>"$T/why" 2>&1 &&
-            ok "real data: $reg OSM districts, 100 000 points = brute force" || bad "real data: $reg" "$T/why"
+            ok "real data: $reg OSM districts, $NREAL points = brute force" || bad "real data: $reg" "$T/why"
     done
     NB="--boundaries $SHARED/nyc_boroughs.geojson --no-topology-check"
     for y in 2011 2013; do
@@ -142,7 +144,7 @@ CREATE INDEX ON pts USING gist (geom);
 ANALYZE;
 \copy (SELECT DISTINCT ON (p.id) p.id, d.id FROM pts p JOIN districts d ON ST_Intersects(d.geom, p.geom) ORDER BY p.id, d.id COLLATE "C") TO '$T/pg.csv' WITH (FORMAT csv)
 SQL
-        python3 - "$T/kemerovo.idx.csv" "$T/pg.csv" >>"$T/why" 2>&1 <<'PY' && ok "PostGIS oracle: ST_Intersects + lowest id = ours (Kemerovo, 100 000 points)" || bad "PostGIS oracle" "$T/why"
+        python3 - "$T/kemerovo.idx.csv" "$T/pg.csv" >>"$T/why" 2>&1 <<'PY' && ok "PostGIS oracle: ST_Intersects + lowest id = ours (Kemerovo, $NREAL points)" || bad "PostGIS oracle" "$T/why"
 import csv, sys
 ours = {r["id"]: r["district_id"] for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))
         if r["placement"] in ("inside", "border")}

@@ -125,7 +125,7 @@ static int feed(fx *f, uint64_t line, ...)
         vals[n++] = va_arg(ap, const char *);
     }
     va_end(ap);
-    pm_record rec = {line, n, keys, vals};
+    pm_record rec = {.line = line, .n = n, .keys = keys, .values = vals};
     const pm_record_sink *sink = pm_intake_sink(f->in);
     return sink->record(sink->user, &rec);
 }
@@ -885,6 +885,24 @@ static void test_mapping_and_intake_out_of_memory(void **state)
     assert_int_equal(rc, PM_OK);
 }
 
+/* A record split on ';' (a Russian Excel export, also from standard input)
+ * has decimal commas; one split on ',' does not. */
+static void test_semicolon_record_has_decimal_comma(void **state)
+{
+    fx *f = *state;
+    const char *keys[] = {"id", "created_at", "lon", "lat", "topic"};
+    const char *vals[] = {"s1", "2024-03-01T12:00:00+07:00", "86,0877", "55,3547", "roads"};
+    pm_record rec = {.line = 2, .n = 5, .keys = keys, .values = vals, .delim = ';'};
+    const pm_record_sink *sink = pm_intake_sink(f->in);
+    assert_int_equal(sink->record(sink->user, &rec), PM_OK);
+    assert_true(pm_complaints_lon(f->cs)[0] == 86.0877);
+    rec.delim = ',';
+    vals[0] = "s2";
+    assert_int_equal(sink->record(sink->user, &rec), PM_OK);
+    assert_int_equal(pm_complaints_count(f->cs), 1);
+    assert_string_equal(f->rj[f->nrj - 1].reason, "unparsable number \"86,0877\"");
+}
+
 /* ---- reading files (needs geodata/records.c, csv_in.c, json_in.c) -------- */
 
 static void test_read_semicolon_csv(void **state)
@@ -1018,6 +1036,7 @@ int main(void)
         T(test_record_out_of_memory),
         T(test_mapping_and_intake_out_of_memory),
         T(test_read_semicolon_csv),
+        T(test_semicolon_record_has_decimal_comma),
         T(test_read_ndjson),
         T(test_read_open311),
         T(test_read_missing_file),
