@@ -14,6 +14,7 @@
  * MultiPolygon.
  */
 #include "pm_boundaries.h"
+#include "json_err.h"
 #include "../engine/pm_alloc.h"
 
 #include <geodesic.h>
@@ -91,10 +92,10 @@ static int load_json(pm_ctx *ctx, const char *path, const char *file, json_t **r
     *root = strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &err) : json_load_file(path, 0, &err);
     if (*root)
         return PM_OK;
-    switch (json_error_code(&err)) {
-    case json_error_out_of_memory:
+    switch (pm_json_error_status(&err)) {
+    case PM_E_NOMEM:
         return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory reading JSON", file);
-    case json_error_cannot_open_file:
+    case PM_E_IO:
         return PM_ERR(ctx, PM_E_IO, "%s: %s", file, err.text);
     default:
         return PM_ERR(ctx, PM_E_INPUT, "%s:%d:%d: %s", file, err.line, err.column, err.text);

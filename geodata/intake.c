@@ -23,6 +23,7 @@
  *   for categories we do not know, not for records without one).
  */
 #include "pm_complaints_in.h"
+#include "json_err.h"
 #include "../engine/pm_alloc.h"
 
 #include <jansson.h>
@@ -434,10 +435,8 @@ int pm_mapping_load(pm_ctx *ctx, const char *path, pm_topics *t, pm_mapping **ou
     json_error_t err;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (!root) {
-        int code = json_error_code(&err) == json_error_out_of_memory ? PM_E_NOMEM
-                   : json_error_code(&err) == json_error_cannot_open_file ? PM_E_IO
-                                                                          : PM_E_INPUT;
-        return PM_ERR(ctx, code, "%s:%d:%d: %s", path, err.line, err.column, err.text);
+        return PM_ERR(ctx, pm_json_error_status(&err), "%s:%d:%d: %s", path, err.line,
+                      err.column, err.text);
     }
     pm_mapping *m = pm_calloc(1, sizeof *m);
     int rc = m ? mapping_parse(ctx, path, root, t, m) : PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);

@@ -23,6 +23,7 @@
  * null geometry.
  */
 #include "pm_record.h"
+#include "json_err.h"
 #include "../engine/pm_alloc.h"
 
 #include <errno.h>
@@ -298,10 +299,11 @@ static int ndjson_line(json_reader *jr, uint64_t line, const char *s, size_t n)
     json_error_t err;
     json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
     if (!v) {
-        if (json_error_code(&err) == json_error_out_of_memory)
+        if (pm_json_error_status(&err) == PM_E_NOMEM)
             return json_nomem(jr);
-        return json_reject(jr, line, NULL, "not valid JSON: %s at column %d", err.text,
-                           err.column);
+        char text[160];
+        pm_json_error_text_private(&err, text, sizeof text);
+        return json_reject(jr, line, NULL, "not valid JSON: %s at column %d", text, err.column);
     }
     int st = json_is_object(v) ? object_record(jr, line, "", v)
                                : json_reject(jr, line, NULL, "line is %s, expected an object",
@@ -547,10 +549,12 @@ static int slurp(json_reader *jr, FILE *f, char **buf, size_t *len)
 
 static int doc_error(json_reader *jr, const json_error_t *err)
 {
-    if (json_error_code(err) == json_error_out_of_memory)
+    if (pm_json_error_status(err) == PM_E_NOMEM)
         return json_nomem(jr);
+    char text[160];
+    pm_json_error_text_private(err, text, sizeof text);
     return PM_ERR(jr->ctx, PM_E_INPUT, "%s: not valid JSON at line %d, column %d: %s", jr->name,
-                  err->line, err->column, err->text);
+                  err->line, err->column, text);
 }
 
 static int doc_read(json_reader *jr, const json_t *root, pm_input_format fmt)

@@ -16,6 +16,7 @@
  * wins for case-insensitive matches, the mapping for exact ones.
  */
 #include "pm_topics.h"
+#include "json_err.h"
 #include "../engine/pm_alloc.h"
 #include "../engine/strtab.h"
 
@@ -338,10 +339,8 @@ int pm_topics_load(pm_ctx *ctx, const char *path, pm_topics **out)
     json_error_t err;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (!root) {
-        int code = json_error_code(&err) == json_error_out_of_memory ? PM_E_NOMEM
-                   : json_error_code(&err) == json_error_cannot_open_file ? PM_E_IO
-                                                                          : PM_E_INPUT;
-        return PM_ERR(ctx, code, "%s:%d:%d: %s", path, err.line, err.column, err.text);
+        return PM_ERR(ctx, pm_json_error_status(&err), "%s:%d:%d: %s", path, err.line,
+                      err.column, err.text);
     }
     int rc = catalogue_load(ctx, path, root, out);
     json_decref(root);

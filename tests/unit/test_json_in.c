@@ -114,11 +114,31 @@ static void ndjson_bad_lines_are_rejected_alone(void **state)
     assert_string_equal(c.recs[0], "L1 id=1");
     assert_string_equal(c.recs[1], "L7 id=7");
     assert_int_equal(c.nrej, 5);
-    assert_string_equal(c.rejs[0], "L2: not valid JSON: string or '}' expected near ',' at column 10");
+    assert_string_equal(c.rejs[0], "L2: not valid JSON: string or '}' expected at column 10");
     assert_string_equal(c.rejs[1], "L3: line is an array, expected an object");
     assert_string_equal(c.rejs[2], "L4: line is a string, expected an object");
-    assert_string_equal(c.rejs[3], "L5: not valid JSON: end of file expected near '{' at column 11");
+    assert_string_equal(c.rejs[3], "L5: not valid JSON: end of file expected at column 11");
     assert_string_equal(c.rejs[4], "L6: member \"id\" contains a NUL character");
+    collected_free(&c);
+}
+
+/* jansson quotes the input near a syntax error; in a complaint file that
+ * may be a citizen's text, which must never reach a reject reason. */
+static void ndjson_reject_never_quotes_the_text(void **state)
+{
+    collected c = {0};
+    assert_int_equal(read_json(*state, "{\"id\": 1, \"text\": \"PERSONAL-CANARY-7 \" x}\n",
+                               PM_FMT_NDJSON, &c),
+                     PM_OK);
+    assert_int_equal(c.nrej, 1);
+    assert_null(strstr(c.rejs[0], "CANARY"));
+    assert_null(strstr(c.rejs[0], "near"));
+    collected_free(&c);
+    assert_int_equal(read_json(*state, "{\"type\": \"FeatureCollection\", \"features\": [\n"
+                                       "{\"properties\": {\"text\": \"PERSONAL-CANARY-8\" x}}]}",
+                               PM_FMT_GEOJSON, &c),
+                     PM_E_INPUT);
+    assert_null(strstr(pm_ctx_errmsg(*state), "CANARY"));
     collected_free(&c);
 }
 
@@ -131,7 +151,7 @@ static void ndjson_invalid_utf8_rejects_only_that_line(void **state)
     assert_int_equal(c.nrec, 2);
     assert_string_equal(c.recs[1], "L3 t=ok2");
     assert_int_equal(c.nrej, 1);
-    assert_string_equal(c.rejs[0], "L2: not valid JSON: unable to decode byte 0xff near '\"' at column 7");
+    assert_string_equal(c.rejs[0], "L2: not valid JSON: unable to decode byte 0xff at column 7");
     collected_free(&c);
 }
 
@@ -253,7 +273,7 @@ static void geojson_syntax_error_gives_line_and_column(void **state)
                                PM_FMT_GEOJSON, &c),
                      PM_E_INPUT);
     assert_string_equal(pm_ctx_errmsg(*state), "in.json: not valid JSON at line 3, column 4: "
-                                               "string or '}' expected near ','");
+                                               "string or '}' expected");
     assert_int_equal(c.nrec + c.nrej, 0);
 }
 
@@ -265,7 +285,7 @@ static void geojson_invalid_utf8_is_an_input_error(void **state)
                                PM_FMT_GEOJSON, &c),
                      PM_E_INPUT);
     assert_string_equal(pm_ctx_errmsg(*state),
-                        "in.json: not valid JSON at line 2, column 41: unable to decode byte 0xc3 near '\"'");
+                        "in.json: not valid JSON at line 2, column 41: unable to decode byte 0xc3");
     assert_int_equal(c.nrec + c.nrej, 0);
 }
 
@@ -345,7 +365,7 @@ static void auto_rejects_what_is_none_of_them(void **state)
                         "in.json: top level is a Feature, expected a FeatureCollection");
     assert_int_equal(read_json(*state, "[1,\n2]\n[3]\n", PM_FMT_AUTO, &c), PM_E_INPUT);
     assert_string_equal(pm_ctx_errmsg(*state),
-                        "in.json: not valid JSON at line 3, column 1: end of file expected near '['");
+                        "in.json: not valid JSON at line 3, column 1: end of file expected");
     assert_int_equal(read_json(*state, "id,name\n", PM_FMT_AUTO, &c), PM_E_INPUT);
     assert_int_equal(read_json(*state, "", PM_FMT_AUTO, &c), PM_E_INPUT);
     assert_int_equal(c.nrec + c.nrej, 0);
@@ -360,7 +380,7 @@ static void read_path_chooses_by_extension_then_content(void **state)
     assert_string_equal(c.recs[2], "L5 id=n3|created_at=2024-03-03T10:00:00Z|topic=water"
                                    "|district_code=RU-KEM-002");
     assert_int_equal(c.nrej, 1);
-    assert_string_equal(c.rejs[0], "L4: not valid JSON: invalid token near 'not' at column 3");
+    assert_string_equal(c.rejs[0], "L4: not valid JSON: invalid token at column 3");
     collected_free(&c);
     /* the same lines in a .json file: NDJSON by content */
     assert_int_equal(read_path(*state, FIXTURES "complaints_lines.json", PM_FMT_AUTO, &c), PM_OK);
@@ -455,6 +475,7 @@ int main(void)
         cmocka_unit_test(ndjson_gives_scalar_members_by_line),
         cmocka_unit_test(ndjson_bom_is_stripped),
         cmocka_unit_test(ndjson_bad_lines_are_rejected_alone),
+        cmocka_unit_test(ndjson_reject_never_quotes_the_text),
         cmocka_unit_test(ndjson_invalid_utf8_rejects_only_that_line),
         cmocka_unit_test(ndjson_deep_nesting_is_rejected),
         cmocka_unit_test(ndjson_long_lines_across_blocks),

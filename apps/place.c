@@ -1,0 +1,290 @@
+/* place.c — the placing pipeline shared by geocode and cube (see place.h). */
+#include "place.h"
+#include "../engine/pm_alloc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char place_usage[] =
+    "Boundaries:\n"
+    "  --boundaries FILE        GeoJSON FeatureCollection of (Multi)Polygons (required)\n"
+    "  --id-field NAME          property holding the district id (default: auto)\n"
+    "  --name-field NAME        property holding the name (default: auto)\n"
+    "  --parent-field NAME      property holding the parent region id (default: auto)\n"
+    "  --population-field NAME  property holding the population (default: auto)\n"
+    "  --regions FILE           second-level polygons: each district's parent region\n"
+    "  --crs EPSG:NNNN          CRS of the boundary file (default EPSG:4326)\n"
+    "  --no-topology-check      skip the overlap and gap summary\n"
+    "Complaints:\n"
+    "  --complaints FILE        CSV, NDJSON, GeoJSON points or Open311 JSON (required)\n"
+    "  --format FMT             csv, ndjson, geojson or open311 (default: by name/content)\n"
+    "  --mapping FILE|NAME      column mapping (JSON), e.g. 'nyc311' for the shipped one\n"
+    "  --topics FILE            topic catalogue (default: the shipped topics.json)\n"
+    "  --utc-offset +HH:MM      the region's offset: for times written without one\n"
+    "                           (default: the mapping's, else +00:00)\n"
+    "  --rejects FILE           rejected records, CSV: line, id, field, reason\n"
+    "Placing:\n"
+    "  --snap-tolerance METRES  snap points outside all districts within this distance\n"
+    "                           (geodesic; default 1000, 0 turns snapping off)\n"
+    "  --threads N              worker threads (default: all cores)\n"
+    "  --brute-force            test every point against every district (the oracle; slow)\n"
+    "  -q, --quiet              no progress or counts on standard error\n";
+
+void place_opts_init(place_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->b.opts.check_topology = 1;
+    o->snap_m = -1;
+}
+
+int place_option(place_opts *o, const char *cmd, int opt, const char *arg)
+{
+    char *end;
+    int ok;
+    if (cli_boundary_option(&o->b, opt, arg))
+        return 1;
+    switch (opt) {
+    case OPT_COMPLAINTS: o->complaints = arg; return 1;
+    case OPT_FORMAT:
+        if (pm_input_format_parse(arg) < 0) {
+            cli_usage_error(cmd, "--format: '%s' is not csv, ndjson, geojson or open311", arg);
+            return -1;
+        }
+        o->format = arg;
+        return 1;
+    case OPT_MAPPING: o->mapping = arg; return 1;
+    case OPT_TOPICS: o->topics = arg; return 1;
+    case OPT_REJECTS: o->rejects = arg; return 1;
+    case OPT_BRUTE: o->brute = 1; return 1;
+    case 'q': o->quiet = 1; return 1;
+    case OPT_UTC_OFFSET:
+        o->utc_offset = cli_parse_utc_offset(arg, &ok);
+        o->have_offset = 1;
+        if (!ok) {
+            cli_usage_error(cmd, "--utc-offset: '%s' is not an offset like +07:00", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_SNAP:
+        o->snap_m = strtod(arg, &end);
+        if (*end || !(o->snap_m >= 0) || o->snap_m > 1e6) {
+            cli_usage_error(cmd, "--snap-tolerance: '%s' is not a distance in metres (0 to 1000000)", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_THREADS:
+        o->threads = (int)strtol(arg, &end, 10);
+        if (*end || o->threads < 0 || o->threads > 256) {
+            cli_usage_error(cmd, "--threads: '%s' is not a number from 0 to 256", arg);
+            return -1;
+        }
+        return 1;
+    default: return 0;
+    }
+}
+
+int place_check(const place_opts *o, const char *cmd)
+{
+    if (!o->b.path)
+        return cli_usage_error(cmd, "--boundaries is required");
+    if (!o->complaints)
+        return cli_usage_error(cmd, "--complaints is required");
+    return EXIT_OK;
+}
+
+int place_reject(void *user, uint64_t line, const char *id, const char *field, const char *reason)
+{
+    place_rejects *r = user;
+    char ln[24];
+    snprintf(ln, sizeof ln, "%llu", (unsigned long long)line);
+    const char *row[] = {ln, id ? id : "", field ? field : "", reason};
+    pm_csv_write_row(r->f, ',', 4, row);
+    r->n++;
+    return 0;
+}
+
+/* Progress on a terminal: a sink in front of the intake's, printing a
+ * count every million records when standard error is a terminal. */
+typedef struct progress {
+    const pm_record_sink *inner;
+    uint64_t n;
+} progress;
+
+static int progress_record(void *user, const pm_record *rec)
+{
+    progress *p = user;
+    if (++p->n % 1000000 == 0)
+        fprintf(stderr, "\rproblemap: %llu million records read", (unsigned long long)(p->n / 1000000));
+    return p->inner->record(p->inner->user, rec);
+}
+
+static int progress_reject(void *user, uint64_t line, const char *id, const char *field,
+                           const char *reason)
+{
+    progress *p = user;
+    return p->inner->reject(p->inner->user, line, id, field, reason);
+}
+
+static int read_complaints(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt,
+                           int quiet)
+{
+    if (quiet || !isatty(2))
+        return pm_intake_read_path(ctx, in, path, fmt);
+    progress pg = {pm_intake_sink(in), 0};
+    pm_record_sink sink = {progress_record, progress_reject, &pg};
+    int rc = pm_records_read_path(ctx, path, fmt, 0, &sink);
+    if (pg.n >= 1000000)
+        fputc('\n', stderr);
+    return rc;
+}
+
+static int load_mapping(pm_ctx *ctx, const char *name, pm_topics *t, pm_mapping **m)
+{
+    if (!name)
+        return pm_mapping_default(ctx, m) == PM_OK ? EXIT_OK : cli_fail(ctx, "mapping");
+    char *found = NULL;
+    if (!strchr(name, '/') && !strstr(name, ".json")) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "mappings/%s.json", name);
+        found = cli_data_path(rel);
+        if (!found) {
+            fprintf(stderr, "problemap: no shipped mapping named '%s'\n", name);
+            return EXIT_USAGE;
+        }
+    }
+    int rc = pm_mapping_load(ctx, found ? found : name, t, m);
+    pm_free(found);
+    return rc == PM_OK ? EXIT_OK : cli_fail(ctx, "reading the column mapping");
+}
+
+/* After placing: complaints that cannot stand are rejected here, with the
+ * same reasons format as the intake's.  A point outside every district
+ * whose swapped coordinates fall inside one looks swapped; a district code
+ * that names no district is unknown. */
+static int post_checks(pm_ctx *ctx, place_run *r)
+{
+    const pm_complaints *cs = r->cs;
+    pm_placed *pl = r->pl;
+    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    const uint64_t *line = pm_complaints_line(cs);
+    const uint32_t *code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
+    for (size_t i = 0; i < pl->n; i++) {
+        char reason[256];
+        const char *field = NULL;
+        if (pl->placement[i] == PM_PLACE_UNKNOWN_CODE) {
+            snprintf(reason, sizeof reason, "unknown district code \"%s\"",
+                     pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE, code[i]));
+            field = "district_code";
+        } else if (pl->placement[i] == PM_PLACE_OUTSIDE && fabs(lon[i]) <= 90) {
+            int32_t d;
+            pm_placement p;
+            double m;
+            int rc = pm_locate_point(ctx, r->loc, lat[i], lon[i], &d, &p, &m);
+            if (rc)
+                return rc;
+            if (d >= 0 && (p == PM_PLACE_INSIDE || p == PM_PLACE_BORDER)) {
+                snprintf(reason, sizeof reason,
+                         "lat/lon look swapped: outside every district, but swapped it lies in %s",
+                         pm_district_id(r->ds, (size_t)d));
+                field = "lat,lon";
+            }
+        }
+        if (!field)
+            continue;
+        place_reject(&r->rj, line[i], pm_complaints_id(cs, i), field, reason);
+        pl->counts[pl->placement[i]]--;
+        pl->district[i] = -1;
+        pl->placement[i] = PM_PLACE_OUTSIDE;
+        r->dropped[i] = 1;
+        r->accepted--;
+        r->rejected++;
+    }
+    return PM_OK;
+}
+
+int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
+{
+    int ex;
+    pm_intake *in = NULL;
+    if ((ex = cli_load_districts(ctx, &o->b, &r->ds)) || (ex = cli_load_topics(ctx, o->topics, &r->t)) ||
+        (ex = load_mapping(ctx, o->mapping, r->t, &r->m)))
+        return ex;
+    if (o->have_offset) /* else the mapping's own offset (default +00:00) */
+        pm_mapping_set_utc_offset(r->m, o->utc_offset);
+    if (o->rejects) {
+        if (pm_outfile_open(ctx, o->rejects, &r->rof))
+            return cli_fail(ctx, "rejects");
+        r->rj.f = pm_outfile_stream(r->rof);
+    } else {
+        r->rj.f = stderr;
+    }
+    static const char *const rheader[] = {"line", "id", "field", "reason"};
+    pm_csv_write_row(r->rj.f, ',', 4, rheader);
+
+    if (!(r->cs = pm_complaints_new()))
+        goto oom;
+    if (pm_intake_new(ctx, r->t, r->m, r->cs, place_reject, &r->rj, &in))
+        return cli_fail(ctx, "intake");
+    pm_input_format fmt = o->format ? (pm_input_format)pm_input_format_parse(o->format) : PM_FMT_AUTO;
+    int rc = read_complaints(ctx, in, o->complaints, fmt, o->quiet);
+    r->ic = pm_intake_counts_get(in);
+    pm_intake_free(in);
+    if (rc) {
+        char what[4200];
+        snprintf(what, sizeof what, "reading complaints %s", o->complaints);
+        return cli_fail(ctx, what);
+    }
+    r->accepted = r->ic.accepted;
+    r->rejected = r->ic.rejected;
+    if (pm_locator_new(ctx, r->ds, o->snap_m, &r->loc))
+        return cli_fail(ctx, "building the locator");
+    pm_locator_set_brute_force(r->loc, o->brute);
+    if (pm_locate_batch(ctx, r->loc, r->cs, o->threads, &r->pl))
+        return cli_fail(ctx, "geocoding");
+    if (!(r->dropped = pm_calloc(r->pl->n ? r->pl->n : 1, 1)))
+        goto oom;
+    if (post_checks(ctx, r))
+        return cli_fail(ctx, "geocoding");
+    return EXIT_OK;
+oom:
+    fprintf(stderr, "problemap: out of memory\n");
+    return EXIT_RUN;
+}
+
+int place_commit_rejects(pm_ctx *ctx, place_run *r)
+{
+    if (!r->rof)
+        return EXIT_OK;
+    int rc = pm_outfile_commit(ctx, r->rof);
+    r->rof = NULL;
+    return rc ? cli_fail(ctx, "writing rejects") : EXIT_OK;
+}
+
+void place_free(pm_ctx *ctx, place_run *r)
+{
+    pm_outfile_abort(r->rof);
+    pm_free(r->dropped);
+    pm_placed_free(r->pl);
+    pm_locator_free(ctx, r->loc);
+    pm_complaints_free(r->cs);
+    pm_mapping_free(r->m);
+    pm_topics_free(r->t);
+    pm_districts_free(ctx, r->ds);
+    memset(r, 0, sizeof *r);
+}
+
+void place_print_counts(const place_opts *o, const place_run *r)
+{
+    if (o->quiet)
+        return;
+    const size_t *c = r->pl->counts;
+    uint64_t placed = c[PM_PLACE_INSIDE] + c[PM_PLACE_BORDER] + c[PM_PLACE_SNAPPED] + c[PM_PLACE_BY_CODE];
+    fprintf(stderr,
+            "problemap: %s: read %llu, accepted %llu, rejected %llu; placed %llu "
+            "(inside %zu, border %zu, snapped %zu, by code %zu), outside %zu\n",
+            o->complaints, (unsigned long long)r->ic.read, (unsigned long long)r->accepted,
+            (unsigned long long)r->rejected, (unsigned long long)placed, c[PM_PLACE_INSIDE],
+            c[PM_PLACE_BORDER], c[PM_PLACE_SNAPPED], c[PM_PLACE_BY_CODE], c[PM_PLACE_OUTSIDE]);
+}

@@ -1,0 +1,86 @@
+/* place.h — the placing pipeline that every command reading complaints
+ * runs: boundaries → topic catalogue → column mapping → intake (rejects) →
+ * locator → batch on threads → post checks (swapped coordinates, unknown
+ * district codes).  Program code; the library's pieces do the work. */
+#ifndef PM_PLACE_H
+#define PM_PLACE_H
+
+#include "cli.h"
+#include "../engine/pm_complaint.h"
+#include "../engine/pm_locate.h"
+#include "../geodata/pm_complaints_in.h"
+#include "../geodata/pm_out.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct place_opts {
+    cli_boundaries b;
+    const char *complaints, *format, *mapping, *topics;
+    const char *rejects;     /* path; NULL: standard error */
+    long utc_offset;
+    int have_offset;
+    double snap_m;           /* < 0: default */
+    int threads, brute, quiet;
+} place_opts;
+
+/* Options every placing command takes (getopt_long entries and values). */
+enum {
+    OPT_COMPLAINTS = OPT_FIRST_LOCAL, OPT_FORMAT, OPT_MAPPING, OPT_REJECTS, OPT_SNAP,
+    OPT_THREADS, OPT_BRUTE, OPT_PLACE_LAST
+};
+#define CLI_PLACE_OPTIONS                                                      \
+    CLI_BOUNDARY_OPTIONS,                                                      \
+    {"complaints", required_argument, 0, OPT_COMPLAINTS},                      \
+    {"format", required_argument, 0, OPT_FORMAT},                              \
+    {"mapping", required_argument, 0, OPT_MAPPING},                            \
+    {"topics", required_argument, 0, OPT_TOPICS},                              \
+    {"utc-offset", required_argument, 0, OPT_UTC_OFFSET},                      \
+    {"rejects", required_argument, 0, OPT_REJECTS},                            \
+    {"snap-tolerance", required_argument, 0, OPT_SNAP},                        \
+    {"threads", required_argument, 0, OPT_THREADS},                            \
+    {"brute-force", no_argument, 0, OPT_BRUTE},                                \
+    {"quiet", no_argument, 0, 'q'}
+
+/* The help text for those options. */
+extern const char place_usage[];
+
+void place_opts_init(place_opts *o);
+/* Handles one option: 1 if it was one, 0 if not, -1 after a usage error
+ * (message printed). */
+int place_option(place_opts *o, const char *cmd, int opt, const char *arg);
+/* Checks that the required ones are there (message printed): EXIT_OK or EXIT_USAGE. */
+int place_check(const place_opts *o, const char *cmd);
+
+/* Rejects: one CSV row each (line, id, field, reason), as they come. */
+typedef struct place_rejects {
+    FILE *f;
+    uint64_t n;
+} place_rejects;
+int place_reject(void *user, uint64_t line, const char *id, const char *field, const char *reason);
+
+typedef struct place_run {
+    pm_districts *ds;
+    pm_topics *t;
+    pm_mapping *m;
+    pm_complaints *cs;
+    pm_locator *loc;
+    pm_placed *pl;
+    uint8_t *dropped;        /* 1: rejected after placing (not in any output) */
+    pm_intake_counts ic;
+    uint64_t accepted, rejected;
+    pm_outfile *rof;
+    place_rejects rj;
+} place_run;
+
+/* Runs the pipeline into r (zeroed by the caller).  Returns an exit status;
+ * on failure the message is printed.  place_free() in every case. */
+int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r);
+/* Commits the rejects file (after any later rejects were added). */
+int place_commit_rejects(pm_ctx *ctx, place_run *r);
+void place_free(pm_ctx *ctx, place_run *r);
+/* "read N, accepted N, ... outside N" on standard error. */
+void place_print_counts(const place_opts *o, const place_run *r);
+
+#endif
