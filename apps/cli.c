@@ -77,10 +77,11 @@ int cli_load_districts(pm_ctx *ctx, const cli_boundaries *b, pm_districts **out)
         snprintf(what, sizeof what, "reading boundaries %s", b->path);
         return cli_fail(ctx, what);
     }
-    fprintf(stderr,
-            "problemap: %s: %zu features, %zu districts in %zu regions, %zu repaired, %zu rejected\n",
-            b->path, rep.features, pm_districts_count(ds), pm_regions_count(ds), rep.repaired,
-            rep.rejected);
+    if (!b->quiet)
+        fprintf(stderr,
+                "problemap: %s: %zu features, %zu districts in %zu regions, %zu repaired, %zu rejected\n",
+                b->path, rep.features, pm_districts_count(ds), pm_regions_count(ds), rep.repaired,
+                rep.rejected);
     *out = ds;
     return EXIT_OK;
 }
@@ -163,9 +164,17 @@ long cli_parse_utc_offset(const char *s, int *ok)
     if (!isdigit((unsigned char)*s))
         return -1;
     long h = 0, m = 0;
-    while (isdigit((unsigned char)*s) && h < 100)
+    int digits = 0;
+    while (isdigit((unsigned char)*s) && digits < 4) {
         h = h * 10 + (*s++ - '0');
-    if (*s == ':') {
+        digits++;
+    }
+    if (digits == 4) { /* +0700 */
+        m = h % 100;
+        h /= 100;
+    } else if (digits == 3) {
+        return -1;
+    } else if (*s == ':') {
         s++;
         if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]))
             return -1;

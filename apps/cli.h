@@ -17,6 +17,7 @@ typedef struct cli_boundaries {
     const char *path;
     const char *regions_path;
     pm_boundary_opts opts;
+    int quiet;               /* no report line */
 } cli_boundaries;
 
 /* Long options shared by subcommands, for getopt_long tables. */
@@ -58,5 +59,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cmd_geocode(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_topics(int argc, char **argv);
+int cmd_cube(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

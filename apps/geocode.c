@@ -69,7 +69,7 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
     const uint32_t *st = pm_complaints_dict(cs, PM_DICT_STATUS);
     const uint32_t *ex = pm_complaints_dict(cs, PM_DICT_EXECUTOR);
     for (size_t i = 0; i < pl->n; i++) {
-        if (r->dropped[i])
+        if (pl->placement[i] == PM_PLACE_REJECTED)
             continue;
         char c[24], a[24], x[32], y[32], snap[32];
         fmt_time(c, cr[i]);
@@ -105,7 +105,7 @@ static int write_summary(pm_ctx *ctx, const char *path, const place_run *r)
     const size_t *c = r->pl->counts;
     uint64_t placed = 0;
     for (int p = 0; p < PM_PLACE_N; p++) {
-        if (p == PM_PLACE_UNKNOWN_CODE)
+        if (p == PM_PLACE_UNKNOWN_CODE || p == PM_PLACE_REJECTED)
             continue;
         json_object_set_new(pm, pm_placement_name((pm_placement)p), json_integer((json_int_t)c[p]));
         if (p != PM_PLACE_OUTSIDE)

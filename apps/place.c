@@ -58,7 +58,7 @@ int place_option(place_opts *o, const char *cmd, int opt, const char *arg)
     case OPT_TOPICS: o->topics = arg; return 1;
     case OPT_REJECTS: o->rejects = arg; return 1;
     case OPT_BRUTE: o->brute = 1; return 1;
-    case 'q': o->quiet = 1; return 1;
+    case 'q': o->quiet = o->b.quiet = 1; return 1;
     case OPT_UTC_OFFSET:
         o->utc_offset = cli_parse_utc_offset(arg, &ok);
         o->have_offset = 1;
@@ -195,9 +195,9 @@ static int post_checks(pm_ctx *ctx, place_run *r)
             continue;
         place_reject(&r->rj, line[i], pm_complaints_id(cs, i), field, reason);
         pl->counts[pl->placement[i]]--;
+        pl->counts[PM_PLACE_REJECTED]++;
         pl->district[i] = -1;
-        pl->placement[i] = PM_PLACE_OUTSIDE;
-        r->dropped[i] = 1;
+        pl->placement[i] = PM_PLACE_REJECTED;
         r->accepted--;
         r->rejected++;
     }
@@ -243,8 +243,6 @@ int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
     pm_locator_set_brute_force(r->loc, o->brute);
     if (pm_locate_batch(ctx, r->loc, r->cs, o->threads, &r->pl))
         return cli_fail(ctx, "geocoding");
-    if (!(r->dropped = pm_calloc(r->pl->n ? r->pl->n : 1, 1)))
-        goto oom;
     if (post_checks(ctx, r))
         return cli_fail(ctx, "geocoding");
     return EXIT_OK;
@@ -265,7 +263,6 @@ int place_commit_rejects(pm_ctx *ctx, place_run *r)
 void place_free(pm_ctx *ctx, place_run *r)
 {
     pm_outfile_abort(r->rof);
-    pm_free(r->dropped);
     pm_placed_free(r->pl);
     pm_locator_free(ctx, r->loc);
     pm_complaints_free(r->cs);

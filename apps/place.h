@@ -1,7 +1,8 @@
 /* place.h — the placing pipeline that every command reading complaints
  * runs: boundaries → topic catalogue → column mapping → intake (rejects) →
  * locator → batch on threads → post checks (swapped coordinates, unknown
- * district codes).  Program code; the library's pieces do the work. */
+ * district codes: their placement becomes PM_PLACE_REJECTED, which no
+ * output counts).  Program code; the library's pieces do the work. */
 #ifndef PM_PLACE_H
 #define PM_PLACE_H
 
@@ -67,7 +68,6 @@ typedef struct place_run {
     pm_complaints *cs;
     pm_locator *loc;
     pm_placed *pl;
-    uint8_t *dropped;        /* 1: rejected after placing (not in any output) */
     pm_intake_counts ic;
     uint64_t accepted, rejected;
     pm_outfile *rof;

@@ -14,6 +14,9 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  geocode    place complaints in districts (point in polygon); rejects with reasons\n"
+    "  cube       aggregate per district x topic x period: counts, rates, answer times,\n"
+    "             ratings; GeoJSON, CSV and a summary; an incremental snapshot\n"
+    "  export     the tables of an existing cube snapshot, with filters\n"
     "  generate   write a deterministic synthetic complaint CSV over real boundaries\n"
     "  topics     list the topic catalogue\n"
     "\n"
@@ -40,6 +43,10 @@ int main(int argc, char **argv)
         return cmd_geocode(argc - 1, argv + 1);
     if (strcmp(cmd, "generate") == 0)
         return cmd_generate(argc - 1, argv + 1);
+    if (strcmp(cmd, "cube") == 0)
+        return cmd_cube(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "topics") == 0)
         return cmd_topics(argc - 1, argv + 1);
     fprintf(stderr, "problemap: unknown command '%s'\n\n%s", cmd, usage);

@@ -9,9 +9,9 @@
  *
  * Oracle.  pm_locator_set_brute_force() makes every query test every
  * district in index order with the unprepared GEOSIntersects_r /
- * GEOSContains_r: no tree, no prepared geometry.  The loop over the
- * districts and the snapping distance (below) are shared: the distance
- * must be the same number either way.
+ * GEOSContains_r: no tree, no prepared geometry, and snapping scans every
+ * segment (below).  The loop over the districts and the snapping
+ * distance are shared: the distance must be the same number either way.
  *
  * Threads.  GEOS builds its indexes lazily on first use: the STRtree on
  * its first query, a prepared polygon's IndexedPointInAreaLocator (and the
@@ -30,10 +30,8 @@
  * in the oracle's RelateOp they also report the lazily built static
  * NodeFactory, a C++ function-local static, which is safe.)
  *
- * Snapping.  For a point in no district, candidates come from a tree query
- * with a box that holds every point within the tolerance (geodesically),
- * plus its wrapped part across ±180°.  For each candidate the nearest
- * point of its boundary is searched in a local frame around the point:
+ * Snapping.  For a point in no district the nearest point of each
+ * district's boundary is searched in a local frame around the point:
  * lon/lat scaled to metres by the WGS84 radii of curvature at the point's
  * latitude (a linear map, so the districts' edges, straight in lon/lat,
  * stay straight).  Its distance is then measured exactly with PROJ's
@@ -45,8 +43,40 @@
  * in plain degrees instead would overestimate by up to 17 % at 60°N (a
  * coast running at 45°), which is why GEOS's nearest-point functions are
  * not used.  Segments are taken in a canonical direction so that a border
- * shared by two districts gives both the same point, and ties go to the
- * lowest index.  The frame degenerates within ~1 km of the poles.
+ * shared by two districts gives both the same point.  A district's point
+ * is the first segment's, in the order of walk_curves(), among those
+ * nearest in the frame (a segment replaces the best only when strictly
+ * nearer; an envelope is skipped only when it cannot be, see
+ * box_beyond()).  The nearest district wins, ties to the lowest index.
+ * The frame degenerates within ~1 km of the poles.
+ *
+ * The oracle scans every segment of every district, read from GEOS.  The
+ * index (built when snapping is on) holds a flat copy of every ring's
+ * points (16 bytes a point), cut into chunks of CHUNK_SEGS consecutive
+ * segments, in a second STRtree over the chunk envelopes.  A query takes
+ * the chunks that meet the snapping box (snap_box_at(): a box holding
+ * every point within the tolerance, 5 % wider, in as many parts as the
+ * longitudes need across ±180°) and scans only them, with the same
+ * nearest_segment(), in the same frame and the same order (chunks sorted
+ * by index are in district, ring and segment order).  Why this is the
+ * oracle's answer, to the bit, for district i (oracle distance D from
+ * point P, indexed distance D' from point P'):
+ * - Whenever the oracle's segment S (the one P is on) is scanned, P' = P:
+ *   the scanned segments are a subsequence of the oracle's holding S, so
+ *   the first nearest among them is S again.
+ * - D <= tolerance: P is within the tolerance, so inside the box, and
+ *   S's chunk meets the box and is scanned: D' = D.
+ * - D' <= tolerance and P' nearer in the frame than reach (the frame
+ *   distance that every point outside the box exceeds: it is dlat away
+ *   from the query point, or dlon modulo 360°): every segment outside
+ *   the box is farther than P', so S, at most as far, was scanned:
+ *   D' = D.  Otherwise (a frame far from geodesic: a huge tolerance near
+ *   a pole) district i's full scan gives D' = D.
+ * - Left: D' > tolerance, and then D > tolerance too (second point).
+ *   A district beyond the tolerance in one answer is so in both, and
+ *   one within it has the same distance in both: both pick the same
+ *   district (the nearest, ties to the lowest index) or none.
+ * The chunk tree is built eagerly too (one query), and read-only after.
  */
 #include "pm_locate.h"
 #include "pm_alloc.h"
@@ -69,6 +99,18 @@
 /* The shortest degree of latitude (at the equator), in metres. */
 #define MIN_M_PER_DEG_LAT 110574.0
 #define LOCAL_CANDS 64
+/* Segments per chunk of the snapping index. */
+#define CHUNK_SEGS 32
+
+/* CHUNK_SEGS consecutive segments of one ring (fewer at its end). */
+typedef struct ring_chunk {
+    int32_t self;        /* its own index; first, so that the tree's visitor
+                            reads it as it reads a district item */
+    int32_t district;
+    uint32_t n_pts;      /* points: segments + 1 (1 for a lone point) */
+    size_t off;          /* its first point in the locator's xy */
+    double x0, y0, x1, y1;  /* envelope */
+} ring_chunk;
 
 struct pm_locator {
     const pm_districts *ds;
@@ -79,6 +121,13 @@ struct pm_locator {
     size_t n_tree;                       /* districts in the tree (the non-empty) */
     const GEOSPreparedGeometry **prep;   /* n; NULL for an empty geometry */
     int32_t *item;                       /* item[i] == i: the tree's items */
+    /* The snapping index (built only when snapping is on). */
+    double *xy;                          /* every ring's points, (lon, lat) pairs */
+    size_t n_pts;
+    ring_chunk *chunks;                       /* in district, ring and segment order */
+    size_t n_chunks;
+    double lon_min, lon_max;             /* of all the points */
+    GEOSSTRtree *chunk_tree;             /* items: &chunks[k] */
     struct geod_geodesic geod;
 };
 
@@ -91,6 +140,7 @@ const char *pm_placement_name(pm_placement p)
     case PM_PLACE_BY_CODE: return "by_code";
     case PM_PLACE_OUTSIDE: return "outside";
     case PM_PLACE_UNKNOWN_CODE: return "unknown_code";
+    case PM_PLACE_REJECTED: return "rejected";
     default: return "?";
     }
 }
@@ -156,27 +206,29 @@ static void cands_sort_unique(cands *c)
     c->n = k;
 }
 
-/* Appends the districts whose envelope meets the envelope of q. */
-static int query_geom(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *q, cands *c)
+/* Appends the items (district or chunk indexes) of tree, which holds
+ * n_items, whose envelope meets the envelope of q. */
+static int query_geom(pm_ctx *ctx, GEOSSTRtree *tree, size_t n_items, const GEOSGeometry *q,
+                      cands *c)
 {
-    if (loc->n_tree == 0)   /* GEOS would try to build an empty tree on every query */
+    if (n_items == 0)   /* GEOS would try to build an empty tree on every query */
         return PM_OK;
-    GEOSSTRtree_query_r(pm_ctx_geos(ctx), loc->tree, q, tree_visit, c);
+    GEOSSTRtree_query_r(pm_ctx_geos(ctx), tree, q, tree_visit, c);
     if (c->oom)
-        return PM_ERR(ctx, PM_E_NOMEM, "out of memory collecting candidate districts");
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory collecting candidates");
     return PM_OK;
 }
 
-/* Appends the districts whose envelope meets the box. */
-static int query_box(pm_ctx *ctx, const pm_locator *loc, double x0, double y0, double x1,
-                     double y1, cands *c)
+/* Appends the items of tree whose envelope meets the box. */
+static int query_box(pm_ctx *ctx, GEOSSTRtree *tree, size_t n_items, double x0, double y0,
+                     double x1, double y1, cands *c)
 {
     GEOSContextHandle_t h = pm_ctx_geos(ctx);
     GEOSGeometry *q = GEOSGeom_createRectangle_r(h, x0, y0, x1, y1);
     if (!q)
         return PM_ERR(ctx, PM_E_GEOM, "cannot build the query box (%.9g, %.9g, %.9g, %.9g): %s",
                       x0, y0, x1, y1, pm_ctx_geos_msg(ctx));
-    int rc = query_geom(ctx, loc, q, c);
+    int rc = query_geom(ctx, tree, n_items, q, c);
     GEOSGeom_destroy_r(h, q);
     return rc;
 }
@@ -266,6 +318,9 @@ typedef struct nearest {
     double lon, lat;
 } nearest;
 
+/* Offers the nearest point of segment a-b: it replaces *best only when
+ * strictly nearer, so over a sequence of segments the first of the
+ * nearest ones wins. */
 static void nearest_segment(const frame *f, double ax, double ay, double bx, double by,
                             nearest *best)
 {
@@ -294,19 +349,93 @@ static void nearest_segment(const frame *f, double ax, double ay, double bx, dou
         *best = (nearest){d2, ax + t * (bx - ax), ay + t * (by - ay)};
 }
 
-/* Scans the segments of a ring or line, unless its envelope is too far. */
-static int nearest_in_curve(pm_ctx *ctx, const frame *f, const GEOSGeometry *g, nearest *best)
+/* Offers the segments of the n points xy (lon, lat pairs; a lone point
+ * counts as a segment of length 0). */
+static void nearest_in_points(const frame *f, const double *xy, size_t n, nearest *best)
+{
+    if (n == 1)
+        nearest_segment(f, xy[0], xy[1], xy[0], xy[1], best);
+    for (size_t k = 1; k < n; k++)
+        nearest_segment(f, xy[2 * k - 2], xy[2 * k - 1], xy[2 * k], xy[2 * k + 1], best);
+}
+
+/* Whether no segment within the box [xmin, xmax] x [ymin, ymax] can be
+ * offered as strictly nearer than d2.  The box's gap from the point,
+ * shrunk by GAP_SLACK_DEG, is below the squared distance that
+ * nearest_segment() computes for any of its points despite rounding
+ * (ulp(360°) is 6e-14°), so a skip never changes which segment wins. */
+#define GAP_SLACK_DEG 1e-9
+static int box_beyond(const frame *f, double xmin, double ymin, double xmax, double ymax,
+                      double d2)
+{
+    double gx = fmax(lon_gap(f->lon0, xmin, xmax) - GAP_SLACK_DEG, 0.0) * f->mx;
+    double dy = f->lat0 < ymin ? ymin - f->lat0 : f->lat0 > ymax ? f->lat0 - ymax : 0.0;
+    double gy = fmax(dy - GAP_SLACK_DEG, 0.0) * f->my;
+    return gx * gx + gy * gy >= d2;
+}
+
+/* The geodesic distance from the frame's point to best (INFINITY: none). */
+static double nearest_geodesic(const pm_locator *loc, const frame *f, const nearest *best)
+{
+    double d = INFINITY;
+    if (best->d2 < INFINITY)
+        geod_inverse(&loc->geod, f->lat0, f->lon0, best->lat, best->lon, &d, NULL, NULL);
+    return d;
+}
+
+/* Calls fn on every non-empty ring, line and point of g in one fixed
+ * order (shell, then holes; members in order): the order in which the
+ * oracle scans the segments and in which the chunks are numbered. */
+typedef int (*curve_fn)(pm_ctx *ctx, const GEOSGeometry *curve, void *user);
+
+static int walk_curves(pm_ctx *ctx, const GEOSGeometry *g, curve_fn fn, void *user)
 {
     GEOSContextHandle_t h = pm_ctx_geos(ctx);
-    double xmin, ymin, xmax, ymax;
-    char empty = GEOSisEmpty_r(h, g);
-    if (empty == 1)
+    int type = GEOSGeomTypeId_r(h, g);
+    if (type == GEOS_POLYGON) {
+        const GEOSGeometry *shell = GEOSGetExteriorRing_r(h, g);
+        int nh = GEOSGetNumInteriorRings_r(h, g);
+        if (!shell || nh < 0)
+            return PM_ERR(ctx, PM_E_GEOM, "cannot read a polygon's rings: %s",
+                          pm_ctx_geos_msg(ctx));
+        int rc = walk_curves(ctx, shell, fn, user);
+        for (int k = 0; k < nh && !rc; k++)
+            rc = walk_curves(ctx, GEOSGetInteriorRingN_r(h, g, k), fn, user);
+        return rc;
+    }
+    if (type == GEOS_MULTIPOLYGON || type == GEOS_GEOMETRYCOLLECTION ||
+        type == GEOS_MULTILINESTRING || type == GEOS_MULTIPOINT) {
+        int ng = GEOSGetNumGeometries_r(h, g);
+        for (int k = 0; k < ng; k++) {
+            int rc = walk_curves(ctx, GEOSGetGeometryN_r(h, g, k), fn, user);
+            if (rc)
+                return rc;
+        }
         return PM_OK;
-    if (empty == 2 || !GEOSGeom_getExtent_r(h, g, &xmin, &ymin, &xmax, &ymax))
+    }
+    if (type < 0)
+        return PM_ERR(ctx, PM_E_GEOM, "cannot read a geometry's type: %s", pm_ctx_geos_msg(ctx));
+    char empty = GEOSisEmpty_r(h, g);
+    if (empty == 2)
+        return PM_ERR(ctx, PM_E_GEOM, "cannot read a ring: %s", pm_ctx_geos_msg(ctx));
+    return empty ? PM_OK : fn(ctx, g, user);
+}
+
+/* The oracle's scan: every segment of a curve, read from GEOS, unless its
+ * envelope is too far. */
+typedef struct curve_scan {
+    const frame *f;
+    nearest *best;
+} curve_scan;
+
+static int nearest_in_curve(pm_ctx *ctx, const GEOSGeometry *g, void *user)
+{
+    const curve_scan *s = user;
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    double xmin, ymin, xmax, ymax;
+    if (!GEOSGeom_getExtent_r(h, g, &xmin, &ymin, &xmax, &ymax))
         return PM_ERR(ctx, PM_E_GEOM, "cannot read a ring's extent: %s", pm_ctx_geos_msg(ctx));
-    double gx = lon_gap(f->lon0, xmin, xmax) * f->mx;
-    double gy = (f->lat0 < ymin ? ymin - f->lat0 : f->lat0 > ymax ? f->lat0 - ymax : 0.0) * f->my;
-    if (gx * gx + gy * gy >= best->d2)
+    if (box_beyond(s->f, xmin, ymin, xmax, ymax, s->best->d2))
         return PM_OK;
     const GEOSCoordSequence *cs = GEOSGeom_getCoordSeq_r(h, g);
     unsigned int n = 0;
@@ -318,102 +447,148 @@ static int nearest_in_curve(pm_ctx *ctx, const frame *f, const GEOSGeometry *g, 
         double x, y;
         if (!GEOSCoordSeq_getXY_r(h, cs, k, &x, &y))
             return PM_ERR(ctx, PM_E_GEOM, "cannot read a coordinate: %s", pm_ctx_geos_msg(ctx));
-        if (k > 0 || n == 1)
-            nearest_segment(f, k > 0 ? px : x, k > 0 ? py : y, x, y, best);
+        if (k > 0 || n == 1)   /* as nearest_in_points() */
+            nearest_segment(s->f, k > 0 ? px : x, k > 0 ? py : y, x, y, s->best);
         px = x, py = y;
     }
     return PM_OK;
 }
 
-/* Walks polygons, their rings and collections of them. */
-static int nearest_in_geom(pm_ctx *ctx, const frame *f, const GEOSGeometry *g, nearest *best)
-{
-    GEOSContextHandle_t h = pm_ctx_geos(ctx);
-    int type = GEOSGeomTypeId_r(h, g);
-    if (type == GEOS_POLYGON) {
-        const GEOSGeometry *shell = GEOSGetExteriorRing_r(h, g);
-        int nh = GEOSGetNumInteriorRings_r(h, g);
-        if (!shell || nh < 0)
-            return PM_ERR(ctx, PM_E_GEOM, "cannot read a polygon's rings: %s",
-                          pm_ctx_geos_msg(ctx));
-        int rc = nearest_in_curve(ctx, f, shell, best);
-        for (int k = 0; k < nh && !rc; k++)
-            rc = nearest_in_curve(ctx, f, GEOSGetInteriorRingN_r(h, g, k), best);
-        return rc;
-    }
-    if (type == GEOS_MULTIPOLYGON || type == GEOS_GEOMETRYCOLLECTION ||
-        type == GEOS_MULTILINESTRING || type == GEOS_MULTIPOINT) {
-        int ng = GEOSGetNumGeometries_r(h, g);
-        for (int k = 0; k < ng; k++) {
-            int rc = nearest_in_geom(ctx, f, GEOSGetGeometryN_r(h, g, k), best);
-            if (rc)
-                return rc;
-        }
-        return PM_OK;
-    }
-    if (type < 0)
-        return PM_ERR(ctx, PM_E_GEOM, "cannot read a geometry's type: %s", pm_ctx_geos_msg(ctx));
-    return nearest_in_curve(ctx, f, g, best);
-}
-
 /* Geodesic distance from the frame's point to district i's nearest
- * boundary point (INFINITY for an empty district). */
+ * boundary point, scanning all of it (INFINITY for an empty district). */
 static int district_distance(pm_ctx *ctx, const pm_locator *loc, const frame *f, size_t i,
                              double *dist_m)
 {
     nearest best = {INFINITY, 0, 0};
-    int rc = nearest_in_geom(ctx, f, pm_district_geom_borrow(loc->ds, i), &best);
+    curve_scan s = {f, &best};
+    int rc = walk_curves(ctx, pm_district_geom_borrow(loc->ds, i), nearest_in_curve, &s);
     if (rc)
         return rc;
-    *dist_m = INFINITY;
-    if (best.d2 < INFINITY)
-        geod_inverse(&loc->geod, f->lat0, f->lon0, best.lat, best.lon, dist_m, NULL, NULL);
+    *dist_m = nearest_geodesic(loc, f, &best);
     return PM_OK;
 }
 
-/* The nearest district of list (ascending; NULL: all) within the
- * tolerance, or -1. */
-static int nearest_district(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
-                            const int32_t *list, size_t n, int32_t *district, double *dist_m)
+/* The nearest district: offered in increasing index, ties to the first. */
+typedef struct pick {
+    double d;
+    int32_t district;
+} pick;
+
+static void pick_offer(pick *p, size_t i, double d)
+{
+    if (d < p->d) {
+        p->d = d;
+        p->district = (int32_t)i;
+    }
+}
+
+static void pick_result(const pick *p, double snap_m, int32_t *district, double *dist_m)
+{
+    *district = p->d <= snap_m ? p->district : -1;
+    *dist_m = *district >= 0 ? p->d : 0.0;
+}
+
+/* The oracle: the nearest of all districts within the tolerance, or -1. */
+static int nearest_district_brute(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                                  int32_t *district, double *dist_m)
 {
     frame f = frame_at(lon, lat);
-    double best = INFINITY;
-    *district = -1;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = list ? (size_t)list[k] : k;
+    pick p = {INFINITY, -1};
+    for (size_t i = 0; i < loc->n; i++) {
         double d;
         int rc = district_distance(ctx, loc, &f, i, &d);
         if (rc)
             return rc;
-        if (d < best) {
-            best = d;
-            *district = (int32_t)i;
-        }
+        pick_offer(&p, i, d);
     }
-    if (best > loc->snap_m)
-        *district = -1;
-    *dist_m = *district >= 0 ? best : 0.0;
+    pick_result(&p, loc->snap_m, district, dist_m);
     return PM_OK;
 }
 
-/* Tree candidates for snapping: every district with a point within the
- * tolerance has its envelope in this box.  A geodesic of length s moves
- * the latitude by at most s / (a(1-e²)) rad (110574 m per degree at the
- * equator) and the longitude by at most s / (a cos lat_max). */
-static int snap_candidates(pm_ctx *ctx, const pm_locator *loc, double lon, double lat, cands *c)
+/* The snapping box: it holds every point within the tolerance.  A
+ * geodesic of length s moves the latitude by at most s / (a(1-e²)) rad
+ * (110574 m per degree at the equator) and the longitude by at most
+ * s / (a cos lat_max), both taken 5 % wider.  Its parts x0[k]..x1[k] x
+ * y0..y1 are lon0 ± dlon shifted by every multiple of 360° that meets
+ * the boundaries' longitudes (lon_min..lon_max, which may pass ±180° by
+ * a rounding), or, near a pole, one band over all of them.  reach2 is a
+ * squared distance in the frame below which no point outside the box
+ * lies: a point outside is dlat beyond lat0 (v = dlat my) or, modulo
+ * 360°, dlon beyond lon0 (|u| >= dlon mx); less 2 % for rounding. */
+#define MAX_BOX_PARTS 3
+typedef struct snap_box {
+    int n_parts;
+    double x0[MAX_BOX_PARTS], x1[MAX_BOX_PARTS], y0, y1;
+    double reach2;
+} snap_box;
+
+static snap_box snap_box_at(const pm_locator *loc, const frame *f)
 {
     double dlat = loc->snap_m / MIN_M_PER_DEG_LAT * 1.05 + 1e-9;
-    double lat_max = fabs(lat) + dlat;
-    double y0 = fmax(lat - dlat, -90.0), y1 = fmin(lat + dlat, 90.0);
+    double lat_max = fabs(f->lat0) + dlat;
     double dlon = lat_max >= 89.9 ? 360.0 : dlat / cos(lat_max * DEG);
-    if (dlon >= 180.0)
-        return query_box(ctx, loc, -180.0, y0, 180.0, y1, c);
-    double x0 = lon - dlon, x1 = lon + dlon;
-    int rc = query_box(ctx, loc, x0, y0, x1, y1, c);
-    if (!rc && x0 < -180.0)
-        rc = query_box(ctx, loc, x0 + 360.0, y0, 180.0, y1, c);
-    if (!rc && x1 > 180.0)
-        rc = query_box(ctx, loc, -180.0, y0, x1 - 360.0, y1, c);
+    snap_box b = {.n_parts = 0, .y0 = f->lat0 - dlat, .y1 = f->lat0 + dlat};
+    double reach = fmin(dlat * f->my, dlon * f->mx);
+    double m0 = ceil((loc->lon_min - (f->lon0 + dlon)) / 360.0);
+    double m1 = floor((loc->lon_max - (f->lon0 - dlon)) / 360.0);
+    if (loc->n_chunks == 0) {
+        /* no parts: nothing to find */
+    } else if (dlon >= 180.0 || m1 - m0 >= MAX_BOX_PARTS) {
+        b.x0[0] = loc->lon_min, b.x1[0] = loc->lon_max, b.n_parts = 1;
+        reach = dlat * f->my;
+    } else {
+        for (double m = m0; m <= m1; m++) {
+            b.x0[b.n_parts] = f->lon0 - dlon + 360.0 * m;
+            b.x1[b.n_parts++] = f->lon0 + dlon + 360.0 * m;
+        }
+    }
+    b.reach2 = 0.98 * reach * reach;
+    return b;
+}
+
+/* Offers the segments of the chunks list[*k], list[*k + 1], ... that
+ * belong to the district of the first (list ascending, so in the full
+ * scan's order), and moves *k past them. */
+static void nearest_in_chunks(const pm_locator *loc, const frame *f, const int32_t *list,
+                              size_t n, size_t *k, nearest *best)
+{
+    int32_t district = loc->chunks[list[*k]].district;
+    for (; *k < n && loc->chunks[list[*k]].district == district; ++*k) {
+        const ring_chunk *c = &loc->chunks[list[*k]];
+        if (!box_beyond(f, c->x0, c->y0, c->x1, c->y1, best->d2))
+            nearest_in_points(f, loc->xy + 2 * c->off, c->n_pts, best);
+    }
+}
+
+/* The indexed snap: only the chunks that meet the snapping box.  When a
+ * district's nearest point among them is within the tolerance but not
+ * certainly nearer than everything outside the box (a frame far from
+ * geodesic: huge tolerances near the poles), its full scan decides. */
+static int nearest_district_indexed(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                                    int32_t *district, double *dist_m)
+{
+    frame f = frame_at(lon, lat);
+    snap_box b = snap_box_at(loc, &f);
+    cands c;
+    cands_init(&c);
+    int rc = PM_OK;
+    for (int k = 0; k < b.n_parts && !rc; k++)
+        rc = query_box(ctx, loc->chunk_tree, loc->n_chunks, b.x0[k], b.y0, b.x1[k], b.y1, &c);
+    if (!rc)
+        cands_sort_unique(&c);
+    pick p = {INFINITY, -1};
+    for (size_t k = 0; !rc && k < c.n;) {
+        size_t i = (size_t)loc->chunks[c.v[k]].district;
+        nearest best = {INFINITY, 0, 0};
+        nearest_in_chunks(loc, &f, c.v, c.n, &k, &best);
+        double d = nearest_geodesic(loc, &f, &best);
+        if (d <= loc->snap_m && !(best.d2 < b.reach2))
+            rc = district_distance(ctx, loc, &f, i, &d);
+        pick_offer(&p, i, d);
+    }
+    cands_free(&c);
+    if (!rc)
+        pick_result(&p, loc->snap_m, district, dist_m);
     return rc;
 }
 
@@ -435,7 +610,7 @@ static int locate_brute(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *
     int rc = first_containing(ctx, loc, pt, NULL, loc->n, 1, district, placement);
     if (rc || *district >= 0 || loc->snap_m <= 0.0)
         return rc;
-    rc = nearest_district(ctx, loc, lon, lat, NULL, loc->n, district, dist_m);
+    rc = nearest_district_brute(ctx, loc, lon, lat, district, dist_m);
     if (!rc && *district >= 0)
         *placement = PM_PLACE_SNAPPED;
     return rc;
@@ -446,22 +621,17 @@ static int locate_indexed(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry
 {
     cands c;
     cands_init(&c);
-    int rc = query_geom(ctx, loc, pt, &c);
+    int rc = query_geom(ctx, loc->tree, loc->n_tree, pt, &c);
     if (!rc) {
         cands_sort_unique(&c);
         rc = first_containing(ctx, loc, pt, c.v, c.n, 0, district, placement);
     }
-    if (!rc && *district < 0 && loc->snap_m > 0.0) {
-        c.n = 0;
-        rc = snap_candidates(ctx, loc, lon, lat, &c);
-        if (!rc) {
-            cands_sort_unique(&c);
-            rc = nearest_district(ctx, loc, lon, lat, c.v, c.n, district, dist_m);
-        }
-        if (!rc && *district >= 0)
-            *placement = PM_PLACE_SNAPPED;
-    }
     cands_free(&c);
+    if (rc || *district >= 0 || loc->snap_m <= 0.0)
+        return rc;
+    rc = nearest_district_indexed(ctx, loc, lon, lat, district, dist_m);
+    if (!rc && *district >= 0)
+        *placement = PM_PLACE_SNAPPED;
     return rc;
 }
 
@@ -557,6 +727,117 @@ static int prepare_district(pm_ctx *ctx, pm_locator *loc, size_t i)
     return PM_OK;
 }
 
+/* Room for need elements of size bytes at p, whose capacity *cap grows
+ * by doubling.  NULL when out of memory (p is then still valid). */
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return NULL;
+        c *= 2;
+    }
+    void *q = pm_reallocarray(p, c, size);
+    if (q)
+        *cap = c;
+    return q;
+}
+
+/* Flattening the rings of one district into the locator's xy and chunks. */
+typedef struct flattening {
+    pm_locator *loc;
+    int32_t district;
+    size_t cap_pts, cap_chunks;
+} flattening;
+
+static int flatten_curve(pm_ctx *ctx, const GEOSGeometry *g, void *user)
+{
+    flattening *fl = user;
+    pm_locator *loc = fl->loc;
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    const GEOSCoordSequence *cs = GEOSGeom_getCoordSeq_r(h, g);
+    unsigned int n = 0;
+    if (!cs || !GEOSCoordSeq_getSize_r(h, cs, &n))
+        return PM_ERR(ctx, PM_E_GEOM, "cannot read a ring's coordinates: %s",
+                      pm_ctx_geos_msg(ctx));
+    if (n == 0)
+        return PM_OK;
+    size_t n_new = n == 1 ? 1 : (n - 2) / CHUNK_SEGS + 1;   /* ceil((n - 1) / CHUNK_SEGS) */
+    if (loc->n_chunks + n_new > INT32_MAX)
+        return PM_ERR(ctx, PM_E_USAGE, "the boundaries have too many points to index (more "
+                      "than %d chunks of %d segments)", INT32_MAX, CHUNK_SEGS);
+    double *xy = grow(loc->xy, &fl->cap_pts, loc->n_pts + n, 2 * sizeof *xy);
+    if (!xy)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory copying the boundaries for snapping");
+    loc->xy = xy;
+    ring_chunk *ch = grow(loc->chunks, &fl->cap_chunks, loc->n_chunks + n_new, sizeof *ch);
+    if (!ch)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory indexing the boundaries for snapping");
+    loc->chunks = ch;
+    xy += 2 * loc->n_pts;
+    if (!GEOSCoordSeq_copyToBuffer_r(h, cs, xy, 0, 0))
+        return PM_ERR(ctx, PM_E_GEOM, "cannot copy a ring's coordinates: %s",
+                      pm_ctx_geos_msg(ctx));
+    for (size_t j = 0; j < n_new; j++) {
+        size_t first = j * CHUNK_SEGS;
+        size_t last = first + CHUNK_SEGS < n - 1 ? first + CHUNK_SEGS : n - 1;
+        ring_chunk c = {(int32_t)loc->n_chunks, fl->district, (uint32_t)(last - first + 1),
+                        loc->n_pts + first, INFINITY, INFINITY, -INFINITY, -INFINITY};
+        for (size_t k = first; k <= last; k++) {
+            c.x0 = fmin(c.x0, xy[2 * k]), c.x1 = fmax(c.x1, xy[2 * k]);
+            c.y0 = fmin(c.y0, xy[2 * k + 1]), c.y1 = fmax(c.y1, xy[2 * k + 1]);
+        }
+        loc->chunks[loc->n_chunks++] = c;
+    }
+    loc->n_pts += n;
+    return PM_OK;
+}
+
+/* The first query builds a GEOS tree. */
+static int build_tree(pm_ctx *ctx, GEOSSTRtree *tree, size_t n_items)
+{
+    cands c;
+    cands_init(&c);
+    int rc = query_box(ctx, tree, n_items, 0.0, 0.0, 1.0, 1.0, &c);
+    cands_free(&c);
+    return rc;
+}
+
+/* The snapping index: every ring copied into xy, cut into chunks of
+ * CHUNK_SEGS segments, and a tree over the chunk envelopes. */
+static int index_chunks(pm_ctx *ctx, pm_locator *loc)
+{
+    flattening fl = {loc, 0, 0, 0};
+    for (size_t i = 0; i < loc->n; i++) {
+        fl.district = (int32_t)i;
+        int rc = walk_curves(ctx, pm_district_geom_borrow(loc->ds, i), flatten_curve, &fl);
+        if (rc)
+            return PM_ERR(ctx, rc, "district \"%s\": %s", pm_district_id(loc->ds, i),
+                          pm_ctx_errmsg(ctx));
+    }
+    loc->lon_min = INFINITY, loc->lon_max = -INFINITY;
+    for (size_t k = 0; k < loc->n_chunks; k++) {
+        loc->lon_min = fmin(loc->lon_min, loc->chunks[k].x0);
+        loc->lon_max = fmax(loc->lon_max, loc->chunks[k].x1);
+    }
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    loc->chunk_tree = GEOSSTRtree_create_r(h, TREE_NODE_CAPACITY);
+    if (!loc->chunk_tree)
+        return PM_ERR(ctx, PM_E_GEOM, "cannot create the STRtree: %s", pm_ctx_geos_msg(ctx));
+    for (size_t k = 0; k < loc->n_chunks; k++) {
+        ring_chunk *c = &loc->chunks[k];
+        GEOSGeometry *env = GEOSGeom_createRectangle_r(h, c->x0, c->y0, c->x1, c->y1);
+        if (!env)
+            return PM_ERR(ctx, PM_E_GEOM, "cannot build a chunk's envelope: %s",
+                          pm_ctx_geos_msg(ctx));
+        GEOSSTRtree_insert_r(h, loc->chunk_tree, env, c);   /* the tree copies the envelope */
+        GEOSGeom_destroy_r(h, env);
+    }
+    return build_tree(ctx, loc->chunk_tree, loc->n_chunks);
+}
+
 int pm_locator_new(pm_ctx *ctx, const pm_districts *ds, double snap_tolerance_m,
                    pm_locator **out)
 {
@@ -594,11 +875,9 @@ int pm_locator_new(pm_ctx *ctx, const pm_districts *ds, double snap_tolerance_m,
             return rc;
         }
     }
-    /* The first query builds the tree. */
-    cands c;
-    cands_init(&c);
-    int rc = query_box(ctx, loc, 0.0, 0.0, 1.0, 1.0, &c);
-    cands_free(&c);
+    int rc = build_tree(ctx, loc->tree, loc->n_tree);
+    if (!rc && loc->snap_m > 0.0)
+        rc = index_chunks(ctx, loc);
     if (rc) {
         pm_locator_free(ctx, loc);
         return rc;
@@ -614,6 +893,10 @@ void pm_locator_free(pm_ctx *ctx, pm_locator *loc)
     GEOSContextHandle_t h = pm_ctx_geos(ctx);
     if (loc->tree)
         GEOSSTRtree_destroy_r(h, loc->tree);
+    if (loc->chunk_tree)
+        GEOSSTRtree_destroy_r(h, loc->chunk_tree);
+    pm_free(loc->xy);
+    pm_free(loc->chunks);
     for (size_t i = 0; loc->prep && i < loc->n; i++)
         if (loc->prep[i])
             GEOSPreparedGeom_destroy_r(h, loc->prep[i]);

@@ -68,6 +68,8 @@ typedef struct pm_cube pm_cube;
  * Caller frees with pm_cube_free(). */
 int pm_cube_new(pm_ctx *ctx, const pm_districts *ds, size_t n_topics, const pm_cube_opts *opts,
                 pm_cube **out);
+/* (opts may be NULL: day, UTC.  PM_E_USAGE for n_topics 0 or > 65536, an
+ * unknown period kind or an offset beyond ±18 h.) */
 void pm_cube_free(pm_cube *cube);
 
 /* Rejected complaints (already in the cube) go here, like the intake's. */
@@ -75,7 +77,13 @@ typedef int (*pm_cube_reject_fn)(void *user, uint64_t line, const char *id, cons
                                  const char *reason);
 
 /* Adds the placed complaints of cs.  *added (may be NULL) receives the
- * number that entered the cube. */
+ * number that entered the cube.  All or nothing: on error the cube's
+ * cells, totals and ids are as before (its dictionaries may have gained
+ * unused strings).  A nonzero return of reject stops the add and is
+ * returned.  Complaints with placement PM_PLACE_UNKNOWN_CODE or
+ * PM_PLACE_REJECTED are skipped; one whose period does not fit 32 bits is
+ * rejected ("created_at", "date out of range").  PM_E_USAGE when pl does
+ * not fit cs, the districts or the topics. */
 int pm_cube_add(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
                 pm_cube_reject_fn reject, void *reject_user, uint64_t *added);
 
@@ -83,11 +91,14 @@ uint64_t pm_cube_total(const pm_cube *cube);     /* complaints in cells */
 uint64_t pm_cube_outside(const pm_cube *cube);   /* outside, counted only */
 size_t pm_cube_cells(const pm_cube *cube);
 const pm_cube_opts *pm_cube_options(const pm_cube *cube);
-/* First and last period with a complaint; 0 when the cube is empty. */
+/* First and last period with a complaint: returns 1, or 0 (both set to 0)
+ * when the cube is empty. */
 int pm_cube_period_span(const pm_cube *cube, int64_t *first, int64_t *last);
 double pm_cube_district_area_km2(const pm_cube *cube, size_t district);
 
-/* Dictionaries of the cube (sources, statuses, executors): index ↔ string. */
+/* Dictionaries of the cube (sources, statuses, executors): index ↔ string.
+ * pm_cube_dict_str gives "" for PM_NONE; NULL for an index beyond the
+ * dictionary or a column other than source, status, executor. */
 size_t pm_cube_dict_count(const pm_cube *cube, pm_dict_col col);
 const char *pm_cube_dict_str(const pm_cube *cube, pm_dict_col col, uint32_t idx);
 long pm_cube_dict_find(const pm_cube *cube, pm_dict_col col, const char *s);
@@ -102,7 +113,8 @@ typedef enum pm_level {
     PM_LEVEL_TOTAL = 4       /* one row */
 } pm_level;
 
-/* What to count.  Empty sets (n == 0) mean "all". */
+/* What to count.  Empty sets (n == 0) mean "all"; f may be NULL
+ * (everything).  PM_NONE in a set selects complaints without that value. */
 typedef struct pm_filter {
     const uint16_t *topics; size_t n_topics;
     const uint32_t *sources; size_t n_sources;     /* cube dictionary indexes */
@@ -136,7 +148,8 @@ typedef struct pm_row {
 } pm_row;
 
 /* Runs a query; *rows (caller frees with pm_free) gets *n rows, in key
- * order.  PM_E_USAGE for a bad filter (unknown index, empty range). */
+ * order.  PM_E_USAGE for a bad filter (unknown index, empty range).
+ * Read-only: several threads may query one cube at once. */
 int pm_cube_query(pm_ctx *ctx, const pm_cube *cube, pm_level level, const pm_filter *f,
                   pm_row **rows, size_t *n);
 

@@ -34,10 +34,14 @@ typedef enum pm_placement {
     PM_PLACE_BY_CODE = 3,
     PM_PLACE_OUTSIDE = 4,
     PM_PLACE_UNKNOWN_CODE = 5,
-    PM_PLACE_N = 6
+    PM_PLACE_REJECTED = 6,   /* set by a caller that rejected the complaint after
+                              * placing it (e.g. swapped coordinates): nothing
+                              * downstream counts it */
+    PM_PLACE_N = 7
 } pm_placement;
 
-/* "inside", "border", "snapped", "by_code", "outside", "unknown_code". */
+/* "inside", "border", "snapped", "by_code", "outside", "unknown_code",
+ * "rejected". */
 const char *pm_placement_name(pm_placement p);
 
 typedef struct pm_locator pm_locator;

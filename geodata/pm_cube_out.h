@@ -27,6 +27,11 @@
 #include "pm_topics.h"
 #include <stddef.h>
 
+/* Arguments that may be NULL: cube for GeoJSON; CSV needs ds (DISTRICT,
+ * REGION), cube (EXECUTOR) and topics (TOPIC); the summary needs all three,
+ * f may be NULL; opts may be NULL everywhere.  A missing one that is
+ * needed: PM_E_USAGE.  EXECUTOR and TOPIC rows have no area_km2 or
+ * population columns. */
 typedef struct pm_export_opts {
     int decimals;          /* coordinate decimals, 6 or 7 (0: 6) */
     double simplify_m;     /* > 0: simplify geometries for the web, tolerance in metres */

@@ -6,17 +6,36 @@ set -e
 BIN=${1:-build/problemap}
 OUT=out/demo
 mkdir -p "$OUT"
+rm -f "$OUT/cube.pmc"   # the demo starts from an empty cube
 B="--boundaries data/ru_regions.geojson --id-field iso --name-field name_ru --parent-field federal_district"
 $BIN generate $B --n 200000 --seed 2025 --start 2025-09-01 --days 91 --utc-offset +03:00 \
     --output "$OUT/complaints.csv"
 $BIN geocode $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
-    --output "$OUT/placed.csv" --rejects "$OUT/rejects.csv" --summary "$OUT/summary.json"
+    --output "$OUT/placed.csv" --rejects "$OUT/rejects.csv" --summary "$OUT/placed-summary.json"
+$BIN cube -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 --period week \
+    --rejects "$OUT/cube-rejects.csv" --cube "$OUT/cube.pmc"
+# The tables: the last four weeks (2025-11-03 .. 2025-11-30), with the change
+# against the four weeks before.
+$BIN export -q $B --cube "$OUT/cube.pmc" --from 2025-11-03 --to 2025-11-30 \
+    --geojson "$OUT/districts.geojson" --regions-geojson "$OUT/regions.geojson" \
+    --csv "$OUT/districts.csv" --executors-csv "$OUT/executors.csv" \
+    --topics-csv "$OUT/topics.csv" --summary "$OUT/summary.json" --simplify 2000
 cat <<MSG
 
 problemap demo — outputs in $OUT/:
-  complaints.csv   200 000 synthetic complaints (the input; seed 2025)
-  placed.csv       every accepted complaint with its region (district_id), federal district
-                   (region_id) and placement (inside, border, snapped, by_code, outside)
-  rejects.csv      every rejected record: line, id, field, reason
-  summary.json     counts: read, accepted, rejected, placed, outside
+  complaints.csv        200 000 synthetic complaints (the input; seed 2025)
+  placed.csv            every accepted complaint with its region (district_id), federal
+                        district (region_id) and placement (inside, border, snapped, by_code, outside)
+  rejects.csv           every rejected record: line, id, field, reason
+  placed-summary.json   counts: read, accepted, rejected, placed, outside
+  cube.pmc              the cube snapshot (week × region × topic × source × status × executor)
+  cube-rejects.csv      the rejects of the cube run (the same records as rejects.csv)
+The tables below cover the last four weeks (2025-11-03 to 2025-11-30), with the change
+against the four weeks before:
+  districts.geojson     one feature per region with its figures (open it in QGIS)
+  regions.geojson       the same per federal district
+  districts.csv         the same table for a spreadsheet
+  executors.csv         answer times, overdue and rating per executor
+  topics.csv            figures per topic
+  summary.json          period, totals, top regions, topics, slowest executors
 MSG

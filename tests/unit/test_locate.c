@@ -1,7 +1,9 @@
 /* test_locate.c — point → district: the border rule on shared edges and
  * vertices, enclaves, islands, overlaps, snapping (geodesic distances,
  * across the antimeridian), placement by code, the brute-force oracle
- * against the index, thread-count invariance and allocation failures.
+ * against the index (grids, detailed jagged coastlines for the snapping
+ * index, a huge tolerance near the pole), thread-count invariance and
+ * allocation failures.
  * Every single-point check also asks the oracle and requires the same
  * answer.  An optional argument is a cmocka test filter (for helgrind). */
 #include <setjmp.h>
@@ -125,6 +127,30 @@ static void cell_wkt(char *buf, size_t size, double x0, double y0, double d)
              "POLYGON((%.17g %.17g,%.17g %.17g,%.17g %.17g,%.17g %.17g,%.17g %.17g,"
              "%.17g %.17g,%.17g %.17g,%.17g %.17g,%.17g %.17g))",
              x0, y0, xm, y0, x1, y0, x1, ym, x1, y1, xm, y1, x0, y1, x0, ym, x0, y0);
+}
+
+/* A growing WKT string. */
+typedef struct wkt_buf {
+    char *s;
+    size_t n, cap;
+} wkt_buf;
+
+static void wkt_put(wkt_buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        assert_true(k >= 0);
+        if (b->s && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)k + 1024;
+        b->s = realloc(b->s, b->cap);
+        assert_non_null(b->s);
+    }
 }
 
 /* ---- geodesic truth ---------------------------------------------------- */
@@ -458,6 +484,29 @@ static void snap_across_antimeridian(void **state)
     scene_close(&s);
 }
 
+/* An edge of many vertices that rounding put just east of 180° (the
+ * boundary reader allows 1e-7°): still found from the -180° side. */
+static void snap_to_edge_rounded_past_antimeridian(void **state)
+{
+    (void)state;
+    wkt_buf b = {0};
+    wkt_put(&b, "POLYGON((179.9 65");
+    for (int k = 0; k <= 100; k++)
+        wkt_put(&b, ",%.17g %.17g", 180.00000005, 65 + k / 100.0);
+    wkt_put(&b, ",179.9 66,179.9 65))");
+    scene s;
+    scene_begin(&s);
+    scene_add(&s, "E-1", b.s);
+    free(b.s);
+    scene_build(&s, 1000);
+    where w = locate(&s, -179.995, 65.505);
+    assert_string_equal(id_of(&s, w.district), "E-1");
+    assert_int_equal(w.pl, PM_PLACE_SNAPPED);
+    double truth = dist_to_segment(-179.995, 65.505, 180.00000005, 65.5, 180.00000005, 65.51);
+    assert_true(fabs(w.dist_m - truth) < 1.0);
+    scene_close(&s);
+}
+
 /* ---- bad input and usage ------------------------------------------------ */
 
 static void bad_coordinates_are_refused(void **state)
@@ -750,6 +799,230 @@ static void batch_error_names_first_bad_complaint(void **state)
     scene_close(&s);
 }
 
+/* ---- detailed coastlines: the snapping index ------------------------------ */
+
+/* The rings of a scene, kept to aim points at their segments. */
+#define MAX_RINGS 64
+typedef struct rings {
+    double *xy[MAX_RINGS];   /* closed: n + 1 points */
+    size_t n[MAX_RINGS];
+    size_t count;
+} rings;
+
+/* A closed star-shaped ring of n vertices around (cx, cy), radius r
+ * degrees of latitude, jagged by two waves and random noise: simple,
+ * and detailed like a coastline.  Appended to b as "(x y,...)". */
+static void jagged_ring(wkt_buf *b, rings *rs, uint64_t *seed, double cx, double cy, double r,
+                        size_t n)
+{
+    assert_true(rs->count < MAX_RINGS);
+    double *xy = malloc(2 * (n + 1) * sizeof *xy), k_lon = 1.0 / cos(cy * M_PI / 180.0);
+    assert_non_null(xy);
+    double phase = uniform(seed, 0, 6.28);
+    for (size_t k = 0; k < n; k++) {
+        double a = 2 * M_PI * (double)k / (double)n;
+        double f = 1 + 0.2 * sin(5 * a + phase) + 0.1 * sin(37 * a) + 0.06 * uniform(seed, -1, 1);
+        xy[2 * k] = cx + r * f * cos(a) * k_lon;
+        xy[2 * k + 1] = cy + r * f * sin(a);
+    }
+    xy[2 * n] = xy[0], xy[2 * n + 1] = xy[1];
+    wkt_put(b, "(");
+    for (size_t k = 0; k <= n; k++)
+        wkt_put(b, "%s%.17g %.17g", k ? "," : "", xy[2 * k], xy[2 * k + 1]);
+    wkt_put(b, ")");
+    rs->xy[rs->count] = xy;
+    rs->n[rs->count++] = n;
+}
+
+static void rings_free(rings *rs)
+{
+    for (size_t k = 0; k < rs->count; k++)
+        free(rs->xy[k]);
+}
+
+/* Inserted as J-2, J-1, J-3 (ids out of order): two large overlapping
+ * stars of 4000 and 3000 vertices, the first with a jagged lake of 600,
+ * and an archipelago of 30 small jagged islands (rings shorter and longer
+ * than a chunk). */
+#define JX 60.0
+#define JY 62.0
+static void jagged_open(scene *s, rings *rs, double tol_m)
+{
+    uint64_t seed = 0xC0A57u;
+    scene_begin(s);
+    rs->count = 0;
+    wkt_buf b = {0};
+    wkt_put(&b, "POLYGON(");
+    jagged_ring(&b, rs, &seed, JX + 1.6, JY + 0.3, 0.8, 3000);
+    wkt_put(&b, ")");
+    scene_add(s, "J-2", b.s);
+    b.n = 0;
+    wkt_put(&b, "POLYGON(");
+    jagged_ring(&b, rs, &seed, JX, JY, 1.0, 4000);
+    wkt_put(&b, ",");
+    jagged_ring(&b, rs, &seed, JX + 0.1, JY + 0.05, 0.2, 600);
+    wkt_put(&b, ")");
+    scene_add(s, "J-1", b.s);
+    b.n = 0;
+    wkt_put(&b, "MULTIPOLYGON(");
+    for (int k = 0; k < 30; k++) {
+        double cx = JX - 1.5 + 0.25 * (k % 10), cy = JY - 1.6 - 0.12 * (k / 10);
+        wkt_put(&b, "%s(", k ? "," : "");
+        jagged_ring(&b, rs, &seed, cx, cy, uniform(&seed, 0.01, 0.04), 8 + (size_t)k * 3);
+        wkt_put(&b, ")");
+    }
+    wkt_put(&b, ")");
+    scene_add(s, "J-3", b.s);
+    free(b.s);
+    scene_build(s, tol_m);
+}
+
+/* Points: 2/5 near a random boundary segment (up to 2.5 km away in any
+ * direction), 1/10 exactly on a vertex, the rest anywhere over the scene
+ * with a margin (far from any boundary, in bays and lakes). */
+static void jagged_points(const rings *rs, uint64_t seed, double *lon, double *lat, size_t n)
+{
+    struct geod_geodesic g = wgs84();
+    for (size_t i = 0; i < n; i++) {
+        size_t r = (size_t)(xorshift(&seed) % rs->count), k = xorshift(&seed) % rs->n[r];
+        const double *a = rs->xy[r] + 2 * k;
+        if (i % 10 < 4) {
+            double t = uniform(&seed, 0, 1), x = a[0] + t * (a[2] - a[0]);
+            double y = a[1] + t * (a[3] - a[1]);
+            geod_direct(&g, y, x, uniform(&seed, -180, 180), uniform(&seed, 0, 2500), &lat[i],
+                        &lon[i], NULL);
+        } else if (i % 10 == 4) {
+            lon[i] = a[0], lat[i] = a[1];
+        } else {
+            lon[i] = uniform(&seed, JX - 2.5, JX + 3.5);
+            lat[i] = uniform(&seed, JY - 2.2, JY + 1.5);
+        }
+    }
+}
+
+#define JPOINTS 6000
+
+static void jagged_coast_index_agrees_with_brute_force(void **state)
+{
+    (void)state;
+    scene s;
+    rings rs;
+    jagged_open(&s, &rs, 1000);
+    double *lon = malloc(JPOINTS * sizeof *lon), *lat = malloc(JPOINTS * sizeof *lat);
+    assert_non_null(lon);
+    assert_non_null(lat);
+    jagged_points(&rs, 5, lon, lat, JPOINTS);
+    size_t count[PM_PLACE_N] = {0}, per_district[3] = {0};
+    for (size_t i = 0; i < JPOINTS; i++) {
+        where a = locate_one(&s, lon[i], lat[i], 0), b = locate_one(&s, lon[i], lat[i], 1);
+        if (a.district != b.district || a.pl != b.pl || a.dist_m != b.dist_m)
+            fail_msg("point %zu (%.17g, %.17g): index %s %s %.17g m, brute force %s %s %.17g m",
+                     i, lon[i], lat[i], id_of(&s, a.district), pm_placement_name(a.pl),
+                     a.dist_m, id_of(&s, b.district), pm_placement_name(b.pl), b.dist_m);
+        count[a.pl]++;
+        if (a.pl == PM_PLACE_SNAPPED) {
+            assert_true(a.dist_m > 0 && a.dist_m <= 1000);
+            per_district[a.district]++;
+        }
+    }
+    assert_true(count[PM_PLACE_INSIDE] > 1500);
+    assert_true(count[PM_PLACE_BORDER] > 300);
+    assert_true(count[PM_PLACE_SNAPPED] > 700);
+    assert_true(count[PM_PLACE_OUTSIDE] > 1500);
+    for (int d = 0; d < 3; d++)   /* snaps to every district */
+        assert_true(per_district[d] > 40);
+    free(lon);
+    free(lat);
+    rings_free(&rs);
+    scene_close(&s);
+}
+
+static void jagged_coast_batch_does_not_depend_on_threads(void **state)
+{
+    (void)state;
+    scene s;
+    rings rs;
+    jagged_open(&s, &rs, 1000);
+    size_t n = 12000;   /* three batch chunks */
+    double *lon = malloc(n * sizeof *lon), *lat = malloc(n * sizeof *lat);
+    assert_non_null(lon);
+    assert_non_null(lat);
+    jagged_points(&rs, 11, lon, lat, n);
+    pm_complaints *cs = pm_complaints_new();
+    assert_non_null(cs);
+    for (size_t i = 0; i < n; i++)
+        add_complaint(s.ctx, cs, i, lon[i], lat[i], NULL);
+    pm_placed *p1 = NULL, *p3 = NULL;
+    assert_int_equal(pm_locate_batch(s.ctx, s.loc, cs, 1, &p1), PM_OK);
+    assert_int_equal(pm_locate_batch(s.ctx, s.loc, cs, 3, &p3), PM_OK);
+    assert_placed_equal(p1, p3);
+    for (size_t i = 0; i < n; i += 7) {   /* the brute force on a sample: it is slow here */
+        where w = locate_one(&s, lon[i], lat[i], 1);
+        assert_int_equal(p1->district[i], w.district);
+        assert_int_equal(p1->placement[i], w.pl);
+        assert_true(p1->snap_m[i] == (float)w.dist_m);
+    }
+    assert_true(p1->counts[PM_PLACE_SNAPPED] > 800 && p1->counts[PM_PLACE_OUTSIDE] > 1500);
+    pm_placed_free(p1);
+    pm_placed_free(p3);
+    pm_complaints_free(cs);
+    free(lon);
+    free(lat);
+    rings_free(&rs);
+    scene_close(&s);
+}
+
+/* A band from (x0, y0), w degrees of longitude wide, its northern edge
+ * jagged around y0 + h. */
+static void jagged_band(wkt_buf *b, uint64_t *seed, double x0, double w, double y0, double h)
+{
+    wkt_put(b, "((%.17g %.17g", x0, y0);
+    for (int k = 0; k <= 400; k++)
+        wkt_put(b, ",%.17g %.17g", x0 + w / 400 * k, y0 + h + uniform(seed, -0.05, 0.05));
+    wkt_put(b, ",%.17g %.17g,%.17g %.17g))", x0 + w, y0, x0, y0);
+}
+
+/* A 300 km tolerance near the north pole: the box is a whole band of
+ * latitude, and across the pole the local frame is far from geodesic.
+ * P-1 has a cap at 120..130°E, 88.2..89°N and a band at 90..30°W up to
+ * 86°N.  Seen from about (55°W, 88.9°N) the band is the nearer in the
+ * frame but lies outside the box and beyond the tolerance (330 km),
+ * while the cap across the pole is within it (235 km) but farther in the
+ * frame than the box guarantees: the index must fall back to P-1's full
+ * scan, which picks the band, as the oracle does: outside. */
+static void huge_tolerance_near_pole_agrees_with_brute_force(void **state)
+{
+    (void)state;
+    scene s;
+    scene_begin(&s);
+    uint64_t seed = 31;
+    wkt_buf b = {0};
+    wkt_put(&b, "POLYGON");
+    jagged_band(&b, &seed, 60, 60, 86.5, 0.8);
+    scene_add(&s, "P-2", b.s);
+    b.n = 0;
+    wkt_put(&b, "MULTIPOLYGON(");
+    jagged_band(&b, &seed, 120, 10, 88.2, 0.8);
+    wkt_put(&b, ",");
+    jagged_band(&b, &seed, -90, 60, 85.45, 0.5);
+    wkt_put(&b, ")");
+    scene_add(&s, "P-1", b.s);
+    free(b.s);
+    scene_build(&s, 300000);
+    size_t snapped = 0, fallback_outside = 0;
+    for (int i = 0; i < 4000; i++) {
+        double lon = uniform(&seed, -180, 180), lat = uniform(&seed, 86, 90);
+        if (i % 4 == 0)
+            lon = uniform(&seed, -60, -50), lat = uniform(&seed, 88.85, 88.95);
+        where w = locate(&s, lon, lat);
+        snapped += w.pl == PM_PLACE_SNAPPED;
+        fallback_outside += i % 4 == 0 && w.pl == PM_PLACE_OUTSIDE;
+    }
+    assert_true(snapped > 1000);
+    assert_true(fallback_outside > 500);
+    scene_close(&s);
+}
+
 /* ---- allocation failures ---------------------------------------------- */
 
 static void locator_new_survives_alloc_failures(void **state)
@@ -845,6 +1118,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(snap_tie_goes_to_lowest_id),
         cmocka_unit_test(antimeridian_points_are_placed),
         cmocka_unit_test(snap_across_antimeridian),
+        cmocka_unit_test(snap_to_edge_rounded_past_antimeridian),
         cmocka_unit_test(bad_coordinates_are_refused),
         cmocka_unit_test(unfrozen_districts_are_refused),
         cmocka_unit_test(no_coordinates_placed_by_code),
@@ -852,6 +1126,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(batch_does_not_depend_on_thread_count),
         cmocka_unit_test(brute_force_batch_agrees_on_threads),
         cmocka_unit_test(batch_error_names_first_bad_complaint),
+        cmocka_unit_test(jagged_coast_index_agrees_with_brute_force),
+        cmocka_unit_test(jagged_coast_batch_does_not_depend_on_threads),
+        cmocka_unit_test(huge_tolerance_near_pole_agrees_with_brute_force),
         cmocka_unit_test(locator_new_survives_alloc_failures),
         cmocka_unit_test(batch_survives_alloc_failures),
         cmocka_unit_test(many_candidates_survive_alloc_failure),

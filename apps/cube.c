@@ -1,0 +1,392 @@
+/* cube.c — `problemap cube` (complaints → cube snapshot and tables) and
+ * `problemap export` (snapshot → tables).  The figures: docs/cube.md. */
+#include "place.h"
+#include "../engine/pm_alloc.h"
+#include "../engine/pm_cube.h"
+#include "../geodata/pm_cube_out.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_cube[] =
+    "Usage: problemap cube --boundaries B.geojson --complaints C.csv [--cube cube.pmc]\n"
+    "                      [--geojson districts.geojson] [--csv districts.csv]\n"
+    "                      [--summary summary.json] [options]\n"
+    "\n"
+    "Places the complaints (as 'geocode' does) and aggregates them per district × topic ×\n"
+    "period: counts, rates per km² and per 10 000 residents, answer times, open and overdue,\n"
+    "change against the previous period, ratings.  With --cube the aggregate is kept in a\n"
+    "snapshot file; when that file exists, the complaints are added to it (complaints it\n"
+    "already holds, by id, are rejected), so a cube grows without re-reading old data.\n"
+    "\n";
+static const char usage_export[] =
+    "Usage: problemap export --boundaries B.geojson --cube cube.pmc [--geojson F] [--csv F]\n"
+    "                        [--summary F] [options]\n"
+    "\n"
+    "Writes the tables of an existing cube snapshot, with filters.  The boundaries must be\n"
+    "the ones the cube was built over (with the same field options).\n"
+    "\n"
+    "Boundaries: --boundaries, --id-field, --name-field, --parent-field, --population-field,\n"
+    "--regions, --crs, --no-topology-check as for 'geocode'; --topics FILE.\n";
+static const char usage_common[] =
+    "Cube:\n"
+    "  --cube FILE              the snapshot (versioned, checksummed, replaced atomically)\n"
+    "  --period day|week|month  the cube's period (default week; local days at --utc-offset)\n"
+    "Tables:\n"
+    "  --geojson FILE           one feature per district with its figures (RFC 7946)\n"
+    "  --regions-geojson FILE   the same per region\n"
+    "  --csv FILE               the district table for spreadsheets\n"
+    "  --executors-csv FILE     answer figures and rating per executor\n"
+    "  --topics-csv FILE        figures per topic\n"
+    "  --summary FILE           JSON: period, totals, top districts, topics, slow executors\n"
+    "  --excel                  CSV with a UTF-8 BOM, ';' and decimal commas (Russian Excel)\n"
+    "  --decimals 6|7           coordinate decimals in GeoJSON (default 6)\n"
+    "  --simplify METRES        simplify geometries for the web (topology-preserving)\n"
+    "Filters (repeat a flag for several values):\n"
+    "  --topic T                topic code or Russian name\n"
+    "  --source S, --status S, --executor E\n"
+    "  --from YYYY-MM-DD        first day (local), rounded to its period\n"
+    "  --to YYYY-MM-DD          last day (local), rounded to its period\n"
+    "  --report-time TIME       'now' for open/overdue figures (default: end of the range)\n"
+    "  --min-count K            hide the figures of rows with fewer than K complaints\n"
+    "  --min-sample N           rate only rows with at least N complaints (default 30)\n"
+    "  -h, --help               this help\n";
+
+enum {
+    O_CUBE = OPT_PLACE_LAST, O_PERIOD, O_GEOJSON, O_REGIONS_GEOJSON, O_CSV, O_EXEC_CSV,
+    O_TOPICS_CSV, O_SUMMARY, O_EXCEL, O_DECIMALS, O_SIMPLIFY, O_TOPIC, O_SOURCE, O_STATUS,
+    O_EXECUTOR, O_FROM, O_TO, O_REPORT, O_MIN_COUNT, O_MIN_SAMPLE
+};
+#define MAX_VALUES 64
+
+typedef struct values {
+    const char *v[MAX_VALUES];
+    size_t n;
+} values;
+
+typedef struct cube_job {
+    place_opts p;
+    const char *cube, *geojson, *regions_geojson, *csv, *exec_csv, *topics_csv, *summary;
+    const char *from, *to, *report;
+    int period, have_period;
+    pm_export_opts ex;
+    values topic, source, status, executor;
+    uint64_t min_count, min_sample;
+} cube_job;
+
+static int add_value(values *v, const char *cmd, const char *flag, const char *arg)
+{
+    if (v->n == MAX_VALUES)
+        return cli_usage_error(cmd, "%s: at most %d values", flag, MAX_VALUES);
+    v->v[v->n++] = arg;
+    return EXIT_OK;
+}
+
+static int parse_count(const char *cmd, const char *flag, const char *arg, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (*end || arg[0] == '-' || errno)
+        return cli_usage_error(cmd, "%s: '%s' is not a count", flag, arg);
+    *out = v;
+    return EXIT_OK;
+}
+
+static int parse_args(int argc, char **argv, const char *cmd, cube_job *j)
+{
+    static const struct option longopts[] = {
+        CLI_PLACE_OPTIONS,
+        {"cube", required_argument, 0, O_CUBE}, {"period", required_argument, 0, O_PERIOD},
+        {"geojson", required_argument, 0, O_GEOJSON},
+        {"regions-geojson", required_argument, 0, O_REGIONS_GEOJSON},
+        {"csv", required_argument, 0, O_CSV}, {"executors-csv", required_argument, 0, O_EXEC_CSV},
+        {"topics-csv", required_argument, 0, O_TOPICS_CSV},
+        {"summary", required_argument, 0, O_SUMMARY}, {"excel", no_argument, 0, O_EXCEL},
+        {"decimals", required_argument, 0, O_DECIMALS},
+        {"simplify", required_argument, 0, O_SIMPLIFY}, {"topic", required_argument, 0, O_TOPIC},
+        {"source", required_argument, 0, O_SOURCE}, {"status", required_argument, 0, O_STATUS},
+        {"executor", required_argument, 0, O_EXECUTOR}, {"from", required_argument, 0, O_FROM},
+        {"to", required_argument, 0, O_TO}, {"report-time", required_argument, 0, O_REPORT},
+        {"min-count", required_argument, 0, O_MIN_COUNT},
+        {"min-sample", required_argument, 0, O_MIN_SAMPLE}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int opt, ex = EXIT_OK;
+    char *end;
+    optind = 1;
+    while (ex == EXIT_OK && (opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        int k = place_option(&j->p, cmd, opt, optarg);
+        if (k < 0)
+            return EXIT_USAGE;
+        if (k)
+            continue;
+        switch (opt) {
+        case O_CUBE: j->cube = optarg; break;
+        case O_PERIOD:
+            if ((j->period = pm_period_kind_parse(optarg)) < 0)
+                return cli_usage_error(cmd, "--period: '%s' is not day, week or month", optarg);
+            j->have_period = 1;
+            break;
+        case O_GEOJSON: j->geojson = optarg; break;
+        case O_REGIONS_GEOJSON: j->regions_geojson = optarg; break;
+        case O_CSV: j->csv = optarg; break;
+        case O_EXEC_CSV: j->exec_csv = optarg; break;
+        case O_TOPICS_CSV: j->topics_csv = optarg; break;
+        case O_SUMMARY: j->summary = optarg; break;
+        case O_EXCEL: j->ex.csv_bom = 1; j->ex.csv_delim = ';'; break;
+        case O_DECIMALS:
+            j->ex.decimals = (int)strtol(optarg, &end, 10);
+            if (*end || (j->ex.decimals != 6 && j->ex.decimals != 7))
+                return cli_usage_error(cmd, "--decimals: '%s' is not 6 or 7", optarg);
+            break;
+        case O_SIMPLIFY:
+            j->ex.simplify_m = strtod(optarg, &end);
+            if (*end || !(j->ex.simplify_m >= 0) || j->ex.simplify_m > 1e5)
+                return cli_usage_error(cmd, "--simplify: '%s' is not a distance in metres", optarg);
+            break;
+        case O_TOPIC: ex = add_value(&j->topic, cmd, "--topic", optarg); break;
+        case O_SOURCE: ex = add_value(&j->source, cmd, "--source", optarg); break;
+        case O_STATUS: ex = add_value(&j->status, cmd, "--status", optarg); break;
+        case O_EXECUTOR: ex = add_value(&j->executor, cmd, "--executor", optarg); break;
+        case O_FROM: j->from = optarg; break;
+        case O_TO: j->to = optarg; break;
+        case O_REPORT: j->report = optarg; break;
+        case O_MIN_COUNT: ex = parse_count(cmd, "--min-count", optarg, &j->min_count); break;
+        case O_MIN_SAMPLE: ex = parse_count(cmd, "--min-sample", optarg, &j->min_sample); break;
+        case 'h':
+            printf("%s%s%s", strcmp(cmd, "cube") == 0 ? usage_cube : usage_export,
+                   strcmp(cmd, "cube") == 0 ? place_usage : "", usage_common);
+            return -1;
+        default: return cli_usage_error(cmd, "unknown option");
+        }
+    }
+    if (ex)
+        return ex;
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    return EXIT_OK;
+}
+
+/* Turns names into the indexes a pm_filter takes; unknown names are usage
+ * errors that name the value. */
+typedef struct filter_buf {
+    uint16_t topics[MAX_VALUES];
+    uint32_t dict[3][MAX_VALUES];
+} filter_buf;
+
+/* The period of a local day, in the cube's own period kind and offset. */
+static int local_day_period(const char *cmd, const pm_cube *cube, const char *flag,
+                            const char *day, int64_t *p)
+{
+    const pm_cube_opts *o = pm_cube_options(cube);
+    int64_t t;
+    if (pm_time_parse_iso8601(day, o->utc_offset_s, &t) != 0)
+        return cli_usage_error(cmd, "%s: '%s' is not a date like 2025-03-01", flag, day);
+    *p = pm_period_of(o->period, t, o->utc_offset_s);
+    return EXIT_OK;
+}
+
+static int make_filter(const cube_job *j, const char *cmd, const pm_topics *t, const pm_cube *cube,
+                       filter_buf *fb, pm_filter *f)
+{
+    memset(f, 0, sizeof *f);
+    for (size_t i = 0; i < j->topic.n; i++) {
+        long k = pm_topics_find(t, j->topic.v[i]);
+        if (k < 0)
+            return cli_usage_error(cmd, "--topic: unknown topic '%s' (see 'problemap topics')", j->topic.v[i]);
+        fb->topics[i] = (uint16_t)k;
+    }
+    f->topics = fb->topics;
+    f->n_topics = j->topic.n;
+    const values *vs[3] = {&j->source, &j->status, &j->executor};
+    const pm_dict_col cols[3] = {PM_DICT_SOURCE, PM_DICT_STATUS, PM_DICT_EXECUTOR};
+    const char *flags[3] = {"--source", "--status", "--executor"};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < vs[k]->n; i++) {
+            long idx = pm_cube_dict_find(cube, cols[k], vs[k]->v[i]);
+            if (idx < 0)
+                return cli_usage_error(cmd, "%s: no complaint in the cube has '%s'", flags[k], vs[k]->v[i]);
+            fb->dict[k][i] = (uint32_t)idx;
+        }
+    f->sources = fb->dict[0], f->n_sources = j->source.n;
+    f->statuses = fb->dict[1], f->n_statuses = j->status.n;
+    f->executors = fb->dict[2], f->n_executors = j->executor.n;
+    int64_t first = 0, last = 0;
+    pm_cube_period_span(cube, &first, &last);
+    if (j->from || j->to) {
+        f->has_range = 1;
+        f->period_from = first;
+        f->period_to = last;
+        if ((j->from && local_day_period(cmd, cube, "--from", j->from, &f->period_from)) ||
+            (j->to && local_day_period(cmd, cube, "--to", j->to, &f->period_to)))
+            return EXIT_USAGE;
+        if (f->period_to < f->period_from)
+            return cli_usage_error(cmd, "--to is before --from");
+    }
+    if (j->report &&
+        pm_time_parse_iso8601(j->report, pm_cube_options(cube)->utc_offset_s, &f->report_time) != 0)
+        return cli_usage_error(cmd, "--report-time: '%s' is not a time like 2025-03-01T12:00:00+07:00", j->report);
+    f->min_count = j->min_count;
+    f->min_sample = j->min_sample;
+    return EXIT_OK;
+}
+
+/* Runs one query and hands the rows to a writer. */
+static int write_level(pm_ctx *ctx, const cube_job *j, const pm_districts *ds, const pm_topics *t,
+                       const pm_cube *cube, const pm_filter *f, pm_level level, const char *path,
+                       int geojson)
+{
+    if (!path)
+        return EXIT_OK;
+    pm_row *rows = NULL;
+    size_t n = 0;
+    int rc = pm_cube_query(ctx, cube, level, f, &rows, &n);
+    if (!rc)
+        rc = geojson ? pm_cube_write_geojson(ctx, path, ds, cube, level, rows, n, &j->ex)
+                     : pm_cube_write_csv(ctx, path, ds, cube, t, level, rows, n, &j->ex);
+    pm_free(rows);
+    if (rc) {
+        char what[4200];
+        snprintf(what, sizeof what, "writing %s", path);
+        return cli_fail(ctx, what);
+    }
+    return EXIT_OK;
+}
+
+static int export_all(pm_ctx *ctx, const cube_job *j, const char *cmd, const pm_districts *ds,
+                      const pm_topics *t, const pm_cube *cube)
+{
+    filter_buf fb;
+    pm_filter f;
+    int ex = make_filter(j, cmd, t, cube, &fb, &f);
+    if (!ex)
+        ex = write_level(ctx, j, ds, t, cube, &f, PM_LEVEL_DISTRICT, j->geojson, 1);
+    if (!ex)
+        ex = write_level(ctx, j, ds, t, cube, &f, PM_LEVEL_REGION, j->regions_geojson, 1);
+    if (!ex)
+        ex = write_level(ctx, j, ds, t, cube, &f, PM_LEVEL_DISTRICT, j->csv, 0);
+    if (!ex)
+        ex = write_level(ctx, j, ds, t, cube, &f, PM_LEVEL_EXECUTOR, j->exec_csv, 0);
+    if (!ex)
+        ex = write_level(ctx, j, ds, t, cube, &f, PM_LEVEL_TOPIC, j->topics_csv, 0);
+    if (!ex && j->summary && pm_cube_write_summary(ctx, j->summary, ds, cube, t, &f))
+        ex = cli_fail(ctx, "writing the summary");
+    return ex;
+}
+
+static int setup(int argc, char **argv, const char *cmd, cube_job *j, pm_ctx **ctx)
+{
+    memset(j, 0, sizeof *j);
+    place_opts_init(&j->p);
+    j->period = PM_PERIOD_WEEK;
+    int ex = parse_args(argc, argv, cmd, j);
+    if (ex)
+        return ex;
+    if (!(*ctx = pm_ctx_new())) {
+        fprintf(stderr, "problemap: cannot start GEOS/PROJ (out of memory?)\n");
+        return EXIT_RUN;
+    }
+    pm_ctx_set_log(*ctx, cli_warn_log, NULL);
+    return EXIT_OK;
+}
+
+/* Opens the snapshot at path when it exists, else a new cube. */
+static int open_cube(pm_ctx *ctx, const cube_job *j, const pm_districts *ds, size_t n_topics,
+                     pm_cube **cube, int must_exist)
+{
+    if (j->cube && access(j->cube, F_OK) == 0) {
+        if (pm_cube_read(ctx, j->cube, ds, n_topics, cube))
+            return cli_fail(ctx, "reading the cube");
+        /* A cube keeps its period and offset: flags that say otherwise are an error. */
+        const pm_cube_opts *o = pm_cube_options(*cube);
+        if ((j->p.have_offset && o->utc_offset_s != j->p.utc_offset) ||
+            (j->have_period && (int)o->period != j->period)) {
+            fprintf(stderr, "problemap: %s was built with --period %s and --utc-offset %+ld s; "
+                            "give the same (or a new cube file)\n",
+                    j->cube, pm_period_kind_name(o->period), o->utc_offset_s);
+            return EXIT_USAGE;
+        }
+        return EXIT_OK;
+    }
+    if (must_exist) {
+        fprintf(stderr, "problemap: %s: no such cube (build one with 'problemap cube')\n",
+                j->cube ? j->cube : "--cube");
+        return EXIT_USAGE;
+    }
+    pm_cube_opts co = {(pm_period_kind)j->period, j->p.utc_offset};
+    if (pm_cube_new(ctx, ds, n_topics, &co, cube))
+        return cli_fail(ctx, "making the cube");
+    return EXIT_OK;
+}
+
+int cmd_cube(int argc, char **argv)
+{
+    cube_job j;
+    pm_ctx *ctx = NULL;
+    int ex = setup(argc, argv, "cube", &j, &ctx);
+    if (ex)
+        return ex < 0 ? EXIT_OK : ex;
+    if ((ex = place_check(&j.p, "cube"))) {
+        pm_ctx_free(ctx);
+        return ex;
+    }
+    /* When the mapping gives the offset, periods still need one: the flag. */
+    place_run r = {0};
+    pm_cube *cube = NULL;
+    ex = place_run_all(ctx, &j.p, &r);
+    if (!ex)
+        ex = open_cube(ctx, &j, r.ds, pm_topics_count(r.t), &cube, 0);
+    uint64_t added = 0, rejects_before = r.rj.n;
+    if (!ex && pm_cube_add(ctx, cube, r.cs, r.pl, place_reject, &r.rj, &added))
+        ex = cli_fail(ctx, "aggregating");
+    if (!ex) { /* complaints the cube already held are rejected too */
+        uint64_t dup = r.rj.n - rejects_before;
+        r.accepted -= dup;
+        r.rejected += dup;
+        ex = place_commit_rejects(ctx, &r);
+    }
+    if (!ex && j.cube && pm_cube_write(ctx, cube, j.cube))
+        ex = cli_fail(ctx, "writing the cube");
+    if (!ex)
+        ex = export_all(ctx, &j, "cube", r.ds, r.t, cube);
+    if (!ex) {
+        place_print_counts(&j.p, &r);
+        if (!j.p.quiet)
+            fprintf(stderr, "problemap: cube: %llu complaints in %zu cells (%llu added now)\n",
+                    (unsigned long long)pm_cube_total(cube), pm_cube_cells(cube),
+                    (unsigned long long)added);
+    }
+    pm_cube_free(cube);
+    place_free(ctx, &r);
+    pm_ctx_free(ctx);
+    return ex;
+}
+
+int cmd_export(int argc, char **argv)
+{
+    cube_job j;
+    pm_ctx *ctx = NULL;
+    int ex = setup(argc, argv, "export", &j, &ctx);
+    if (ex)
+        return ex < 0 ? EXIT_OK : ex;
+    pm_districts *ds = NULL;
+    pm_topics *t = NULL;
+    pm_cube *cube = NULL;
+    if (!j.p.b.path || !j.cube)
+        ex = cli_usage_error("export", "--boundaries and --cube are required");
+    if (!ex)
+        ex = cli_load_districts(ctx, &j.p.b, &ds);
+    if (!ex)
+        ex = cli_load_topics(ctx, j.p.topics, &t);
+    if (!ex)
+        ex = open_cube(ctx, &j, ds, pm_topics_count(t), &cube, 1);
+    if (!ex)
+        ex = export_all(ctx, &j, "export", ds, t, cube);
+    pm_cube_free(cube);
+    pm_topics_free(t);
+    pm_districts_free(ctx, ds);
+    pm_ctx_free(ctx);
+    return ex;
+}

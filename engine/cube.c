@@ -1,0 +1,1147 @@
+/* cube.c — the cube: placed complaints aggregated into cells, and the
+ * queries that roll cells up into the figures of a report (see pm_cube.h,
+ * docs/cube.md for every formula).
+ *
+ * Adding a batch happens in three steps, so that a failure leaves the
+ * cube as it was (only its dictionaries may have gained strings no cell
+ * uses): the batch is first aggregated into cells of its own, then room is
+ * reserved in the cube for all of them, then they are merged in, which
+ * cannot fail. */
+#include "cube_impl.h"
+#include "pm_alloc.h"
+#include "../geodata/pm_boundaries.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY_S 86400
+#define UNMAPPED (UINT32_MAX - 1)        /* batch → cube dictionary map: not yet */
+#define MAX_OFFSET_S (18L * 3600)
+#define QUERY_PERIOD_MAX ((int64_t)1 << 47)
+#define DEFAULT_MIN_SAMPLE 30
+#define POOL_MAX ((size_t)UINT32_MAX)     /* elements per pool: offsets are uint32 */
+
+/* ---- hashing ------------------------------------------------------------ */
+
+/* MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+uint64_t pm_id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a 64 */
+    for (const unsigned char *s = (const unsigned char *)id; *s; s++) {
+        h ^= *s;
+        h *= 1099511628211ULL;
+    }
+    h = mix64(h);
+    return h ? h : 1;
+}
+
+static uint64_t key_hash(const pm_cell_key *k)
+{
+    uint64_t h = mix64(((uint64_t)k->district << 16) ^ k->topic);
+    h = mix64(h ^ (uint64_t)(uint32_t)k->period);
+    h = mix64(h ^ (((uint64_t)k->source << 32) | k->status));
+    return mix64(h ^ k->executor);
+}
+
+static int key_eq(const pm_cell_key *a, const pm_cell_key *b)
+{
+    return a->district == b->district && a->topic == b->topic && a->period == b->period &&
+           a->source == b->source && a->status == b->status && a->executor == b->executor;
+}
+
+#define CMP(x, y) ((x) < (y) ? -1 : (x) > (y) ? 1 : 0)
+
+int pm_cell_key_cmp(const pm_cell_key *a, const pm_cell_key *b)
+{
+    int c;
+    if ((c = CMP(a->district, b->district)) || (c = CMP(a->topic, b->topic)) ||
+        (c = CMP(a->period, b->period)) || (c = CMP(a->source, b->source)) ||
+        (c = CMP(a->status, b->status)))
+        return c;
+    return CMP(a->executor, b->executor);
+}
+
+/* ---- the cell store ----------------------------------------------------- */
+
+void pm_store_init(pm_cell_store *st)
+{
+    memset(st, 0, sizeof *st);
+    st->delays.elem = sizeof(uint32_t);
+    st->opens.elem = sizeof(int64_t);
+}
+
+void pm_store_free(pm_cell_store *st)
+{
+    pm_free(st->cells);
+    pm_free(st->slots);
+    pm_free(st->delays.v);
+    pm_free(st->opens.v);
+    pm_store_init(st);
+}
+
+/* The slot holding k, or the empty slot where it would go. */
+static size_t slot_of(const pm_cell_store *st, const pm_cell_key *k)
+{
+    size_t mask = st->nslots - 1, i = (size_t)key_hash(k) & mask;
+    while (st->slots[i] && !key_eq(&st->cells[st->slots[i] - 1].key, k))
+        i = (i + 1) & mask;
+    return i;
+}
+
+long pm_store_find(const pm_cell_store *st, const pm_cell_key *k)
+{
+    if (!st->nslots)
+        return -1;
+    uint32_t s = st->slots[slot_of(st, k)];
+    return s ? (long)s - 1 : -1;
+}
+
+int pm_store_reserve_cells(pm_cell_store *st, size_t extra)
+{
+    if (extra > UINT32_MAX - 2 - st->n)
+        return -1;   /* cell indexes + 1 must fit the uint32 slots */
+    size_t need = st->n + extra;
+    if (need > st->cap) {
+        size_t cap = st->cap ? st->cap + st->cap / 2 : 64;
+        if (cap < need)
+            cap = need;
+        pm_cell *cells = pm_reallocarray(st->cells, cap, sizeof *cells);
+        if (!cells)
+            return -1;
+        st->cells = cells;
+        st->cap = cap;
+    }
+    if (need * 2 <= st->nslots)
+        return 0;
+    size_t ns = st->nslots ? st->nslots : 64;
+    while (ns < need * 2)
+        ns *= 2;
+    uint32_t *slots = pm_calloc(ns, sizeof *slots);
+    if (!slots)
+        return -1;
+    pm_free(st->slots);
+    st->slots = slots;
+    st->nslots = ns;
+    for (size_t c = 0; c < st->n; c++)
+        st->slots[slot_of(st, &st->cells[c].key)] = (uint32_t)(c + 1);
+    return 0;
+}
+
+size_t pm_store_add_reserved(pm_cell_store *st, const pm_cell_key *k)
+{
+    size_t c = st->n++;
+    memset(&st->cells[c], 0, sizeof st->cells[c]);
+    st->cells[c].key = *k;
+    st->slots[slot_of(st, k)] = (uint32_t)(c + 1);
+    return c;
+}
+
+/* Finds or adds the cell with key k; -1 when out of memory. */
+static long store_get(pm_cell_store *st, const pm_cell_key *k)
+{
+    long c = pm_store_find(st, k);
+    if (c >= 0)
+        return c;
+    if (pm_store_reserve_cells(st, 1) != 0)
+        return -1;
+    return (long)pm_store_add_reserved(st, k);
+}
+
+static pm_pool *pool_of(pm_cell_store *st, int which) { return which ? &st->opens : &st->delays; }
+static pm_cell_list *list_of(pm_cell *c, int which) { return which ? &c->opens : &c->delays; }
+static char *pool_at(const pm_pool *p, uint64_t off) { return (char *)p->v + off * p->elem; }
+
+/* Moves every live segment into a new array of cap elements (caps kept). */
+static int pool_compact(pm_cell_store *st, int which, size_t cap)
+{
+    pm_pool *p = pool_of(st, which);
+    char *v = pm_reallocarray(NULL, cap, p->elem);
+    if (!v)
+        return -1;
+    size_t used = 0;
+    for (size_t c = 0; c < st->n; c++) {
+        pm_cell_list *l = list_of(&st->cells[c], which);
+        if (!l->cap)
+            continue;
+        memcpy(v + used * p->elem, pool_at(p, l->off), (size_t)l->len * p->elem);
+        l->off = (uint32_t)used;
+        used += l->cap;
+    }
+    pm_free(p->v);
+    p->v = v;
+    p->used = p->live = used;
+    p->cap = cap;
+    return 0;
+}
+
+int pm_store_reserve_pool(pm_cell_store *st, int which, size_t extra)
+{
+    pm_pool *p = pool_of(st, which);
+    if (p->cap - p->used >= extra)
+        return 0;
+    if (extra > POOL_MAX - p->live)
+        return -1;
+    size_t want = p->live + extra;
+    /* much space left behind by moved segments: compact (amortised O(1):
+     * the moves that left it copied at least as much) */
+    if (p->used - p->live > p->live / 2 + 1024 || extra > POOL_MAX - p->used)
+        return pool_compact(st, which, want / 2 < POOL_MAX - want ? want + want / 2 : POOL_MAX);
+    size_t cap = p->cap ? p->cap * 2 : 1024;
+    if (cap < p->used + extra)
+        cap = p->used + extra;
+    if (cap > POOL_MAX)
+        cap = POOL_MAX;
+    void *v = pm_reallocarray(p->v, cap, p->elem);
+    if (!v)
+        return -1;
+    p->v = v;
+    p->cap = cap;
+    return 0;
+}
+
+void pm_store_place(pm_cell_store *st, int which, pm_cell_list *l, uint32_t cap)
+{
+    pm_pool *p = pool_of(st, which);
+    l->off = (uint32_t)p->used;
+    l->len = 0;
+    l->cap = cap;
+    p->used += cap;
+    p->live += cap;
+}
+
+/* The room a list gets when it must hold need elements and has cap. */
+static uint32_t grown_cap(uint32_t cap, uint64_t need)
+{
+    uint64_t c = (uint64_t)cap * 2;
+    if (c < need)
+        c = need;
+    return c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+}
+
+/* Room the pool needs for list l to take add more elements. */
+static size_t append_need(const pm_cell_list *l, uint32_t add)
+{
+    uint64_t need = (uint64_t)l->len + add;
+    return need > l->cap ? grown_cap(l->cap, need) : 0;
+}
+
+/* Appends n elements to l, moving it to the end of its pool when full;
+ * room reserved with append_need(). */
+static void list_append(pm_cell_store *st, int which, pm_cell_list *l, const void *src, uint32_t n)
+{
+    pm_pool *p = pool_of(st, which);
+    if (!n)
+        return;
+    if ((uint64_t)l->len + n > l->cap) {
+        uint32_t cap = grown_cap(l->cap, (uint64_t)l->len + n);
+        memcpy(pool_at(p, p->used), pool_at(p, l->off), (size_t)l->len * p->elem);
+        l->off = (uint32_t)p->used;
+        p->used += cap;
+        p->live += cap - l->cap;
+        l->cap = cap;
+    }
+    memcpy(pool_at(p, l->off + l->len), src, (size_t)n * p->elem);
+    l->len += n;
+}
+
+/* ---- the id set ------------------------------------------------------------ */
+
+void pm_idset_free(pm_idset *s)
+{
+    pm_free(s->slots);
+    memset(s, 0, sizeof *s);
+}
+
+int pm_idset_reserve(pm_idset *s, size_t extra)
+{
+    size_t need = s->n + extra;   /* load at most 3/4 */
+    if (s->nslots && need <= s->nslots / 4 * 3)
+        return 0;
+    size_t ns = s->nslots ? s->nslots : 64;
+    while (need > ns / 4 * 3)
+        ns *= 2;
+    uint64_t *slots = pm_calloc(ns, sizeof *slots);
+    if (!slots)
+        return -1;
+    pm_idset old = *s;
+    s->slots = slots;
+    s->nslots = ns;
+    s->n = 0;
+    for (size_t i = 0; i < old.nslots; i++)
+        if (old.slots[i])
+            pm_idset_put(s, old.slots[i]);
+    pm_free(old.slots);
+    return 0;
+}
+
+int pm_idset_has(const pm_idset *s, uint64_t h)
+{
+    if (!s->nslots)
+        return 0;
+    size_t mask = s->nslots - 1;
+    for (size_t i = (size_t)h & mask; s->slots[i]; i = (i + 1) & mask)
+        if (s->slots[i] == h)
+            return 1;
+    return 0;
+}
+
+void pm_idset_put(pm_idset *s, uint64_t h)
+{
+    size_t mask = s->nslots - 1, i = (size_t)h & mask;
+    while (s->slots[i])
+        i = (i + 1) & mask;
+    s->slots[i] = h;
+    s->n++;
+}
+
+/* ---- sorting -------------------------------------------------------------- */
+
+#define RADIX_SORT(NAME, T, BITS)                                              \
+    void NAME(T *a, T *tmp, size_t n)                                          \
+    {                                                                          \
+        if (n < 64) { /* insertion sort */                                     \
+            for (size_t i = 1; i < n; i++) {                                   \
+                T v = a[i];                                                    \
+                size_t j = i;                                                  \
+                for (; j > 0 && a[j - 1] > v; j--)                             \
+                    a[j] = a[j - 1];                                           \
+                a[j] = v;                                                      \
+            }                                                                  \
+            return;                                                            \
+        }                                                                      \
+        T *src = a, *dst = tmp;                                                \
+        for (int shift = 0; shift < (BITS); shift += 8) {                      \
+            size_t cnt[256] = {0};                                             \
+            for (size_t i = 0; i < n; i++)                                     \
+                cnt[(src[i] >> shift) & 255]++;                                \
+            if (cnt[(src[0] >> shift) & 255] == n)                             \
+                continue; /* one digit value: the pass changes nothing */      \
+            size_t sum = 0;                                                    \
+            for (int d = 0; d < 256; d++) {                                    \
+                size_t c = cnt[d];                                             \
+                cnt[d] = sum;                                                  \
+                sum += c;                                                      \
+            }                                                                  \
+            for (size_t i = 0; i < n; i++)                                     \
+                dst[cnt[(src[i] >> shift) & 255]++] = src[i];                  \
+            T *t = src;                                                        \
+            src = dst;                                                         \
+            dst = t;                                                           \
+        }                                                                      \
+        if (src != a)                                                          \
+            memcpy(a, src, n * sizeof *a);                                     \
+    }
+
+RADIX_SORT(pm_sort_u32, uint32_t, 32)
+RADIX_SORT(pm_sort_u64, uint64_t, 64)
+
+/* ---- new, free, accessors --------------------------------------------------- */
+
+int pm_cube_new(pm_ctx *ctx, const pm_districts *ds, size_t n_topics, const pm_cube_opts *opts,
+                pm_cube **out)
+{
+    pm_cube_opts o = opts ? *opts : (pm_cube_opts){PM_PERIOD_DAY, 0};
+    *out = NULL;
+    if (!ds || n_topics == 0 || n_topics > (size_t)UINT16_MAX + 1)
+        return PM_ERR(ctx, PM_E_USAGE, "a cube needs districts and 1 to 65536 topics (got %zu)",
+                      n_topics);
+    if ((int)o.period < PM_PERIOD_DAY || o.period > PM_PERIOD_MONTH)
+        return PM_ERR(ctx, PM_E_USAGE, "unknown period kind %d", (int)o.period);
+    if (o.utc_offset_s < -MAX_OFFSET_S || o.utc_offset_s > MAX_OFFSET_S)
+        return PM_ERR(ctx, PM_E_USAGE, "UTC offset %ld s is beyond ±18 h", o.utc_offset_s);
+    size_t nd = pm_districts_count(ds);
+    if (nd > UINT32_MAX - 1)
+        return PM_ERR(ctx, PM_E_USAGE, "too many districts (%zu)", nd);
+    pm_cube *c = pm_calloc(1, sizeof *c);
+    if (!c)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory making a cube");
+    c->ds = ds;
+    c->n_districts = nd;
+    c->n_topics = n_topics;
+    c->opts = o;
+    pm_store_init(&c->st);
+    c->area_km2 = pm_calloc(nd ? nd : 1, sizeof *c->area_km2);
+    int ok = c->area_km2 != NULL;
+    for (int k = 0; k < PM_CUBE_NDICT; k++) {
+        c->dict[k] = pm_strtab_new();
+        ok = ok && c->dict[k];
+    }
+    if (!ok) {
+        pm_cube_free(c);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory making a cube");
+    }
+    for (size_t d = 0; d < nd; d++) {
+        int rc = pm_geom_area_km2(ctx, pm_district_geom_borrow(ds, d), &c->area_km2[d]);
+        if (rc != PM_OK) {
+            pm_cube_free(c);
+            return PM_ERR(ctx, rc, "district %s: cannot measure its area: %s", pm_district_id(ds, d),
+                          pm_ctx_errmsg(ctx));
+        }
+    }
+    *out = c;
+    return PM_OK;
+}
+
+void pm_cube_free(pm_cube *cube)
+{
+    if (!cube)
+        return;
+    pm_free(cube->area_km2);
+    for (int k = 0; k < PM_CUBE_NDICT; k++)
+        pm_strtab_free(cube->dict[k]);
+    pm_store_free(&cube->st);
+    pm_idset_free(&cube->ids);
+    pm_free(cube);
+}
+
+uint64_t pm_cube_total(const pm_cube *cube) { return cube->total; }
+uint64_t pm_cube_outside(const pm_cube *cube) { return cube->outside; }
+size_t pm_cube_cells(const pm_cube *cube) { return cube->st.n; }
+const pm_cube_opts *pm_cube_options(const pm_cube *cube) { return &cube->opts; }
+
+int pm_cube_period_span(const pm_cube *cube, int64_t *first, int64_t *last)
+{
+    int any = cube->st.n > 0;
+    *first = any ? cube->first : 0;
+    *last = any ? cube->last : 0;
+    return any;
+}
+
+double pm_cube_district_area_km2(const pm_cube *cube, size_t district)
+{
+    return district < cube->n_districts ? cube->area_km2[district] : NAN;
+}
+
+static int dict_col_ok(pm_dict_col col) { return (int)col >= 0 && (int)col < PM_CUBE_NDICT; }
+
+size_t pm_cube_dict_count(const pm_cube *cube, pm_dict_col col)
+{
+    return dict_col_ok(col) ? pm_strtab_count(cube->dict[col]) : 0;
+}
+
+const char *pm_cube_dict_str(const pm_cube *cube, pm_dict_col col, uint32_t idx)
+{
+    if (idx == PM_NONE)
+        return "";
+    if (!dict_col_ok(col) || idx >= pm_strtab_count(cube->dict[col]))
+        return NULL;
+    return pm_strtab_str(cube->dict[col], idx);
+}
+
+long pm_cube_dict_find(const pm_cube *cube, pm_dict_col col, const char *s)
+{
+    if (!dict_col_ok(col) || !s)
+        return -1;
+    return (long)pm_strtab_find(cube->dict[col], s);
+}
+
+void pm_cube_recount(pm_cube *cube)
+{
+    cube->total = 0;
+    for (size_t c = 0; c < cube->st.n; c++) {
+        const pm_cell *cell = &cube->st.cells[c];
+        cube->total += (uint64_t)cell->delays.len + cell->opens.len;
+        if (c == 0 || cell->key.period < cube->first)
+            cube->first = cell->key.period;
+        if (c == 0 || cell->key.period > cube->last)
+            cube->last = cell->key.period;
+    }
+}
+
+/* ---- adding a batch ----------------------------------------------------- */
+
+typedef struct batch {
+    pm_cell_store st;      /* the batch's own cells, lists sized exactly */
+    pm_idset ids;          /* ids of the complaints taken (placed and outside) */
+    uint32_t *map[PM_CUBE_NDICT];   /* batch dictionary index → cube's, or UNMAPPED */
+    uint32_t *cell_of;     /* complaint → batch cell, PM_NONE when not entering */
+    uint64_t entered, outside;
+} batch;
+
+static void batch_free(batch *b)
+{
+    pm_store_free(&b->st);
+    pm_idset_free(&b->ids);
+    for (int k = 0; k < PM_CUBE_NDICT; k++)
+        pm_free(b->map[k]);
+    pm_free(b->cell_of);
+}
+
+static int placed_in(uint8_t pl) { return pl <= PM_PLACE_BY_CODE; }
+
+/* The placement must fit the batch, the districts and the topics. */
+static int batch_check(pm_ctx *ctx, const pm_cube *cube, const pm_complaints *cs,
+                       const pm_placed *pl)
+{
+    size_t n = pm_complaints_count(cs);
+    if (!pl || pl->n != n)
+        return PM_ERR(ctx, PM_E_USAGE, "the placement has %zu complaints, the batch %zu",
+                      pl ? pl->n : 0, n);
+    const uint16_t *topic = pm_complaints_topic(cs);
+    const uint64_t *line = pm_complaints_line(cs);
+    for (size_t i = 0; i < n; i++) {
+        int32_t d = pl->district[i];
+        if (pl->placement[i] >= PM_PLACE_N || (placed_in(pl->placement[i]) && d < 0) ||
+            (d >= 0 && (size_t)d >= cube->n_districts))
+            return PM_ERR(ctx, PM_E_USAGE, "line %" PRIu64 ": placement %u in district %" PRId32
+                          " does not fit %zu districts", line[i], pl->placement[i], d,
+                          cube->n_districts);
+        if (topic[i] >= cube->n_topics)
+            return PM_ERR(ctx, PM_E_USAGE, "line %" PRIu64 ": topic %u is beyond the %zu topics",
+                          line[i], topic[i], cube->n_topics);
+    }
+    return PM_OK;
+}
+
+/* The cube's index of batch dictionary value idx, interned on first use. */
+static int map_dict(pm_cube *cube, batch *b, const pm_complaints *cs, int col, uint32_t idx,
+                    uint32_t *out)
+{
+    if (idx == PM_NONE) {
+        *out = PM_NONE;
+        return 0;
+    }
+    if (b->map[col][idx] == UNMAPPED) {
+        int64_t k = pm_strtab_intern(cube->dict[col], pm_complaints_dict_str(cs, col, idx), NULL);
+        if (k < 0)
+            return -1;
+        b->map[col][idx] = (uint32_t)k;
+    }
+    *out = b->map[col][idx];
+    return 0;
+}
+
+static int batch_alloc(const pm_complaints *cs, batch *b)
+{
+    size_t n = pm_complaints_count(cs);
+    pm_store_init(&b->st);
+    b->cell_of = pm_calloc(n ? n : 1, sizeof *b->cell_of);
+    if (!b->cell_of || pm_idset_reserve(&b->ids, n) != 0)
+        return -1;
+    for (int k = 0; k < PM_CUBE_NDICT; k++) {
+        size_t m = pm_complaints_dict_count(cs, k);
+        b->map[k] = pm_calloc(m ? m : 1, sizeof *b->map[k]);
+        if (!b->map[k])
+            return -1;
+        for (size_t j = 0; j < m; j++)
+            b->map[k][j] = UNMAPPED;
+    }
+    return 0;
+}
+
+static uint32_t delay_s(int64_t created, int64_t answered)
+{
+    if (answered <= created)
+        return 0;
+    uint64_t d = (uint64_t)answered - (uint64_t)created;
+    return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+
+/* First pass: duplicates, outside ones, and the cell of each entering
+ * complaint, with its lists counted (len) but not yet placed. */
+static int batch_collect(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
+                         pm_cube_reject_fn reject, void *reject_user, batch *b)
+{
+    size_t n = pm_complaints_count(cs);
+    const int64_t *created = pm_complaints_created(cs), *answered = pm_complaints_answered(cs);
+    const uint16_t *topic = pm_complaints_topic(cs);
+    const uint64_t *line = pm_complaints_line(cs);
+    const uint32_t *dict[PM_CUBE_NDICT];
+    for (int k = 0; k < PM_CUBE_NDICT; k++)
+        dict[k] = pm_complaints_dict(cs, k);
+    for (size_t i = 0; i < n; i++) {
+        b->cell_of[i] = PM_NONE;
+        if (pl->placement[i] == PM_PLACE_UNKNOWN_CODE || pl->placement[i] == PM_PLACE_REJECTED)
+            continue;   /* rejected by the caller; never part of a cube */
+        const char *id = pm_complaints_id(cs, i);
+        uint64_t h = pm_id_hash(id);
+        if (pm_idset_has(&cube->ids, h) || pm_idset_has(&b->ids, h)) {
+            int rc = reject ? reject(reject_user, line[i], id, "id",
+                                     "duplicate id (already in the cube)") : 0;
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        int64_t period = pm_period_of(cube->opts.period, created[i], cube->opts.utc_offset_s);
+        if (period < INT32_MIN || period > INT32_MAX) {
+            int rc = reject ? reject(reject_user, line[i], id, "created_at", "date out of range")
+                            : 0;
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        pm_idset_put(&b->ids, h);
+        if (!placed_in(pl->placement[i])) {
+            b->outside++;
+            continue;
+        }
+        pm_cell_key key = {.district = (uint32_t)pl->district[i], .topic = topic[i],
+                           .period = (int32_t)period};
+        uint32_t *val[PM_CUBE_NDICT] = {&key.source, &key.status, &key.executor};
+        for (int k = 0; k < PM_CUBE_NDICT; k++)
+            if (map_dict(cube, b, cs, k, dict[k][i], val[k]) != 0)
+                return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, line[i]);
+        long c = store_get(&b->st, &key);
+        if (c < 0)
+            return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, line[i]);
+        pm_cell *cell = &b->st.cells[c];
+        if (answered[i] == PM_TIME_NONE)
+            cell->opens.len++;
+        else {
+            cell->delays.len++;
+            cell->answered_24h += delay_s(created[i], answered[i]) <= DAY_S;
+        }
+        b->cell_of[i] = (uint32_t)c;
+        b->entered++;
+    }
+    return PM_OK;
+}
+
+/* Second pass: each batch cell gets lists of exactly its size, filled. */
+static int batch_fill(const pm_complaints *cs, batch *b)
+{
+    size_t nd = 0, no = 0;
+    for (size_t c = 0; c < b->st.n; c++) {
+        nd += b->st.cells[c].delays.len;
+        no += b->st.cells[c].opens.len;
+    }
+    if (pm_store_reserve_pool(&b->st, 0, nd) != 0 || pm_store_reserve_pool(&b->st, 1, no) != 0)
+        return -1;
+    for (size_t c = 0; c < b->st.n; c++) {
+        pm_cell *cell = &b->st.cells[c];
+        pm_store_place(&b->st, 0, &cell->delays, cell->delays.len);
+        pm_store_place(&b->st, 1, &cell->opens, cell->opens.len);
+    }
+    const int64_t *created = pm_complaints_created(cs), *answered = pm_complaints_answered(cs);
+    for (size_t i = 0; i < pm_complaints_count(cs); i++) {
+        if (b->cell_of[i] == PM_NONE)
+            continue;
+        pm_cell *cell = &b->st.cells[b->cell_of[i]];
+        if (answered[i] == PM_TIME_NONE)
+            pm_store_opens(&b->st, cell)[cell->opens.len++] = created[i];
+        else
+            pm_store_delays(&b->st, cell)[cell->delays.len++] = delay_s(created[i], answered[i]);
+    }
+    return 0;
+}
+
+/* Reserves in the cube everything the merge of b will need. */
+static int merge_reserve(pm_ctx *ctx, pm_cube *cube, const batch *b)
+{
+    size_t new_cells = 0, need[2] = {0, 0};
+    for (size_t c = 0; c < b->st.n; c++) {
+        const pm_cell *bc = &b->st.cells[c];
+        long j = pm_store_find(&cube->st, &bc->key);
+        pm_cell empty = {0};
+        pm_cell *cell = j >= 0 ? &cube->st.cells[j] : &empty;
+        new_cells += j < 0;
+        for (int w = 0; w < 2; w++) {
+            const pm_cell_list *l = list_of(cell, w);
+            uint32_t add = list_of((pm_cell *)bc, w)->len;
+            if ((uint64_t)l->len + add > UINT32_MAX)
+                return PM_ERR(ctx, PM_E_USAGE, "a cell of district %s would hold more than "
+                              "%" PRIu32 " complaints", pm_district_id(cube->ds, bc->key.district),
+                              UINT32_MAX);
+            need[w] += append_need(l, add);
+        }
+    }
+    if (pm_store_reserve_cells(&cube->st, new_cells) != 0 ||
+        pm_store_reserve_pool(&cube->st, 0, need[0]) != 0 ||
+        pm_store_reserve_pool(&cube->st, 1, need[1]) != 0 ||
+        pm_idset_reserve(&cube->ids, b->ids.n) != 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding %zu cells to the cube", b->st.n);
+    return PM_OK;
+}
+
+/* Merges b into the cube; room reserved, cannot fail. */
+static void merge_commit(pm_cube *cube, const batch *b)
+{
+    int any = cube->st.n > 0;
+    for (size_t c = 0; c < b->st.n; c++) {
+        const pm_cell *bc = &b->st.cells[c];
+        long j = pm_store_find(&cube->st, &bc->key);
+        if (j < 0)
+            j = (long)pm_store_add_reserved(&cube->st, &bc->key);
+        pm_cell *cell = &cube->st.cells[j];
+        cell->answered_24h += bc->answered_24h;
+        list_append(&cube->st, 0, &cell->delays, pm_store_delays(&b->st, bc), bc->delays.len);
+        list_append(&cube->st, 1, &cell->opens, pm_store_opens(&b->st, bc), bc->opens.len);
+        int64_t p = bc->key.period;
+        cube->first = any && cube->first < p ? cube->first : p;
+        cube->last = any && cube->last > p ? cube->last : p;
+        any = 1;
+    }
+    for (size_t i = 0; i < b->ids.nslots; i++)
+        if (b->ids.slots[i])
+            pm_idset_put(&cube->ids, b->ids.slots[i]);
+    cube->total += b->entered;
+    cube->outside += b->outside;
+}
+
+int pm_cube_add(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
+                pm_cube_reject_fn reject, void *reject_user, uint64_t *added)
+{
+    if (added)
+        *added = 0;
+    int rc = batch_check(ctx, cube, cs, pl);
+    if (rc != PM_OK)
+        return rc;
+    batch b = {0};
+    if (batch_alloc(cs, &b) != 0) {
+        batch_free(&b);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding %zu complaints to the cube",
+                      pm_complaints_count(cs));
+    }
+    rc = batch_collect(ctx, cube, cs, pl, reject, reject_user, &b);
+    if (rc == PM_OK && batch_fill(cs, &b) != 0)
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory adding %zu complaints to the cube",
+                    pm_complaints_count(cs));
+    if (rc == PM_OK)
+        rc = merge_reserve(ctx, cube, &b);
+    if (rc == PM_OK) {
+        merge_commit(cube, &b);
+        if (added)
+            *added = b.entered;
+    }
+    batch_free(&b);
+    return rc;
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+/* A validated filter: membership tables (NULL = all) and the ranges. */
+typedef struct query {
+    const pm_cube *cube;
+    pm_level level;
+    uint8_t *mem;                      /* one block for the tables below */
+    const uint8_t *topic;
+    const uint8_t *dict[PM_CUBE_NDICT];   /* index count stands for PM_NONE */
+    size_t dict_n[PM_CUBE_NDICT];
+    int64_t from, to, prev_from, prev_to;
+    int64_t overdue_before;            /* open and created before this: overdue */
+    uint64_t min_count, min_sample;
+    size_t nkeys;
+} query;
+
+/* Per row key, while cells are read. */
+typedef struct acc {
+    uint64_t count, answered, answered_24h, open, overdue, prev;
+    size_t off, fill;     /* this key's answer delays in the gathered buffer */
+} acc;
+
+static int set_check(pm_ctx *ctx, const char *what, const uint32_t *v, size_t n, size_t limit)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != PM_NONE && v[i] >= limit)
+            return PM_ERR(ctx, PM_E_USAGE, "unknown %s index %" PRIu32 " (the cube has %zu)", what,
+                          v[i], limit);
+    return PM_OK;
+}
+
+static int query_prepare(pm_ctx *ctx, const pm_cube *cube, pm_level level, const pm_filter *f,
+                         query *q)
+{
+    static const char *const names[PM_CUBE_NDICT] = {"source", "status", "executor"};
+    const uint32_t *sets[PM_CUBE_NDICT] = {f->sources, f->statuses, f->executors};
+    size_t set_n[PM_CUBE_NDICT] = {f->n_sources, f->n_statuses, f->n_executors};
+    memset(q, 0, sizeof *q);
+    q->cube = cube;
+    q->level = level;
+    if ((int)level < PM_LEVEL_DISTRICT || level > PM_LEVEL_TOTAL)
+        return PM_ERR(ctx, PM_E_USAGE, "unknown query level %d", (int)level);
+    for (size_t i = 0; i < f->n_topics; i++)
+        if (f->topics[i] >= cube->n_topics)
+            return PM_ERR(ctx, PM_E_USAGE, "unknown topic index %u (the cube has %zu)",
+                          f->topics[i], cube->n_topics);
+    size_t bytes = f->n_topics ? cube->n_topics : 0;
+    for (int k = 0; k < PM_CUBE_NDICT; k++) {
+        q->dict_n[k] = pm_strtab_count(cube->dict[k]);
+        int rc = set_check(ctx, names[k], sets[k], set_n[k], q->dict_n[k]);
+        if (rc != PM_OK)
+            return rc;
+        bytes += set_n[k] ? q->dict_n[k] + 1 : 0;
+    }
+    if (f->has_range) {
+        if (f->period_from > f->period_to)
+            return PM_ERR(ctx, PM_E_USAGE, "empty period range %" PRId64 "..%" PRId64,
+                          f->period_from, f->period_to);
+        if (f->period_from < -QUERY_PERIOD_MAX || f->period_to > QUERY_PERIOD_MAX)
+            return PM_ERR(ctx, PM_E_USAGE, "period range %" PRId64 "..%" PRId64 " is out of bounds",
+                          f->period_from, f->period_to);
+        q->from = f->period_from;
+        q->to = f->period_to;
+    } else if (!pm_cube_period_span(cube, &q->from, &q->to)) {
+        q->from = q->to = 0;
+    }
+    int64_t len = q->to - q->from + 1;
+    q->prev_from = q->from - len;
+    q->prev_to = q->from - 1;
+    int64_t report = f->report_time ? f->report_time
+                                    : pm_period_start(cube->opts.period, q->to + 1,
+                                                      cube->opts.utc_offset_s);
+    q->overdue_before = report < INT64_MIN + DAY_S ? INT64_MIN : report - DAY_S;
+    q->min_count = f->min_count;
+    q->min_sample = f->min_sample ? f->min_sample : DEFAULT_MIN_SAMPLE;
+    q->nkeys = level == PM_LEVEL_DISTRICT ? cube->n_districts
+             : level == PM_LEVEL_REGION   ? pm_regions_count(cube->ds)
+             : level == PM_LEVEL_EXECUTOR ? q->dict_n[PM_DICT_EXECUTOR]
+             : level == PM_LEVEL_TOPIC    ? cube->n_topics
+                                          : 1;
+    if (!bytes)
+        return PM_OK;
+    q->mem = pm_calloc(bytes, 1);
+    if (!q->mem)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory preparing a query");
+    uint8_t *p = q->mem;
+    if (f->n_topics) {
+        for (size_t i = 0; i < f->n_topics; i++)
+            p[f->topics[i]] = 1;
+        q->topic = p;
+        p += cube->n_topics;
+    }
+    for (int k = 0; k < PM_CUBE_NDICT; k++) {
+        if (!set_n[k])
+            continue;
+        for (size_t i = 0; i < set_n[k]; i++)
+            p[sets[k][i] == PM_NONE ? q->dict_n[k] : sets[k][i]] = 1;
+        q->dict[k] = p;
+        p += q->dict_n[k] + 1;
+    }
+    return PM_OK;
+}
+
+static int cell_matches(const query *q, const pm_cell_key *k)
+{
+    if (q->topic && !q->topic[k->topic])
+        return 0;
+    const uint32_t v[PM_CUBE_NDICT] = {k->source, k->status, k->executor};
+    for (int c = 0; c < PM_CUBE_NDICT; c++)
+        if (q->dict[c] && !q->dict[c][v[c] == PM_NONE ? q->dict_n[c] : v[c]])
+            return 0;
+    return 1;
+}
+
+/* The row key of a cell, or -1 when it has none at this level. */
+static long row_key(const query *q, const pm_cell_key *k)
+{
+    switch (q->level) {
+    case PM_LEVEL_DISTRICT: return (long)k->district;
+    case PM_LEVEL_REGION: return (long)pm_district_region(q->cube->ds, k->district);
+    case PM_LEVEL_EXECUTOR: return k->executor == PM_NONE ? -1 : (long)k->executor;
+    case PM_LEVEL_TOPIC: return (long)k->topic;
+    case PM_LEVEL_TOTAL: return 0;
+    }
+    return -1;
+}
+
+/* 1: in the range, 2: in the previous range, 0: neither. */
+static int cell_range(const query *q, const pm_cell *c)
+{
+    int64_t p = c->key.period;
+    return p >= q->from && p <= q->to ? 1 : p >= q->prev_from && p <= q->prev_to ? 2 : 0;
+}
+
+/* Counts per row key; the total of answered complaints in the range. */
+static size_t accumulate(const query *q, acc *a)
+{
+    const pm_cell_store *st = &q->cube->st;
+    size_t answered = 0;
+    for (size_t c = 0; c < st->n; c++) {
+        const pm_cell *cell = &st->cells[c];
+        int r = cell_range(q, cell);
+        long k = r ? row_key(q, &cell->key) : -1;
+        if (k < 0 || !cell_matches(q, &cell->key))
+            continue;
+        acc *x = &a[k];
+        uint64_t count = (uint64_t)cell->delays.len + cell->opens.len;
+        if (r == 2) {
+            x->prev += count;
+            continue;
+        }
+        x->count += count;
+        x->answered += cell->delays.len;
+        x->answered_24h += cell->answered_24h;
+        x->open += cell->opens.len;
+        const int64_t *t = pm_store_opens(st, cell);
+        for (uint32_t i = 0; i < cell->opens.len; i++)
+            x->overdue += t[i] < q->overdue_before;
+        answered += cell->delays.len;
+    }
+    return answered;
+}
+
+/* Copies the delays of the range into buf, grouped by row key; returns the
+ * largest group. */
+static size_t gather(const query *q, acc *a, uint32_t *buf)
+{
+    size_t off = 0, largest = 0;
+    for (size_t k = 0; k < q->nkeys; k++) {
+        a[k].off = off;
+        off += a[k].answered;
+        largest = a[k].answered > largest ? a[k].answered : largest;
+    }
+    const pm_cell_store *st = &q->cube->st;
+    for (size_t c = 0; c < st->n; c++) {
+        const pm_cell *cell = &st->cells[c];
+        long k = cell_range(q, cell) == 1 ? row_key(q, &cell->key) : -1;
+        if (k < 0 || !cell->delays.len || !cell_matches(q, &cell->key))
+            continue;
+        memcpy(buf + a[k].off + a[k].fill, pm_store_delays(st, cell),
+               cell->delays.len * sizeof *buf);
+        a[k].fill += cell->delays.len;
+    }
+    return largest;
+}
+
+/* The nearest-rank p-th percentile (p = num/den) of n sorted values: the
+ * ceil(p·n)-th smallest, in hours. */
+static double percentile_h(const uint32_t *sorted, size_t n, unsigned num, unsigned den)
+{
+    if (!n)
+        return NAN;
+    size_t rank = (n * num + den - 1) / den;
+    return sorted[rank ? rank - 1 : 0] / 3600.0;
+}
+
+/* Area and population of row key k (NAN where the level has none). */
+static void key_size(const query *q, size_t k, double *area, double *pop)
+{
+    const pm_cube *cube = q->cube;
+    *area = *pop = NAN;
+    if (q->level != PM_LEVEL_DISTRICT && q->level != PM_LEVEL_REGION && q->level != PM_LEVEL_TOTAL)
+        return;
+    double a = 0, p = 0;
+    int has_pop = 0;
+    size_t d0 = q->level == PM_LEVEL_DISTRICT ? k : 0;
+    size_t d1 = q->level == PM_LEVEL_DISTRICT ? k + 1 : cube->n_districts;
+    for (size_t d = d0; d < d1; d++) {
+        if (q->level == PM_LEVEL_REGION && pm_district_region(cube->ds, d) != k)
+            continue;
+        a += cube->area_km2[d];
+        double dp = pm_district_population(cube->ds, d);
+        if (isfinite(dp)) {
+            p += dp;
+            has_pop = 1;
+        }
+    }
+    *area = a;
+    *pop = has_pop ? p : NAN;
+}
+
+static void fill_row(const query *q, pm_row *r, size_t k, const acc *x, const uint32_t *delays)
+{
+    memset(r, 0, sizeof *r);
+    r->key = k;
+    r->count = x->count;
+    r->answered = x->answered;
+    r->answered_24h = x->answered_24h;
+    r->open = x->open;
+    r->overdue = x->overdue;
+    r->share_24h = x->answered ? (double)x->answered_24h / (double)x->answered : NAN;
+    r->median_h = percentile_h(delays, x->answered, 1, 2);
+    r->p90_h = percentile_h(delays, x->answered, 9, 10);
+    r->overdue_share = x->count ? (double)x->overdue / (double)x->count : NAN;
+    key_size(q, k, &r->area_km2, &r->population);
+    r->per_km2 = r->area_km2 > 0 ? (double)x->count / r->area_km2 : NAN;
+    r->per_10k = r->population > 0 ? (double)x->count / r->population * 1e4 : NAN;
+    r->eb_per_10k = NAN;
+    r->prev_count = x->prev;
+    r->change_abs = (double)x->count - (double)x->prev;
+    r->change_pct = x->prev ? 100.0 * r->change_abs / (double)x->prev : NAN;
+    r->index = NAN;
+    r->rank = 0;
+    r->suppressed = x->count < q->min_count;
+}
+
+/* Marshall's global Empirical-Bayes estimate over the rows with a
+ * population (docs/cube.md). */
+static void eb_smooth(pm_row *rows, size_t n)
+{
+    double sc = 0, sp = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].population > 0) {
+            sc += (double)rows[i].count;
+            sp += rows[i].population;
+            k++;
+        }
+    if (!k)
+        return;
+    double m = sc / sp, pbar = sp / (double)k, s2 = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].population > 0) {
+            double d = (double)rows[i].count / rows[i].population - m;
+            s2 += rows[i].population * d * d;
+        }
+    s2 /= sp;
+    double a = s2 - m / pbar;
+    if (a < 0)
+        a = 0;
+    for (size_t i = 0; i < n; i++) {
+        double p = rows[i].population;
+        if (!(p > 0))
+            continue;
+        double den = a + m / p, w = den > 0 ? a / den : 0;
+        rows[i].eb_per_10k = (w * ((double)rows[i].count / p) + (1 - w) * m) * 1e4;
+    }
+}
+
+/* Adds the z-score of x[i] to zsum[i] (and counts it in zn[i]) for every
+ * rated row with a finite x; equal values everywhere give 0. */
+static void add_zscores(const double *x, const uint8_t *rated, size_t n, double *zsum,
+                        unsigned *zn)
+{
+    double sum = 0, lo = INFINITY, hi = -INFINITY;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rated[i] && isfinite(x[i])) {
+            sum += x[i];
+            lo = x[i] < lo ? x[i] : lo;
+            hi = x[i] > hi ? x[i] : hi;
+            k++;
+        }
+    if (!k)
+        return;
+    double mean = sum / (double)k, var = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rated[i] && isfinite(x[i]))
+            var += (x[i] - mean) * (x[i] - mean);
+    double sd = sqrt(var / (double)k);
+    for (size_t i = 0; i < n; i++)
+        if (rated[i] && isfinite(x[i])) {
+            zsum[i] += lo == hi ? 0 : (x[i] - mean) / sd;
+            zn[i]++;
+        }
+}
+
+static int rank_cmp(const void *a, const void *b)
+{
+    const pm_row *x = *(const pm_row *const *)a, *y = *(const pm_row *const *)b;
+    if (x->index != y->index)
+        return x->index > y->index ? -1 : 1;
+    return CMP(x->key, y->key);
+}
+
+/* The rating index and rank of the rows with at least min_sample
+ * complaints (docs/cube.md). */
+static int rate(pm_ctx *ctx, const query *q, pm_row *rows, size_t n)
+{
+    if (q->level != PM_LEVEL_DISTRICT && q->level != PM_LEVEL_REGION &&
+        q->level != PM_LEVEL_EXECUTOR)
+        return PM_OK;
+    if (!n)
+        return PM_OK;
+    double *x = pm_calloc(n, 2 * sizeof *x);
+    unsigned *zn = pm_calloc(n, sizeof *zn);
+    uint8_t *rated = pm_calloc(n, 1);
+    const pm_row **order = pm_calloc(n, sizeof *order);
+    int rc = PM_OK;
+    if (!x || !zn || !rated || !order) {
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory rating %zu rows", n);
+        goto cleanup;
+    }
+    double *zsum = x + n;
+    for (size_t i = 0; i < n; i++)
+        rated[i] = rows[i].count >= q->min_sample;
+    if (q->level != PM_LEVEL_EXECUTOR) {
+        /* volume: smoothed rate among rows with a population, density among
+         * the others — each row compared with rows of its own kind */
+        for (size_t i = 0; i < n; i++)
+            x[i] = rows[i].population > 0 ? rows[i].eb_per_10k : NAN;
+        add_zscores(x, rated, n, zsum, zn);
+        for (size_t i = 0; i < n; i++)
+            x[i] = rows[i].population > 0 ? NAN : rows[i].per_km2;
+        add_zscores(x, rated, n, zsum, zn);
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = rows[i].median_h;
+    add_zscores(x, rated, n, zsum, zn);
+    for (size_t i = 0; i < n; i++)
+        x[i] = rows[i].overdue_share;
+    add_zscores(x, rated, n, zsum, zn);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rated[i] && zn[i]) {
+            rows[i].index = zsum[i] / zn[i];
+            order[k++] = &rows[i];
+        }
+    qsort(order, k, sizeof *order, rank_cmp);
+    for (size_t r = 0; r < k; r++)
+        rows[order[r] - rows].rank = (uint32_t)(r + 1);
+cleanup:
+    pm_free(x);
+    pm_free(zn);
+    pm_free(rated);
+    pm_free(order);
+    return rc;
+}
+
+/* The rows of a prepared query; a, buf and tmp are its scratch. */
+static int query_rows(pm_ctx *ctx, const query *q, acc *a, pm_row **rows, size_t *n)
+{
+    size_t answered = accumulate(q, a);
+    uint32_t *buf = pm_calloc(answered ? answered : 1, sizeof *buf);
+    size_t largest = buf ? gather(q, a, buf) : 0;
+    uint32_t *tmp = buf ? pm_calloc(largest ? largest : 1, sizeof *tmp) : NULL;
+    size_t nrows = 0;
+    for (size_t k = 0; k < q->nkeys; k++)
+        nrows += q->level != PM_LEVEL_EXECUTOR || a[k].count > 0;
+    pm_row *out = tmp ? pm_calloc(nrows ? nrows : 1, sizeof *out) : NULL;
+    int rc = PM_OK;
+    if (!out) {
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory running a query over %zu cells",
+                    q->cube->st.n);
+        goto cleanup;
+    }
+    size_t r = 0;
+    for (size_t k = 0; k < q->nkeys; k++) {
+        if (q->level == PM_LEVEL_EXECUTOR && a[k].count == 0)
+            continue;
+        pm_sort_u32(buf + a[k].off, tmp, a[k].answered);
+        fill_row(q, &out[r++], k, &a[k], buf + a[k].off);
+    }
+    eb_smooth(out, nrows);
+    rc = rate(ctx, q, out, nrows);
+    if (rc != PM_OK) {
+        pm_free(out);
+        goto cleanup;
+    }
+    *rows = out;
+    *n = nrows;
+cleanup:
+    pm_free(buf);
+    pm_free(tmp);
+    return rc;
+}
+
+int pm_cube_query(pm_ctx *ctx, const pm_cube *cube, pm_level level, const pm_filter *f,
+                  pm_row **rows, size_t *n)
+{
+    static const pm_filter all = {0};
+    *rows = NULL;
+    *n = 0;
+    query q;
+    int rc = query_prepare(ctx, cube, level, f ? f : &all, &q);
+    if (rc != PM_OK) {
+        pm_free(q.mem);
+        return rc;
+    }
+    acc *a = pm_calloc(q.nkeys ? q.nkeys : 1, sizeof *a);
+    rc = a ? query_rows(ctx, &q, a, rows, n)
+           : PM_ERR(ctx, PM_E_NOMEM, "out of memory running a query over %zu cells", cube->st.n);
+    pm_free(q.mem);
+    pm_free(a);
+    return rc;
+}

@@ -1,0 +1,641 @@
+/* cube_io.c — the cube's snapshot file: writing (to a temporary name,
+ * renamed into place) and reading back with every length checked before
+ * it is trusted.  The byte layout is in docs/cube.md; in short, all
+ * little-endian:
+ *
+ *   header (96 bytes): magic "PMCUBE\0\0", version 1, header size, file
+ *     size, period kind, UTC offset, topics, districts, cells, answered,
+ *     open, ids, outside, dictionary sizes
+ *   district ids, dictionaries (u32 length + bytes each)
+ *   cells sorted by key (40 bytes each)
+ *   answer delays (u32) and open creation times (i64), cell by cell, sorted
+ *   id hashes (u64, ascending)
+ *   CRC-32 (IEEE, as zlib's crc32) of everything before it
+ *
+ * Cells, lists and hashes are written sorted, so the file depends only on
+ * what the cube holds, not on the order it was built in. */
+#include "cube_impl.h"
+#include "pm_alloc.h"
+#include "../geodata/pm_out.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned char MAGIC[8] = {'P', 'M', 'C', 'U', 'B', 'E', 0, 0};
+#define VERSION 1
+#define HEADER_SIZE 96
+#define CELL_SIZE 40
+#define BUF_SIZE (64 * 1024)
+
+/* ---- CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) ------------- */
+
+static void crc_table(uint32_t t[256])
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        t[i] = c;
+    }
+}
+
+/* Running CRC: start with 0, as zlib's crc32(). */
+static uint32_t crc_update(const uint32_t t[256], uint32_t crc, const unsigned char *p, size_t n)
+{
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++)
+        crc = t[(crc ^ p[i]) & 255] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- little-endian encoding --------------------------------------------- */
+
+static void put_le(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Open times are written as u64 with the sign bit flipped, so that the
+ * unsigned order is the signed one (and the radix sort applies). */
+static uint64_t time_key(int64_t t) { return (uint64_t)t ^ ((uint64_t)1 << 63); }
+static int64_t key_time(uint64_t k) { return (int64_t)(k ^ ((uint64_t)1 << 63)); }
+
+/* ---- writing ---------------------------------------------------------------- */
+
+typedef struct writer {
+    FILE *f;
+    uint32_t crc;
+    size_t n;
+    int failed;
+    uint32_t table[256];
+    unsigned char buf[BUF_SIZE];
+} writer;
+
+static void w_flush(writer *w)
+{
+    w->crc = crc_update(w->table, w->crc, w->buf, w->n);
+    if (w->n && fwrite(w->buf, 1, w->n, w->f) != w->n)
+        w->failed = 1;
+    w->n = 0;
+}
+
+static void w_bytes(writer *w, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    while (n) {
+        if (w->n == BUF_SIZE)
+            w_flush(w);
+        size_t k = BUF_SIZE - w->n < n ? BUF_SIZE - w->n : n;
+        memcpy(w->buf + w->n, s, k);
+        w->n += k;
+        s += k;
+        n -= k;
+    }
+}
+
+static void w_le(writer *w, uint64_t v, int bytes)
+{
+    unsigned char b[8];
+    put_le(b, v, bytes);
+    w_bytes(w, b, (size_t)bytes);
+}
+
+static void w_str(writer *w, const char *s)
+{
+    size_t len = strlen(s);
+    w_le(w, len, 4);
+    w_bytes(w, s, len);
+}
+
+/* What the writer needs besides the cube: cells in key order and scratch
+ * for sorting lists and hashes. */
+typedef struct wscratch {
+    const pm_cell **order;
+    uint64_t *a, *b;       /* max(longest list, ids) elements each */
+} wscratch;
+
+static int order_cmp(const void *x, const void *y)
+{
+    return pm_cell_key_cmp(&(*(const pm_cell *const *)x)->key, &(*(const pm_cell *const *)y)->key);
+}
+
+static int scratch_new(const pm_cube *cube, wscratch *s)
+{
+    const pm_cell_store *st = &cube->st;
+    size_t longest = cube->ids.n;
+    for (size_t c = 0; c < st->n; c++) {
+        longest = st->cells[c].delays.len > longest ? st->cells[c].delays.len : longest;
+        longest = st->cells[c].opens.len > longest ? st->cells[c].opens.len : longest;
+    }
+    s->order = pm_calloc(st->n ? st->n : 1, sizeof *s->order);
+    s->a = pm_calloc(longest ? longest : 1, sizeof *s->a);
+    s->b = pm_calloc(longest ? longest : 1, sizeof *s->b);
+    if (!s->order || !s->a || !s->b)
+        return -1;
+    for (size_t c = 0; c < st->n; c++)
+        s->order[c] = &st->cells[c];
+    qsort(s->order, st->n, sizeof *s->order, order_cmp);
+    return 0;
+}
+
+static void scratch_free(wscratch *s)
+{
+    pm_free(s->order);
+    pm_free(s->a);
+    pm_free(s->b);
+}
+
+static uint64_t n_answered(const pm_cube *cube)
+{
+    uint64_t n = 0;
+    for (size_t c = 0; c < cube->st.n; c++)
+        n += cube->st.cells[c].delays.len;
+    return n;
+}
+
+static uint64_t strings_size(const pm_cube *cube)
+{
+    uint64_t n = 0;
+    for (size_t d = 0; d < cube->n_districts; d++)
+        n += 4 + strlen(pm_district_id(cube->ds, d));
+    for (int k = 0; k < PM_CUBE_NDICT; k++)
+        for (size_t i = 0; i < pm_strtab_count(cube->dict[k]); i++)
+            n += 4 + strlen(pm_strtab_str(cube->dict[k], i));
+    return n;
+}
+
+static void write_header(writer *w, const pm_cube *cube)
+{
+    uint64_t answered = n_answered(cube), open = cube->total - answered;
+    uint64_t size = HEADER_SIZE + strings_size(cube) + (uint64_t)cube->st.n * CELL_SIZE +
+                    answered * 4 + open * 8 + (uint64_t)cube->ids.n * 8 + 4;
+    w_bytes(w, MAGIC, sizeof MAGIC);
+    w_le(w, VERSION, 4);
+    w_le(w, HEADER_SIZE, 4);
+    w_le(w, size, 8);
+    w_le(w, (uint64_t)cube->opts.period, 4);
+    w_le(w, (uint64_t)(int64_t)cube->opts.utc_offset_s, 4);
+    w_le(w, cube->n_topics, 4);
+    w_le(w, cube->n_districts, 4);
+    w_le(w, cube->st.n, 8);
+    w_le(w, answered, 8);
+    w_le(w, open, 8);
+    w_le(w, cube->ids.n, 8);
+    w_le(w, cube->outside, 8);
+    for (int k = 0; k < PM_CUBE_NDICT; k++)
+        w_le(w, pm_strtab_count(cube->dict[k]), 4);
+    w_le(w, 0, 4);   /* reserved */
+}
+
+static void write_cells(writer *w, const pm_cube *cube, wscratch *s)
+{
+    for (size_t c = 0; c < cube->st.n; c++) {
+        const pm_cell *cell = s->order[c];
+        const pm_cell_key *k = &cell->key;
+        w_le(w, k->district, 4);
+        w_le(w, k->topic, 2);
+        w_le(w, 0, 2);
+        w_le(w, (uint64_t)(int64_t)k->period, 8);
+        w_le(w, k->source, 4);
+        w_le(w, k->status, 4);
+        w_le(w, k->executor, 4);
+        w_le(w, cell->answered_24h, 4);
+        w_le(w, cell->delays.len, 4);
+        w_le(w, cell->opens.len, 4);
+    }
+    for (size_t c = 0; c < cube->st.n; c++) {
+        const pm_cell *cell = s->order[c];
+        uint32_t *a = (uint32_t *)s->a;
+        if (!cell->delays.len)
+            continue;
+        memcpy(a, pm_store_delays(&cube->st, cell), cell->delays.len * sizeof *a);
+        pm_sort_u32(a, (uint32_t *)s->b, cell->delays.len);
+        for (uint32_t i = 0; i < cell->delays.len; i++)
+            w_le(w, a[i], 4);
+    }
+    for (size_t c = 0; c < cube->st.n; c++) {
+        const pm_cell *cell = s->order[c];
+        const int64_t *t = pm_store_opens(&cube->st, cell);
+        for (uint32_t i = 0; i < cell->opens.len; i++)
+            s->a[i] = time_key(t[i]);
+        pm_sort_u64(s->a, s->b, cell->opens.len);
+        for (uint32_t i = 0; i < cell->opens.len; i++)
+            w_le(w, (uint64_t)key_time(s->a[i]), 8);
+    }
+}
+
+static void write_cube(writer *w, const pm_cube *cube, wscratch *s)
+{
+    write_header(w, cube);
+    for (size_t d = 0; d < cube->n_districts; d++)
+        w_str(w, pm_district_id(cube->ds, d));
+    for (int k = 0; k < PM_CUBE_NDICT; k++)
+        for (size_t i = 0; i < pm_strtab_count(cube->dict[k]); i++)
+            w_str(w, pm_strtab_str(cube->dict[k], i));
+    write_cells(w, cube, s);
+    size_t k = 0;
+    for (size_t i = 0; i < cube->ids.nslots; i++)
+        if (cube->ids.slots[i])
+            s->a[k++] = cube->ids.slots[i];
+    pm_sort_u64(s->a, s->b, k);
+    for (size_t i = 0; i < k; i++)
+        w_le(w, s->a[i], 8);
+    w_flush(w);
+    unsigned char crc[4];
+    put_le(crc, w->crc, 4);
+    if (fwrite(crc, 1, 4, w->f) != 4)
+        w->failed = 1;
+}
+
+int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path)
+{
+    wscratch s = {0};
+    writer *w = pm_calloc(1, sizeof *w);
+    if (!w || scratch_new(cube, &s) != 0) {
+        pm_free(w);
+        scratch_free(&s);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory writing %s", path);
+    }
+    pm_outfile *of = NULL;
+    int rc = pm_outfile_open(ctx, path, &of);
+    if (rc == PM_OK) {
+        crc_table(w->table);
+        w->f = pm_outfile_stream(of);
+        write_cube(w, cube, &s);
+        if (w->failed) {
+            rc = PM_ERR(ctx, PM_E_IO, "error writing %s: %s", path, strerror(errno));
+            pm_outfile_abort(of);
+        } else {
+            rc = pm_outfile_commit(ctx, of);
+        }
+    }
+    pm_free(w);
+    scratch_free(&s);
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+typedef struct reader {
+    pm_ctx *ctx;
+    const char *path;
+    const unsigned char *p;
+    size_t pos, end;      /* end: where the CRC starts */
+} reader;
+
+__attribute__((format(printf, 2, 3)))
+static int damaged(reader *r, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return PM_ERR(r->ctx, PM_E_INPUT, "%s: damaged cube (%s at byte %zu)", r->path, what, r->pos);
+}
+
+/* 1 when n more bytes are there. */
+static int has(const reader *r, uint64_t n) { return n <= r->end - r->pos; }
+/* 1 when n more items of size bytes each are there (no overflow). */
+static int has_n(const reader *r, uint64_t n, size_t size) { return n <= (r->end - r->pos) / size; }
+
+static uint64_t r_le(reader *r, int bytes)
+{
+    uint64_t v = get_le(r->p + r->pos, bytes);
+    r->pos += (size_t)bytes;
+    return v;
+}
+
+/* A string (u32 length + bytes, no terminator): *s points into the file;
+ * -1 when it runs past the end. */
+static int r_str(reader *r, char **s, size_t *len)
+{
+    if (!has(r, 4))
+        return -1;
+    uint64_t n = r_le(r, 4);
+    if (!has(r, n))
+        return -1;
+    *s = (char *)r->p + r->pos;
+    *len = (size_t)n;
+    r->pos += (size_t)n;
+    return 0;
+}
+
+typedef struct header {
+    uint32_t version, header_size, period, n_topics, n_districts, dict_n[PM_CUBE_NDICT];
+    int32_t offset;
+    uint64_t file_size, n_cells, n_answered, n_open, n_ids, outside;
+} header;
+
+static void read_header(reader *r, header *h)
+{
+    r->pos = sizeof MAGIC;
+    h->version = (uint32_t)r_le(r, 4);
+    h->header_size = (uint32_t)r_le(r, 4);
+    h->file_size = r_le(r, 8);
+    h->period = (uint32_t)r_le(r, 4);
+    h->offset = (int32_t)(uint32_t)r_le(r, 4);
+    h->n_topics = (uint32_t)r_le(r, 4);
+    h->n_districts = (uint32_t)r_le(r, 4);
+    h->n_cells = r_le(r, 8);
+    h->n_answered = r_le(r, 8);
+    h->n_open = r_le(r, 8);
+    h->n_ids = r_le(r, 8);
+    h->outside = r_le(r, 8);
+    for (int k = 0; k < PM_CUBE_NDICT; k++)
+        h->dict_n[k] = (uint32_t)r_le(r, 4);
+}
+
+/* Magic, version, size and checksum: before anything else is believed. */
+static int check_frame(reader *r, size_t size, header *h, const uint32_t table[256])
+{
+    const char *path = r->path;
+    if (memcmp(r->p, MAGIC, size < sizeof MAGIC ? size : sizeof MAGIC) != 0)
+        return PM_ERR(r->ctx, PM_E_INPUT, "%s: not a problemap cube", path);
+    if (size < HEADER_SIZE + 4)
+        return PM_ERR(r->ctx, PM_E_INPUT, "%s: truncated (%zu bytes, less than a header)", path,
+                      size);
+    r->end = HEADER_SIZE;
+    read_header(r, h);
+    if (h->version != VERSION)
+        return PM_ERR(r->ctx, PM_E_INPUT, "%s: cube format version %" PRIu32 " is not supported "
+                      "(this build reads version %d)", path, h->version, VERSION);
+    if (h->file_size > size)
+        return PM_ERR(r->ctx, PM_E_INPUT, "%s: truncated (%zu of %" PRIu64 " bytes)", path, size,
+                      h->file_size);
+    if (h->file_size < size || h->header_size < HEADER_SIZE || h->header_size > size - 4)
+        return PM_ERR(r->ctx, PM_E_INPUT, "%s: checksum mismatch — the file is damaged "
+                      "(%zu bytes, the header says %" PRIu64 ")", path, size, h->file_size);
+    uint32_t want = (uint32_t)get_le(r->p + size - 4, 4);
+    if (crc_update(table, 0, r->p, size - 4) != want)
+        return PM_ERR(r->ctx, PM_E_INPUT, "%s: checksum mismatch — the file is damaged", path);
+    if (h->period > PM_PERIOD_MONTH || h->offset < -18 * 3600 || h->offset > 18 * 3600)
+        return PM_ERR(r->ctx, PM_E_INPUT, "%s: damaged cube (period kind %" PRIu32 ", UTC offset "
+                      "%" PRId32 ")", path, h->period, h->offset);
+    r->pos = h->header_size;
+    r->end = size - 4;
+    return PM_OK;
+}
+
+static int read_districts(reader *r, const header *h, const pm_districts *ds)
+{
+    size_t nd = pm_districts_count(ds);
+    if (h->n_districts != nd)
+        return PM_ERR(r->ctx, PM_E_INPUT_VALUE, "%s: built over other districts (%" PRIu32
+                      " districts, here %zu)", r->path, h->n_districts, nd);
+    for (size_t d = 0; d < nd; d++) {
+        char *s;
+        size_t len;
+        if (r_str(r, &s, &len) != 0)
+            return damaged(r, "district id %zu runs past the end", d);
+        const char *id = pm_district_id(ds, d);
+        if (strlen(id) != len || memcmp(id, s, len) != 0)
+            return PM_ERR(r->ctx, PM_E_INPUT_VALUE, "%s: built over other districts (district "
+                          "%zu is \"%.*s\", here \"%s\")", r->path, d, (int)(len > 200 ? 200 : len),
+                          s, id);
+    }
+    return PM_OK;
+}
+
+static int read_dicts(reader *r, const header *h, pm_cube *cube)
+{
+    char *str = NULL;   /* the current string, NUL-terminated */
+    size_t room = 0;
+    int rc = PM_OK;
+    for (int k = 0; k < PM_CUBE_NDICT && rc == PM_OK; k++) {
+        if (!has_n(r, h->dict_n[k], 4)) {
+            rc = damaged(r, "dictionary %d claims %" PRIu32 " strings", k, h->dict_n[k]);
+            break;
+        }
+        for (uint32_t i = 0; i < h->dict_n[k] && rc == PM_OK; i++) {
+            char *s;
+            size_t len;
+            if (r_str(r, &s, &len) != 0 || len == 0 || memchr(s, 0, len)) {
+                rc = damaged(r, "dictionary %d string %" PRIu32, k, i);
+                break;
+            }
+            if (len >= room) {
+                char *bigger = pm_realloc(str, len + 1);
+                if (!bigger) {
+                    rc = PM_ERR(r->ctx, PM_E_NOMEM, "out of memory reading %s", r->path);
+                    break;
+                }
+                str = bigger;
+                room = len + 1;
+            }
+            memcpy(str, s, len);
+            str[len] = '\0';
+            int added = 0;
+            if (pm_strtab_intern(cube->dict[k], str, &added) < 0)
+                rc = PM_ERR(r->ctx, PM_E_NOMEM, "out of memory reading %s", r->path);
+            else if (!added)
+                rc = damaged(r, "dictionary %d repeats a string", k);
+        }
+    }
+    pm_free(str);
+    return rc;
+}
+
+/* One cell record; checks what it refers to and the key order. */
+static int read_cell(reader *r, pm_cube *cube, const pm_cell_key *prev, pm_cell *c)
+{
+    pm_cell_key *k = &c->key;
+    memset(c, 0, sizeof *c);
+    k->district = (uint32_t)r_le(r, 4);
+    k->topic = (uint16_t)r_le(r, 2);
+    uint64_t pad = r_le(r, 2);
+    int64_t period = (int64_t)r_le(r, 8);
+    k->period = (int32_t)(period < INT32_MIN || period > INT32_MAX ? 0 : period);
+    uint32_t *dict[PM_CUBE_NDICT] = {&k->source, &k->status, &k->executor};
+    int bad_dict = 0;
+    for (int i = 0; i < PM_CUBE_NDICT; i++) {
+        *dict[i] = (uint32_t)r_le(r, 4);
+        bad_dict |= *dict[i] != PM_NONE && *dict[i] >= pm_strtab_count(cube->dict[i]);
+    }
+    c->answered_24h = (uint32_t)r_le(r, 4);
+    c->delays.len = (uint32_t)r_le(r, 4);
+    c->opens.len = (uint32_t)r_le(r, 4);
+    if (pad || k->period != period || k->district >= cube->n_districts || k->topic >= cube->n_topics || bad_dict ||
+        c->answered_24h > c->delays.len || (uint64_t)c->delays.len + c->opens.len == 0)
+        return damaged(r, "a cell refers to what the cube has not");
+    if (prev && pm_cell_key_cmp(prev, k) >= 0)
+        return damaged(r, "cells out of order");
+    return PM_OK;
+}
+
+static int read_cells(reader *r, const header *h, pm_cube *cube)
+{
+    pm_cell_store *st = &cube->st;
+    if (!has_n(r, h->n_cells, CELL_SIZE) || h->n_cells > UINT32_MAX - 2)
+        return damaged(r, "%" PRIu64 " cells do not fit the file", h->n_cells);
+    uint64_t rest = r->end - r->pos - h->n_cells * CELL_SIZE;
+    if (h->n_answered > rest / 4 || h->n_open > (rest - h->n_answered * 4) / 8)
+        return damaged(r, "%" PRIu64 " answered and %" PRIu64 " open do not fit the file",
+                       h->n_answered, h->n_open);
+    if (pm_store_reserve_cells(st, (size_t)h->n_cells) != 0 ||
+        pm_store_reserve_pool(st, 0, (size_t)h->n_answered) != 0 ||
+        pm_store_reserve_pool(st, 1, (size_t)h->n_open) != 0)
+        return PM_ERR(r->ctx, PM_E_NOMEM, "out of memory reading %s", r->path);
+    uint64_t answered = 0, open = 0;
+    for (uint64_t c = 0; c < h->n_cells; c++) {
+        pm_cell cell;
+        int rc = read_cell(r, cube, c ? &st->cells[c - 1].key : NULL, &cell);
+        if (rc != PM_OK)
+            return rc;
+        answered += cell.delays.len;
+        open += cell.opens.len;
+        if (answered > h->n_answered || open > h->n_open)
+            return damaged(r, "cells hold more complaints than the header says");
+        pm_cell *dst = &st->cells[pm_store_add_reserved(st, &cell.key)];
+        dst->answered_24h = cell.answered_24h;
+        pm_store_place(st, 0, &dst->delays, cell.delays.len);
+        pm_store_place(st, 1, &dst->opens, cell.opens.len);
+        dst->delays.len = cell.delays.len;
+        dst->opens.len = cell.opens.len;
+    }
+    if (answered != h->n_answered || open != h->n_open)
+        return damaged(r, "cells hold fewer complaints than the header says");
+    return PM_OK;
+}
+
+/* The lists, sorted, and each cell's answered_24h matching its delays. */
+static int read_lists(reader *r, pm_cube *cube)
+{
+    pm_cell_store *st = &cube->st;
+    for (size_t c = 0; c < st->n; c++) {
+        pm_cell *cell = &st->cells[c];
+        uint32_t *d = pm_store_delays(st, cell), within = 0;
+        for (uint32_t i = 0; i < cell->delays.len; i++) {
+            d[i] = (uint32_t)r_le(r, 4);
+            within += d[i] <= 86400;
+            if (i && d[i] < d[i - 1])
+                return damaged(r, "answer times out of order");
+        }
+        if (within != cell->answered_24h)
+            return damaged(r, "answered within 24 h does not match the answer times");
+    }
+    for (size_t c = 0; c < st->n; c++) {
+        pm_cell *cell = &st->cells[c];
+        int64_t *t = pm_store_opens(st, cell);
+        for (uint32_t i = 0; i < cell->opens.len; i++) {
+            t[i] = (int64_t)r_le(r, 8);
+            if (i && t[i] < t[i - 1])
+                return damaged(r, "open times out of order");
+        }
+    }
+    return PM_OK;
+}
+
+static int read_ids(reader *r, const header *h, pm_cube *cube)
+{
+    if (!has_n(r, h->n_ids, 8))
+        return damaged(r, "%" PRIu64 " ids do not fit the file", h->n_ids);
+    if (pm_idset_reserve(&cube->ids, (size_t)h->n_ids) != 0)
+        return PM_ERR(r->ctx, PM_E_NOMEM, "out of memory reading %s", r->path);
+    uint64_t prev = 0;
+    for (uint64_t i = 0; i < h->n_ids; i++) {
+        uint64_t v = r_le(r, 8);
+        if (v <= prev)
+            return damaged(r, "id hashes out of order");
+        pm_idset_put(&cube->ids, v);
+        prev = v;
+    }
+    if (r->pos != r->end)
+        return damaged(r, "%zu bytes left over", r->end - r->pos);
+    return PM_OK;
+}
+
+static int read_body(reader *r, const header *h, const pm_districts *ds, size_t n_topics,
+                     pm_cube **out)
+{
+    if (h->n_topics != n_topics)
+        return PM_ERR(r->ctx, PM_E_INPUT_VALUE, "%s: built with %" PRIu32 " topics, the "
+                      "catalogue has %zu", r->path, h->n_topics, n_topics);
+    int rc = read_districts(r, h, ds);
+    if (rc != PM_OK)
+        return rc;
+    pm_cube_opts o = {(pm_period_kind)h->period, (long)h->offset};
+    pm_cube *cube = NULL;
+    rc = pm_cube_new(r->ctx, ds, n_topics, &o, &cube);
+    if (rc == PM_OK)
+        rc = read_dicts(r, h, cube);
+    if (rc == PM_OK)
+        rc = read_cells(r, h, cube);
+    if (rc == PM_OK)
+        rc = read_lists(r, cube);
+    if (rc == PM_OK)
+        rc = read_ids(r, h, cube);
+    if (rc == PM_OK && h->n_answered + h->n_open + h->outside != h->n_ids)
+        rc = damaged(r, "%" PRIu64 " ids for %" PRIu64 " complaints", h->n_ids,
+                     h->n_answered + h->n_open + h->outside);
+    if (rc != PM_OK) {
+        pm_cube_free(cube);
+        return rc;
+    }
+    pm_cube_recount(cube);
+    cube->outside = h->outside;
+    *out = cube;
+    return PM_OK;
+}
+
+/* The whole file in memory (pm_malloc'd), or an error. */
+static int slurp(pm_ctx *ctx, const char *path, unsigned char **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return PM_ERR(ctx, PM_E_IO, "cannot open %s: %s", path, strerror(errno));
+    int rc = PM_OK;
+    long long len = -1;
+    if (fseeko(f, 0, SEEK_END) == 0)
+        len = (long long)ftello(f);
+    if (len < 0 || fseeko(f, 0, SEEK_SET) != 0) {
+        rc = PM_ERR(ctx, PM_E_IO, "cannot read %s: %s", path, strerror(errno));
+    } else if ((unsigned long long)len > SIZE_MAX / 2) {
+        rc = PM_ERR(ctx, PM_E_NOMEM, "%s is too large (%lld bytes)", path, len);
+    } else if (!(*data = pm_malloc(len ? (size_t)len : 1))) {
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory reading %s (%lld bytes)", path, len);
+    } else if (fread(*data, 1, (size_t)len, f) != (size_t)len) {
+        rc = PM_ERR(ctx, PM_E_IO, "cannot read %s: %s", path,
+                    ferror(f) ? strerror(errno) : "the file shrank while read");
+        pm_free(*data);
+        *data = NULL;
+    }
+    fclose(f);
+    *size = (size_t)len;
+    return rc;
+}
+
+int pm_cube_read(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n_topics,
+                 pm_cube **out)
+{
+    *out = NULL;
+    unsigned char *data;
+    size_t size;
+    int rc = slurp(ctx, path, &data, &size);
+    if (rc != PM_OK)
+        return rc;
+    uint32_t table[256];
+    crc_table(table);
+    reader r = {ctx, path, data, 0, 0};
+    header h = {0};
+    rc = check_frame(&r, size, &h, table);
+    if (rc == PM_OK)
+        rc = read_body(&r, &h, ds, n_topics, out);
+    pm_free(data);
+    return rc;
+}
