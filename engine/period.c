@@ -7,6 +7,7 @@
  * indexes are clamped to ±PERIOD_MAX and offsets to ±OFFSET_MAX so that no
  * input overflows (a day index of 2^40 is three billion years away). */
 #include "pm_cube.h"
+#include "pm_civil.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,49 +17,13 @@
 #define PERIOD_MAX ((int64_t)1 << 40)
 #define OFFSET_MAX (7L * DAY_S)
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static int64_t floor_mod(int64_t a, int64_t b)
-{
-    int64_t r = a % b;
-    return (r != 0 && (r < 0) != (b < 0)) ? r + b : r;
-}
-
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
-
-/* Days since 1970-01-01 of the civil date y-m-d (m 1..12, d 1..31). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = floor_div(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 /* The local day of UTC time t, without overflow for any t. */
 static int64_t local_day(int64_t t, long utc_offset_s)
 {
     int64_t off = clamp64(utc_offset_s, -OFFSET_MAX, OFFSET_MAX);
-    return floor_div(t, DAY_S) + floor_div(floor_mod(t, DAY_S) + off, DAY_S);
+    return pm_floor_div(t, DAY_S) + pm_floor_div(pm_floor_mod(t, DAY_S) + off, DAY_S);
 }
 
 int pm_period_kind_parse(const char *s)
@@ -84,11 +49,11 @@ int64_t pm_period_of(pm_period_kind k, int64_t t, long utc_offset_s)
 {
     int64_t day = local_day(t, utc_offset_s);
     if (k == PM_PERIOD_WEEK)
-        return floor_div(day - 4, 7);   /* 1970-01-05, day 4, was a Monday */
+        return pm_floor_div(day - 4, 7);   /* 1970-01-05, day 4, was a Monday */
     if (k == PM_PERIOD_MONTH) {
         int64_t y;
         int m, d;
-        civil_from_days(day, &y, &m, &d);
+        pm_civil_from_days(day, &y, &m, &d);
         return y * 12 + (m - 1);
     }
     return day;
@@ -101,7 +66,7 @@ static int64_t first_day(pm_period_kind k, int64_t p)
     if (k == PM_PERIOD_WEEK)
         return 4 + 7 * p;
     if (k == PM_PERIOD_MONTH)
-        return days_from_civil(floor_div(p, 12), (int)floor_mod(p, 12) + 1, 1);
+        return pm_days_from_civil(pm_floor_div(p, 12), (int)pm_floor_mod(p, 12) + 1, 1);
     return p;
 }
 
@@ -118,14 +83,14 @@ void pm_period_label(pm_period_kind k, int64_t p, char *buf)
     if (k == PM_PERIOD_WEEK) {
         /* The ISO week-numbering year is the year of the week's Thursday. */
         int64_t thursday = first_day(k, p) + 3;
-        civil_from_days(thursday, &y, &m, &d);
-        int64_t week = (thursday - days_from_civil(y, 1, 1)) / 7 + 1;
+        pm_civil_from_days(thursday, &y, &m, &d);
+        int64_t week = (thursday - pm_days_from_civil(y, 1, 1)) / 7 + 1;
         snprintf(s, sizeof s, "%04" PRId64 "-W%02d", y, (int)week);
     } else if (k == PM_PERIOD_MONTH) {
         p = clamp64(p, -PERIOD_MAX, PERIOD_MAX);
-        snprintf(s, sizeof s, "%04" PRId64 "-%02d", floor_div(p, 12), (int)floor_mod(p, 12) + 1);
+        snprintf(s, sizeof s, "%04" PRId64 "-%02d", pm_floor_div(p, 12), (int)pm_floor_mod(p, 12) + 1);
     } else {
-        civil_from_days(first_day(k, p), &y, &m, &d);
+        pm_civil_from_days(first_day(k, p), &y, &m, &d);
         snprintf(s, sizeof s, "%04" PRId64 "-%02d-%02d", y, m, d);
     }
     size_t n = strlen(s) < 15 ? strlen(s) : 15;

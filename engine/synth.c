@@ -7,6 +7,7 @@
  * them, not the code, to change what the rows look like.
  */
 #include "pm_synth.h"
+#include "pm_civil.h"
 #include "pm_alloc.h"
 
 #include <math.h>
@@ -358,8 +359,6 @@ static int setup_districts(pm_ctx *ctx, synth *s)
     return rc;
 }
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
-
 /* The weight of every hour of the period by its local weekday and hour. */
 static int setup_hours(pm_ctx *ctx, synth *s)
 {
@@ -370,7 +369,7 @@ static int setup_hours(pm_ctx *ctx, synth *s)
                       s->o->days);
     for (size_t k = 0; k < s->n_hours; k++) {
         int64_t local = s->o->start + (int64_t)k * HOUR_S + s->o->utc_offset_s;
-        int64_t day = floor_div(local, DAY_S);
+        int64_t day = pm_floor_div(local, DAY_S);
         int wday = (int)((day % 7 + 7 + 3) % 7);   /* 1970-01-01 was a Thursday: 3 */
         int hour = (int)((local - day * DAY_S) / HOUR_S);
         w[k] = WEEKDAY_W[wday] * HOUR_W[hour];
@@ -432,31 +431,18 @@ static int check_topics(pm_ctx *ctx, const char *const *codes, size_t n)
 
 /* ---- Making one row -------------------------------------------------- */
 
-/* civil_from_days (H. Hinnant): days since 1970-01-01 → y, m, d. */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = floor_div(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 /* t (UTC seconds) as local ISO 8601 with the offset: 2025-03-01T09:15:42+07:00. */
 static void format_time(char *buf, size_t size, int64_t t, long off_s)
 {
     int64_t local = t + off_s;
-    int64_t day = floor_div(local, DAY_S);
+    int64_t day = pm_floor_div(local, DAY_S);
     int64_t sec = local - day * DAY_S;
-    int y, m, d;
-    civil_from_days(day, &y, &m, &d);
+    int64_t y;
+    int m, d;
+    pm_civil_from_days(day, &y, &m, &d);
     long a = off_s < 0 ? -off_s : off_s;   /* checked: within 14 h */
     int oh = (int)(a / HOUR_S % 24), om = (int)(a / 60 % 60);
-    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", y, m, d,
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", (int)y, m, d,
              (int)(sec / HOUR_S), (int)(sec / 60 % 60), (int)(sec % 60), off_s < 0 ? '-' : '+',
              oh, om);
 }

@@ -14,36 +14,11 @@
  * - the parsers are strict: no surrounding blanks (the intake trims).
  */
 #include "pm_complaints_in.h"
-
+#include "../engine/pm_civil.h"
 
 #define YEAR_MIN 1900
 #define YEAR_MAX 2200
 #define OFFSET_MAX_S (18 * 3600)
-
-/* Days since 1970-01-01 of the civil date y-m-d (Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* The civil date of day z since 1970-01-01 (Hinnant). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static int days_in_month(int y, int m)
 {
@@ -64,7 +39,7 @@ static int civil_to_epoch(const civil *c, long offset_s, int64_t *out)
         return -1;
     if (offset_s < -OFFSET_MAX_S || offset_s > OFFSET_MAX_S)
         return -1;
-    int64_t days = days_from_civil(c->y, c->mo, c->d);
+    int64_t days = pm_days_from_civil(c->y, c->mo, c->d);
     *out = days * 86400 + c->h * 3600 + c->mi * 60 + c->s - (int64_t)offset_s;
     return 0;
 }
@@ -242,7 +217,7 @@ void pm_time_format_utc(int64_t t, char *buf)
     }
     int64_t y;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    pm_civil_from_days(days, &y, &m, &d);
     char *p = put_digits(buf, y, 4);
     *p++ = '-';
     p = put_digits(p, m, 2);
