@@ -6,7 +6,7 @@ DESTDIR ?=
 BUILD   ?= build
 SAN     ?=
 
-PKGS    := geos proj cairo jansson libpq
+PKGS    := geos proj cairo pangocairo libpng jansson libpq
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 CFLAGS  ?= -O2 -g
@@ -78,7 +78,7 @@ install: $(BIN)
 	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/problemap
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libproblemap.a
-	install -m 644 data/topics.json $(DESTDIR)$(PREFIX)/share/problemap/topics.json
+	install -m 644 data/topics.json data/ru_towns.csv $(DESTDIR)$(PREFIX)/share/problemap/
 	cp -r data/mappings $(DESTDIR)$(PREFIX)/share/problemap/
 	install -m 644 docs/problemap.1 $(DESTDIR)$(PREFIX)/share/man/man1/problemap.1
 
@@ -86,3 +86,6 @@ clean:
 	rm -rf build build-asan out
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Test objects are intermediate files: keep them between runs.
+.SECONDARY:

@@ -116,9 +116,11 @@ char *cli_data_path(const char *rel)
             *slash = '\0';
             const char *tries[] = {"/../data", "/../share/problemap"};
             for (size_t i = 0; i < 2; i++) {
-                char dir[PATH_MAX + 32];
+                char dir[PATH_MAX + 32], real[PATH_MAX];
                 snprintf(dir, sizeof dir, "%s%s", exe, tries[i]);
-                p = join(dir, rel);
+                if (!realpath(dir, real))
+                    continue;
+                p = join(real, rel);
                 if (p && readable(p))
                     return p;
                 pm_free(p);

@@ -351,13 +351,13 @@ int cmd_cube(int argc, char **argv)
         ex = cli_fail(ctx, "writing the cube");
     if (!ex)
         ex = export_all(ctx, &j, "cube", r.ds, r.t, cube);
-    if (!ex) {
-        place_print_counts(&j.p, &r);
-        if (!j.p.quiet)
-            fprintf(stderr, "problemap: cube: %llu complaints in %zu cells (%llu added now)\n",
-                    (unsigned long long)pm_cube_total(cube), pm_cube_cells(cube),
-                    (unsigned long long)added);
-    }
+    if (!ex && !j.p.quiet)
+        fprintf(stderr,
+                "problemap: %s: read %llu, accepted %llu (%llu into the cube, the rest outside "
+                "every district), rejected %llu; the cube now holds %llu complaints in %zu cells\n",
+                j.p.complaints, (unsigned long long)r.ic.read, (unsigned long long)r.accepted,
+                (unsigned long long)added, (unsigned long long)r.rejected,
+                (unsigned long long)pm_cube_total(cube), pm_cube_cells(cube));
     pm_cube_free(cube);
     place_free(ctx, &r);
     pm_ctx_free(ctx);

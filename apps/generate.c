@@ -216,7 +216,8 @@ int cmd_generate(int argc, char **argv)
         ex = cli_fail(ctx, "reading towns");
         goto done;
     }
-    fprintf(stderr, "problemap: %s: %zu towns inside the districts\n", towns_path, tw.n);
+    fprintf(stderr, "problemap: %s: %zu towns inside the districts (%llu rows without usable "
+                    "coordinates skipped)\n", towns_path, tw.n, (unsigned long long)tw.skipped);
     size_t nt = pm_topics_count(t);
     codes = pm_calloc(nt, sizeof *codes);
     weights = pm_calloc(nt, sizeof *weights);

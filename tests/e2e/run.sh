@@ -155,6 +155,21 @@ if [ -d "$SHARED" ]; then
         cmp "$T/$reg.idx.csv" "$T/$reg.bf.csv" >>"$T/why" 2>&1 &&
             ok "real data: $reg OSM districts, $NREAL points = brute force" || bad "real data: $reg" "$T/why"
     done
+    # the cube on real districts: per district x topic = an independent count of the placed rows
+    KB="--boundaries $SHARED/ru_kemerovo_districts_osm.geojson --no-topology-check"
+    "$BIN" cube -q $KB --complaints "$T/kemerovo.csv" --utc-offset +07:00 --csv "$T/kem-d.csv" 2>"$T/why" &&
+    for tp in housing roads; do
+        "$BIN" cube -q $KB --complaints "$T/kemerovo.csv" --utc-offset +07:00 --topic $tp --csv "$T/kem-$tp.csv" 2>>"$T/why" || break
+    done &&
+    python3 - "$T/kemerovo.idx.csv" "$T/kem-d.csv" "$T/kem-housing.csv" "$T/kem-roads.csv" >>"$T/why" 2>&1 <<'PY' && ok "real data: the cube on Kemerovo OSM districts = an independent count (all, housing, roads)" || bad "real data: cube" "$T/why"
+import csv, sys, collections
+placed = [r for r in csv.DictReader(open(sys.argv[1], encoding="utf-8")) if r["district_id"]]
+def table(path):
+    return {r["id"]: int(r["complaints"]) for r in csv.DictReader(open(path, encoding="utf-8")) if r["complaints"] != "0"}
+for path, topic in ((sys.argv[2], None), (sys.argv[3], "housing"), (sys.argv[4], "roads")):
+    want = collections.Counter(r["district_id"] for r in placed if topic in (None, r["topic"]))
+    assert table(path) == dict(want), (path, topic)
+PY
     NB="--boundaries $SHARED/nyc_boroughs.geojson --no-topology-check"
     for y in 2011 2013; do
         "$BIN" geocode -q $NB --mapping nyc311 --utc-offset -05:00 --complaints "$SHARED/nyc311_sample_$y.csv" \
@@ -206,6 +221,16 @@ CREATE INDEX ON pts USING gist (geom);
 ANALYZE;
 \copy (SELECT DISTINCT ON (p.id) p.id, d.id FROM pts p JOIN districts d ON ST_Intersects(d.geom, p.geom) ORDER BY p.id, d.id COLLATE "C") TO '$T/pg.csv' WITH (FORMAT csv)
 SQL
+        psql -qAt -F, -c "SELECT id, ST_Area(geom::geography) / 1e6 FROM districts" >"$T/pg-area.csv" 2>>"$T/why" &&
+        python3 - "$T/kem-d.csv" "$T/pg-area.csv" >>"$T/why" 2>&1 <<'PY' && ok "PostGIS oracle: district areas = ST_Area(geography) within 0.1 % (Kemerovo)" || bad "PostGIS area oracle" "$T/why"
+import csv, sys
+ours = {r["id"]: float(r["area_km2"]) for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))}
+pg = {k: float(v) for k, v in csv.reader(open(sys.argv[2], encoding="utf-8"))}
+assert set(ours) == set(pg), set(ours) ^ set(pg)
+worst = max(abs(ours[k] - pg[k]) / pg[k] for k in pg)
+assert worst < 1e-3, worst
+print("worst relative difference", worst)
+PY
         python3 - "$T/kemerovo.idx.csv" "$T/pg.csv" >>"$T/why" 2>&1 <<'PY' && ok "PostGIS oracle: ST_Intersects + lowest id = ours (Kemerovo, $NREAL points)" || bad "PostGIS oracle" "$T/why"
 import csv, sys
 ours = {r["id"]: r["district_id"] for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))
