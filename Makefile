@@ -6,7 +6,7 @@ DESTDIR ?=
 BUILD   ?= build
 SAN     ?=
 
-PKGS    := geos proj cairo pangocairo libpng jansson libpq
+PKGS    := geos proj cairo pangocairo libpng sqlite3 jansson libpq
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 CFLAGS  ?= -O2 -g

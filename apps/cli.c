@@ -14,9 +14,12 @@
 #define PM_DATADIR "/usr/local/share/problemap"
 #endif
 
+const int cli_quiet = 1;
+
 void cli_warn_log(void *user, pm_log_level level, const char *msg)
 {
-    (void)user;
+    if (user == &cli_quiet && level == PM_LOG_INFO)
+        return;
     fprintf(stderr, "problemap: %s%s\n", level == PM_LOG_WARN ? "warning: " : "", msg);
 }
 

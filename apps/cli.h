@@ -51,7 +51,9 @@ int cli_load_topics(pm_ctx *ctx, const char *path, pm_topics **out);
  * (*ok == 0). */
 long cli_parse_utc_offset(const char *s, int *ok);
 
-/* Messages on stderr, prefixed "problemap: ". */
+/* Messages on stderr, prefixed "problemap: ".  The log callback for
+ * pm_ctx_set_log(): with user == &cli_quiet (-q) only warnings are shown. */
+extern const int cli_quiet;
 void cli_warn_log(void *user, pm_log_level level, const char *msg);
 int cli_fail(pm_ctx *ctx, const char *what);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -61,5 +63,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_topics(int argc, char **argv);
 int cmd_cube(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_tiles(int argc, char **argv);
+int cmd_db(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
 #include "../engine/pm_alloc.h"
 #include "../engine/pm_cube.h"
 #include "../geodata/pm_cube_out.h"
+#include "../render/pm_report.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,6 +42,15 @@ static const char usage_common[] =
     "  --executors-csv FILE     answer figures and rating per executor\n"
     "  --topics-csv FILE        figures per topic\n"
     "  --summary FILE           JSON: period, totals, top districts, topics, slow executors\n"
+    "  --report FILE            the one-page report for officials: .png, .pdf or .svg\n"
+    "                           (repeat for several formats)\n"
+    "  --report-figure NAME     the map's figure: complaints (default), complaints_per_10k,\n"
+    "                           complaints_per_km2, answered_within_24h_share, change_pct,\n"
+    "                           overdue_share, rating_index\n"
+    "  --title TEXT             the report's title\n"
+    "  --attribution TEXT       the boundaries' source, printed under the map\n"
+    "                           (e.g. \"Границы: © участники OpenStreetMap\")\n"
+    "  --dpi N                  PNG resolution (default 150)\n"
     "  --excel                  CSV with a UTF-8 BOM, ';' and decimal commas (Russian Excel)\n"
     "  --decimals 6|7           coordinate decimals in GeoJSON (default 6)\n"
     "  --simplify METRES        simplify geometries for the web (topology-preserving)\n"
@@ -57,7 +67,8 @@ static const char usage_common[] =
 enum {
     O_CUBE = OPT_PLACE_LAST, O_PERIOD, O_GEOJSON, O_REGIONS_GEOJSON, O_CSV, O_EXEC_CSV,
     O_TOPICS_CSV, O_SUMMARY, O_EXCEL, O_DECIMALS, O_SIMPLIFY, O_TOPIC, O_SOURCE, O_STATUS,
-    O_EXECUTOR, O_FROM, O_TO, O_REPORT, O_MIN_COUNT, O_MIN_SAMPLE
+    O_EXECUTOR, O_FROM, O_TO, O_REPORT, O_MIN_COUNT, O_MIN_SAMPLE, O_REPORT_FILE, O_FIGURE,
+    O_TITLE, O_ATTRIBUTION, O_DPI
 };
 #define MAX_VALUES 64
 
@@ -72,7 +83,8 @@ typedef struct cube_job {
     const char *from, *to, *report;
     int period, have_period;
     pm_export_opts ex;
-    values topic, source, status, executor;
+    values topic, source, status, executor, reports;
+    pm_report_opts rep;
     uint64_t min_count, min_sample;
 } cube_job;
 
@@ -111,7 +123,11 @@ static int parse_args(int argc, char **argv, const char *cmd, cube_job *j)
         {"executor", required_argument, 0, O_EXECUTOR}, {"from", required_argument, 0, O_FROM},
         {"to", required_argument, 0, O_TO}, {"report-time", required_argument, 0, O_REPORT},
         {"min-count", required_argument, 0, O_MIN_COUNT},
-        {"min-sample", required_argument, 0, O_MIN_SAMPLE}, {"help", no_argument, 0, 'h'},
+        {"min-sample", required_argument, 0, O_MIN_SAMPLE},
+        {"report", required_argument, 0, O_REPORT_FILE},
+        {"report-figure", required_argument, 0, O_FIGURE}, {"title", required_argument, 0, O_TITLE},
+        {"attribution", required_argument, 0, O_ATTRIBUTION},
+        {"dpi", required_argument, 0, O_DPI}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int opt, ex = EXIT_OK;
     char *end;
@@ -155,6 +171,19 @@ static int parse_args(int argc, char **argv, const char *cmd, cube_job *j)
         case O_REPORT: j->report = optarg; break;
         case O_MIN_COUNT: ex = parse_count(cmd, "--min-count", optarg, &j->min_count); break;
         case O_MIN_SAMPLE: ex = parse_count(cmd, "--min-sample", optarg, &j->min_sample); break;
+        case O_REPORT_FILE:
+            if (pm_report_format_parse(NULL, optarg) < 0)
+                return cli_usage_error(cmd, "--report: '%s' does not end in .png, .pdf or .svg", optarg);
+            ex = add_value(&j->reports, cmd, "--report", optarg);
+            break;
+        case O_FIGURE: j->rep.figure = optarg; break;
+        case O_TITLE: j->rep.title = optarg; break;
+        case O_ATTRIBUTION: j->rep.attribution = optarg; break;
+        case O_DPI:
+            j->rep.dpi = strtod(optarg, &end);
+            if (*end || !(j->rep.dpi >= 30 && j->rep.dpi <= 1200))
+                return cli_usage_error(cmd, "--dpi: '%s' is not a resolution from 30 to 1200", optarg);
+            break;
         case 'h':
             printf("%s%s%s", strcmp(cmd, "cube") == 0 ? usage_cube : usage_export,
                    strcmp(cmd, "cube") == 0 ? place_usage : "", usage_common);
@@ -273,6 +302,15 @@ static int export_all(pm_ctx *ctx, const cube_job *j, const char *cmd, const pm_
         ex = write_level(ctx, j, ds, t, cube, &f, PM_LEVEL_TOPIC, j->topics_csv, 0);
     if (!ex && j->summary && pm_cube_write_summary(ctx, j->summary, ds, cube, t, &f))
         ex = cli_fail(ctx, "writing the summary");
+    for (size_t i = 0; !ex && i < j->reports.n; i++) {
+        const char *path = j->reports.v[i];
+        if (pm_report_write(ctx, path, (pm_report_format)pm_report_format_parse(NULL, path), ds,
+                            cube, t, &f, &j->rep)) {
+            char what[4200];
+            snprintf(what, sizeof what, "writing the report %s", path);
+            ex = cli_fail(ctx, what);
+        }
+    }
     return ex;
 }
 
@@ -288,7 +326,7 @@ static int setup(int argc, char **argv, const char *cmd, cube_job *j, pm_ctx **c
         fprintf(stderr, "problemap: cannot start GEOS/PROJ (out of memory?)\n");
         return EXIT_RUN;
     }
-    pm_ctx_set_log(*ctx, cli_warn_log, NULL);
+    pm_ctx_set_log(*ctx, cli_warn_log, j->p.quiet ? (void *)&cli_quiet : NULL);
     return EXIT_OK;
 }
 

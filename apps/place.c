@@ -102,7 +102,7 @@ int place_reject(void *user, uint64_t line, const char *id, const char *field, c
     const char *row[] = {ln, id ? id : "", field ? field : "", reason};
     pm_csv_write_row(r->f, ',', 4, row);
     r->n++;
-    return 0;
+    return r->also ? r->also(r->also_user, line, id, field, reason) : 0;
 }
 
 /* Progress on a terminal: a sink in front of the intake's, printing a
@@ -208,6 +208,8 @@ int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
 {
     int ex;
     pm_intake *in = NULL;
+    if (o->quiet)
+        pm_ctx_set_log(ctx, cli_warn_log, (void *)&cli_quiet);
     if ((ex = cli_load_districts(ctx, &o->b, &r->ds)) || (ex = cli_load_topics(ctx, o->topics, &r->t)) ||
         (ex = load_mapping(ctx, o->mapping, r->t, &r->m)))
         return ex;
@@ -220,6 +222,8 @@ int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
     } else {
         r->rj.f = stderr;
     }
+    r->rj.also = o->also_reject;
+    r->rj.also_user = o->also_reject_user;
     static const char *const rheader[] = {"line", "id", "field", "reason"};
     pm_csv_write_row(r->rj.f, ',', 4, rheader);
 

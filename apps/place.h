@@ -24,6 +24,8 @@ typedef struct place_opts {
     int have_offset;
     double snap_m;           /* < 0: default */
     int threads, brute, quiet;
+    pm_reject_fn also_reject;  /* NULL, or where rejects go besides the file */
+    void *also_reject_user;
 } place_opts;
 
 /* Options every placing command takes (getopt_long entries and values). */
@@ -58,6 +60,8 @@ int place_check(const place_opts *o, const char *cmd);
 typedef struct place_rejects {
     FILE *f;
     uint64_t n;
+    pm_reject_fn also;       /* NULL, or a second sink (e.g. the database) */
+    void *also_user;
 } place_rejects;
 int place_reject(void *user, uint64_t line, const char *id, const char *field, const char *reason);
 

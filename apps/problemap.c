@@ -17,6 +17,8 @@ static const char usage[] =
     "  cube       aggregate per district x topic x period: counts, rates, answer times,\n"
     "             ratings; GeoJSON, CSV and a summary; an incremental snapshot\n"
     "  export     the tables of an existing cube snapshot, with filters\n"
+    "  tiles      heat-map tiles: a z/x/y.png pyramid with TileJSON, and MBTiles\n"
+    "  db         PostGIS as the database of record: migrate, load\n"
     "  generate   write a deterministic synthetic complaint CSV over real boundaries\n"
     "  topics     list the topic catalogue\n"
     "\n"
@@ -47,6 +49,10 @@ int main(int argc, char **argv)
         return cmd_cube(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)
         return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "tiles") == 0)
+        return cmd_tiles(argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0)
+        return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "topics") == 0)
         return cmd_topics(argc - 1, argv + 1);
     fprintf(stderr, "problemap: unknown command '%s'\n\n%s", cmd, usage);

@@ -19,7 +19,15 @@ $BIN cube -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 --period 
 $BIN export -q $B --cube "$OUT/cube.pmc" --from 2025-11-03 --to 2025-11-30 \
     --geojson "$OUT/districts.geojson" --regions-geojson "$OUT/regions.geojson" \
     --csv "$OUT/districts.csv" --executors-csv "$OUT/executors.csv" \
-    --topics-csv "$OUT/topics.csv" --summary "$OUT/summary.json" --simplify 2000
+    --topics-csv "$OUT/topics.csv" --summary "$OUT/summary.json" --simplify 2000 \
+    --report "$OUT/report.png" --report "$OUT/report.pdf" \
+    --title "Обращения граждан — Российская Федерация (синтетические данные)" \
+    --attribution "Границы: Natural Earth (общественное достояние)"
+# Heat-map tiles for a web map (50 km kernel: a country-wide view), zoom 3 to 6.
+$BIN tiles -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
+    --rejects "$OUT/tiles-rejects.csv" --out "$OUT/tiles" --mbtiles "$OUT/heat.mbtiles" \
+    --min-zoom 3 --max-zoom 6 --radius-m 50000 \
+    --attribution "Границы: Natural Earth; города: GeoNames (CC BY 4.0)"
 cat <<MSG
 
 problemap demo — outputs in $OUT/:
@@ -38,4 +46,7 @@ against the four weeks before:
   executors.csv         answer times, overdue and rating per executor
   topics.csv            figures per topic
   summary.json          period, totals, top regions, topics, slowest executors
+  report.png, .pdf      the one-page report for officials: map, top 10, topics, answers
+  tiles/                heat-map tiles z3-z6 (z/x/y.png) with tilejson.json, for Leaflet
+  heat.mbtiles          the same tiles as MBTiles (QGIS: Layer > Add Raster Layer)
 MSG

@@ -137,11 +137,41 @@ assert len(dup) == n - len(first), (len(dup), n, len(first))
 PY
 "$BIN" export -q $B --cube "$C/all.pmc" --csv "$C/exported.csv" 2>"$T/why" && cmp "$C/all.csv" "$C/exported.csv" >>"$T/why" 2>&1 &&
     ok "export: a snapshot's table = the one written when it was built" || bad "export" "$T/why"
+"$BIN" export -q $B --cube "$C/all.pmc" --report "$C/report.png" --report "$C/report.pdf" \
+    --report "$C/report.svg" --report-figure answered_within_24h_share 2>"$T/why" &&
+[ "$(head -c 8 "$C/report.png" | od -An -c | tr -d ' ')" = "211PNG\r\n032\n" ] &&
+head -c 5 "$C/report.pdf" | grep -q "%PDF-" && grep -q "<svg" "$C/report.svg" &&
+    ok "export: the report as PNG, PDF and SVG" || bad "export: report" "$T/why"
+# heat-map tiles: a pyramid directory with TileJSON, and MBTiles
+"$BIN" tiles -q $B --complaints "$T/gen.csv" --out "$C/tiles" --mbtiles "$C/heat.mbtiles" \
+    --min-zoom 2 --max-zoom 4 --radius-m 20000 2>"$T/why" &&
+python3 - "$C/tiles" >>"$T/why" 2>&1 <<'PY' && ok "tiles: z/x/y.png pyramid with TileJSON 3.0 (non-empty PNG tiles, legend)" || bad "tiles" "$T/why"
+import json, os, sys
+d = sys.argv[1]
+tj = json.load(open(os.path.join(d, "tilejson.json")))
+assert tj["tilejson"] == "3.0.0" and tj["tiles"] == ["{z}/{x}/{y}.png"], tj
+assert tj["minzoom"] == 2 and tj["maxzoom"] == 4 and len(tj["bounds"]) == 4
+assert tj["problemap_legend"]["stops"], tj.get("problemap_legend")
+pngs = [os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs if f.endswith(".png")]
+assert len(pngs) > 5, len(pngs)
+for p in pngs:
+    assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n", p
+zooms = {int(os.path.relpath(p, d).split(os.sep)[0]) for p in pngs}
+assert zooms == {2, 3, 4}, zooms
+print(len(pngs), "tiles")
+PY
+if command -v gdalinfo >/dev/null; then
+    gdalinfo "$C/heat.mbtiles" >"$T/gdal" 2>&1 && grep -q "Driver: MBTiles/MBTiles" "$T/gdal" &&
+        ok "tiles: gdalinfo opens the MBTiles file" || bad "tiles: MBTiles" "$T/gdal"
+else
+    skipped "MBTiles check" "gdalinfo not installed"
+fi
+ls "$C" | grep -q "\.tmp\." && bad "tiles: a temporary file was left behind" || ok "tiles: no temporary file left behind"
 # personal data: the generator's texts never reach an output
-if grep -l "Синтетическое обращение" "$T"/p.csv "$T"/r.csv "$T"/s.json "$C"/*.geojson "$C"/*.csv "$C"/*.json "$C"/*.pmc >"$T/leak" 2>/dev/null; then
+if grep -rl "Синтетическое обращение" "$T"/p.csv "$T"/r.csv "$T"/s.json "$C"/*.geojson "$C"/*.csv "$C"/*.json "$C"/*.pmc "$C"/report.* "$C"/tiles "$C"/heat.mbtiles >"$T/leak" 2>/dev/null; then
     bad "complaint text in outputs" "$T/leak"
 else
-    ok "complaint text is in no output (placed, rejects, GeoJSON, CSV, summary, snapshot)"
+    ok "complaint text is in no output (placed, rejects, GeoJSON, CSV, summary, snapshot, report)"
 fi
 
 # --- the real-data tier
@@ -230,6 +260,24 @@ assert set(ours) == set(pg), set(ours) ^ set(pg)
 worst = max(abs(ours[k] - pg[k]) / pg[k] for k in pg)
 assert worst < 1e-3, worst
 print("worst relative difference", worst)
+PY
+        # problemap db: migrations twice, a load, the same load again
+        DB="--db postgresql:///problemap_test?host=$PGHOST&port=$PGPORT&user=postgres"
+        "$BIN" db migrate $DB >"$T/m1" 2>"$T/why" && "$BIN" db migrate $DB >"$T/m2" 2>>"$T/why" &&
+        grep -q "(0 migrations applied now)" "$T/m2" &&
+        "$BIN" db load -q $DB $KB --complaints "$T/kemerovo.csv" --rejects "$T/dbrej.csv" --batch 20000 2>>"$T/why" &&
+        "$BIN" db load -q $DB $KB --complaints "$T/kemerovo.csv" --rejects "$T/dbrej2.csv" --batch 20000 2>>"$T/why" &&
+        psql -qAt -c "SELECT count(*) FROM problemap.complaints" >"$T/n_db" 2>>"$T/why" &&
+        psql -qAt -c "SELECT count(*) FROM problemap.rejects" >"$T/n_rej" 2>>"$T/why" &&
+        python3 - "$T/kemerovo.idx.csv" "$T/n_db" "$T/dbrej.csv" "$T/n_rej" >>"$T/why" 2>&1 <<'PY' && ok "db: migrate is idempotent; load = accepted complaints, loading again adds nothing; rejects in the table" || bad "db load" "$T/why"
+import csv, sys
+accepted = sum(1 for _ in csv.DictReader(open(sys.argv[1], encoding="utf-8")))
+in_db = int(open(sys.argv[2]).read())
+rejects = sum(1 for _ in csv.DictReader(open(sys.argv[3], encoding="utf-8")))
+in_rej = int(open(sys.argv[4]).read())
+assert in_db == accepted, (in_db, accepted)
+assert in_rej == 2 * rejects, (in_rej, rejects)   # two loads, each records its rejects
+print(in_db, "complaints,", in_rej, "reject rows")
 PY
         python3 - "$T/kemerovo.idx.csv" "$T/pg.csv" >>"$T/why" 2>&1 <<'PY' && ok "PostGIS oracle: ST_Intersects + lowest id = ours (Kemerovo, $NREAL points)" || bad "PostGIS oracle" "$T/why"
 import csv, sys

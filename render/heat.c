@@ -1,0 +1,620 @@
+/* heat.c — heat-map layers and tiles: kernel density at pixel centres,
+ * the layer's fixed colour scale, RGBA PNG (see pm_heat.h, heat_impl.h).
+ *
+ * Radius.  In metres (radius_m > 0) a point's kernel reaches R·k on the
+ * grid, k the Mercator scale factor at the point's own latitude (so the
+ * kernel is R on the ground whatever the latitude, and the brute-force
+ * sum over all points with d < R·k is the exact definition).  In pixels
+ * the kernel reaches radius_px pixels of a 256-px tile of the zoom, the
+ * same on the grid for every point.  Every point has weight 1.
+ *
+ * A tile.  Pixel (i, j) of a size-px tile z/x/y has its centre at
+ * x = x0 + (i + ½)·w/size, y = y_top − (j + ½)·w/size (w the tile's
+ * width); a 512-px tile has the pixel centres of its four 256-px children.
+ * Its points are those of the tile's box grown by the reach of the
+ * farthest kernel that can touch it (found by pm_points_ranges(), then
+ * tested one by one); each adds K(d²/R²) to the pixel centres of its disc,
+ * row by row over the chord, in a double accumulator.  The Gaussian is
+ * separable: one exp per column and per row of the point's disc, not per
+ * pixel.  The reach in metres: points poleward of the tile have larger k;
+ * m = R·k(|y|max + m) is solved by iteration from m = R·k(|y|max), which
+ * bounds the distance of every point that can touch the tile while
+ * R·k′ < 1 up to the edge of the square (R < 550 km); beyond that the
+ * reach is R·k at the square's edge, which bounds every point.
+ *
+ * The scale.  v_max is the 99th percentile (nearest rank) of the density
+ * at each point's own position over a sample of the layer's points: all
+ * of them up to 10 000, else every (n/10 000)-th in Morton order, which
+ * spreads the sample evenly over the map.  A density at a point is the
+ * same sum over its neighbours, from the same index.  With a radius in
+ * pixels the density depends on the zoom; the scale is then taken at zoom
+ * VMAX_ZOOM (a city fills a few tiles): at lower zooms the map saturates,
+ * at higher ones it fades, by 4× a zoom level.
+ *
+ * Colour.  Densities below v_max/1000 are transparent; above, entry
+ * round(255·log(v/(v_max/1000))/log(1000)) of the ramp's table (entries
+ * past v_max are clamped to the last), alpha rising from 0 to 230.
+ *
+ * PNG.  libpng, RGBA 8-bit, no filtering, zlib level 1, written to a
+ * growing memory buffer; its allocations go through pm_malloc so that
+ * they can fail in tests.  libpng reports errors by longjmp to the
+ * jmp_buf of the encode call, kept in a struct owned by the caller of the
+ * function that calls setjmp (so that nothing it needs afterwards is
+ * indeterminate).
+ *
+ * A layer is read-only once built: any number of threads may draw tiles
+ * of it at once, each with its own pm_ctx. */
+#include "heat_impl.h"
+#include "../engine/pm_alloc.h"
+
+#include <math.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define E_M PM_HEAT_HALF_WORLD_M
+#define SAMPLE_MAX 10000
+#define VMAX_ZOOM 10
+#define VMIN_RATIO 1000.0
+#define GAUSS_C 4.5            /* K(u) = exp(−u²/(2σ²)), σ = 1/3 */
+#define MAX_TILE 512
+#define MAX_ZOOM 24
+/* Above this ground radius the reach iteration is not a bound (above). */
+#define REACH_ITER_MAX_M 5.0e5
+
+struct pm_heat_layer {
+    const pm_points *pts;
+    uint8_t *pass;          /* n flags; NULL: every point passes */
+    size_t n_pass;
+    pm_heat_opts o;
+    double v_max;
+    uint8_t lut[256][4];
+};
+
+/* ---- radius and reach ------------------------------------------------------- */
+
+typedef struct radius {
+    double fixed_m;    /* > 0: every point's grid radius (radius in pixels) */
+    double ground_m;   /* otherwise: a point's grid radius is ground_m·k */
+} radius;
+
+static radius radius_at_zoom(const pm_heat_opts *o, int z)
+{
+    if (o->radius_m > 0)
+        return (radius){0, o->radius_m};
+    return (radius){o->radius_px * ldexp(2 * E_M / 256, -z), 0};
+}
+
+static double point_radius(const pm_points *p, const radius *r, size_t i)
+{
+    return r->fixed_m > 0 ? r->fixed_m : r->ground_m * p->k[i];
+}
+
+/* How far (grid metres) a kernel can reach into a box whose farthest
+ * northing from the equator is y_far (see the file comment). */
+static double reach_m(pm_grid g, const radius *r, double y_far)
+{
+    if (r->fixed_m > 0)
+        return r->fixed_m;
+    double edge = r->ground_m * pm_grid_scale_at_y(g, E_M);
+    if (r->ground_m >= REACH_ITER_MAX_M)
+        return edge;
+    double m = r->ground_m * pm_grid_scale_at_y(g, y_far);
+    for (int it = 0; it < 100; it++) {
+        double next = r->ground_m * pm_grid_scale_at_y(g, fmin(y_far + m, E_M));
+        if (next - m <= 1e-12 * m)
+            return fmin(edge, fmax(m, next) * (1 + 1e-6));
+        m = next;
+    }
+    return edge;
+}
+
+static pm_box grow(double x0, double y0, double x1, double y1, double m)
+{
+    return (pm_box){x0 - m, y0 - m, x1 + m, y1 + m};
+}
+
+/* ---- the filter ---------------------------------------------------------------- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int check_filter(pm_ctx *ctx, const pm_heat_filter *f)
+{
+    if ((f->n_topics && !f->topics) || (f->n_sources && !f->sources))
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: a filter set has a size but no elements");
+    if (f->has_days && f->day_from > f->day_to)
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: day range %lld .. %lld is empty",
+                      (long long)f->day_from, (long long)f->day_to);
+    return PM_OK;
+}
+
+/* The pass flags of the points (left NULL when the filter takes all). */
+static int make_pass(pm_ctx *ctx, pm_heat_layer *l, const pm_heat_filter *f)
+{
+    const pm_points *p = l->pts;
+    l->n_pass = p->n;
+    if (!f || (!f->n_topics && !f->n_sources && !f->has_days))
+        return PM_OK;
+    uint8_t *topic_on = pm_calloc(UINT16_MAX + 1, 1);
+    uint32_t *src = pm_calloc(f->n_sources, sizeof *src);
+    l->pass = pm_calloc(p->n, 1);
+    int st = PM_OK;
+    if (!topic_on || !src || !l->pass) {
+        st = PM_ERR(ctx, PM_E_NOMEM, "out of memory filtering %zu heat-map points", p->n);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < f->n_topics; i++)
+        topic_on[f->topics[i]] = 1;
+    if (f->n_sources)
+        memcpy(src, f->sources, f->n_sources * sizeof *src);
+    qsort(src, f->n_sources, sizeof *src, cmp_u32);
+    l->n_pass = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        int ok = (!f->n_topics || topic_on[p->topic[i]]) &&
+                 (!f->n_sources ||
+                  bsearch(&p->source[i], src, f->n_sources, sizeof *src, cmp_u32)) &&
+                 (!f->has_days || (p->day[i] >= f->day_from && p->day[i] <= f->day_to));
+        l->pass[i] = (uint8_t)ok;
+        l->n_pass += (size_t)ok;
+    }
+cleanup:
+    pm_free(topic_on);
+    pm_free(src);
+    return st;
+}
+
+static int passes(const pm_heat_layer *l, size_t i) { return !l->pass || l->pass[i]; }
+
+/* ---- density at a point: the scale ------------------------------------------- */
+
+static double kernel(pm_kernel k, double u2)
+{
+    if (k == PM_KERNEL_GAUSSIAN)
+        return exp(-GAUSS_C * u2);
+    double v = 1 - u2;
+    return v * v;
+}
+
+/* The layer's density at (qx, qy) with radius r. */
+static double density_at(const pm_heat_layer *l, const radius *r, double qx, double qy)
+{
+    const pm_points *p = l->pts;
+    pm_box b = grow(qx, qy, qx, qy, reach_m(p->grid, r, fabs(qy)));
+    pm_range rg[PM_POINTS_MAX_RANGES];
+    size_t n = pm_points_ranges(p, &b, rg);
+    double v = 0;
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = rg[k].lo; i < rg[k].hi; i++) {
+            double dx = p->x_m[i] - qx, dy = p->y_m[i] - qy, R = point_radius(p, r, i);
+            double d2 = dx * dx + dy * dy, r2 = R * R;
+            if (d2 < r2 && passes(l, i))   /* d < R: inside b */
+                v += kernel(l->o.kernel, d2 / r2);
+        }
+    return v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int compute_vmax(pm_ctx *ctx, pm_heat_layer *l)
+{
+    size_t m = l->n_pass, s = m < SAMPLE_MAX ? m : SAMPLE_MAX;
+    if (!s) {
+        l->v_max = 1;   /* nothing to draw: any scale */
+        return PM_OK;
+    }
+    double *v = pm_calloc(s, sizeof *v);
+    if (!v)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer's scale sample");
+    radius r = radius_at_zoom(&l->o, VMAX_ZOOM);
+    const pm_points *p = l->pts;
+    size_t rank = 0, k = 0;   /* sample k is the passing point of rank k·m/s */
+    for (size_t i = 0; i < p->n && k < s; i++) {
+        if (!passes(l, i))
+            continue;
+        if (rank == k * m / s)
+            v[k++] = density_at(l, &r, p->x_m[i], p->y_m[i]);
+        rank++;
+    }
+    qsort(v, s, sizeof *v, cmp_double);
+    l->v_max = v[(99 * s + 99) / 100 - 1];
+    pm_free(v);
+    return PM_OK;
+}
+
+/* ---- the layer ------------------------------------------------------------------ */
+
+static int check_opts(pm_ctx *ctx, const pm_heat_opts *o)
+{
+    if (o->kernel != PM_KERNEL_QUARTIC && o->kernel != PM_KERNEL_GAUSSIAN)
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: unknown kernel %d", (int)o->kernel);
+    if (o->ramp != PM_RAMP_INFERNO && o->ramp != PM_RAMP_VIRIDIS && o->ramp != PM_RAMP_YLORRD)
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: unknown ramp %d", (int)o->ramp);
+    if (!isfinite(o->radius_m) || o->radius_m < 0)
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: radius %g m is not a distance", o->radius_m);
+    if (o->radius_m == 0 && !(isfinite(o->radius_px) && o->radius_px > 0))
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: no radius (%g m, %g px)", o->radius_m,
+                      o->radius_px);
+    if (!isfinite(o->v_max) || o->v_max < 0)
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: v_max %g is not a density", o->v_max);
+    return PM_OK;
+}
+
+int pm_heat_layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
+                      const pm_heat_opts *o, pm_heat_layer **out)
+{
+    *out = NULL;
+    if (!pts || !o)
+        return PM_ERR(ctx, PM_E_USAGE, "heat layer: no points or no options");
+    int st = check_opts(ctx, o);
+    if (!st && f)
+        st = check_filter(ctx, f);
+    if (st)
+        return st;
+    pm_heat_layer *l = pm_calloc(1, sizeof *l);
+    if (!l)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for a heat layer");
+    l->pts = pts;
+    l->o = *o;
+    pm_heat_ramp_lut(o->ramp, l->lut);
+    st = make_pass(ctx, l, f);
+    if (!st && o->v_max > 0)
+        l->v_max = o->v_max;
+    else if (!st)
+        st = compute_vmax(ctx, l);
+    if (st) {
+        pm_heat_layer_free(l);
+        return st;
+    }
+    *out = l;
+    return PM_OK;
+}
+
+void pm_heat_layer_free(pm_heat_layer *l)
+{
+    if (!l)
+        return;
+    pm_free(l->pass);
+    pm_free(l);
+}
+
+double pm_heat_layer_vmax(const pm_heat_layer *l) { return l->v_max; }
+
+/* ---- a tile's density ----------------------------------------------------------- */
+
+typedef struct tile {
+    int size;
+    double x0, y_top, pix;   /* west and north edges, pixel size (grid metres) */
+    double inv_pix;
+    double cx[MAX_TILE], cy[MAX_TILE];   /* pixel centres */
+    radius r;
+    pm_box grown;
+} tile;
+
+static void tile_init(const pm_heat_layer *l, int z, uint32_t x, uint32_t y, int size, tile *t)
+{
+    double w = ldexp(2 * E_M, -z);
+    t->size = size;
+    t->x0 = -E_M + x * w;
+    t->y_top = E_M - y * w;
+    t->pix = w / size;
+    t->inv_pix = size / w;
+    for (int i = 0; i < size; i++) {
+        t->cx[i] = t->x0 + (i + 0.5) * t->pix;
+        t->cy[i] = t->y_top - (i + 0.5) * t->pix;
+    }
+    t->r = radius_at_zoom(&l->o, z);
+    double y_far = fmax(fabs(t->y_top), fabs(t->y_top - w));
+    t->grown = grow(t->x0, t->y_top - w, t->x0 + w, t->y_top, reach_m(l->pts->grid, &t->r, y_far));
+}
+
+void pm_heat_tile_box(const pm_heat_layer *l, int z, uint32_t x, uint32_t y, pm_box *grown)
+{
+    tile t;
+    tile_init(l, z, x, y, 256, &t);
+    *grown = t.grown;
+}
+
+static int check_tile(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,
+                      int size)
+{
+    if (!l)
+        return PM_ERR(ctx, PM_E_USAGE, "heat tile: no layer");
+    if (z < 0 || z > MAX_ZOOM)
+        return PM_ERR(ctx, PM_E_USAGE, "heat tile %d/%u/%u: zoom outside 0 .. %d", z, x, y,
+                      MAX_ZOOM);
+    if (x >> z || y >> z)
+        return PM_ERR(ctx, PM_E_USAGE, "heat tile %d/%u/%u: x or y outside 0 .. %lu", z, x, y,
+                      (1ul << z) - 1);
+    if (size != 256 && size != 512)
+        return PM_ERR(ctx, PM_E_USAGE, "heat tile %d/%u/%u: size %d is not 256 or 512", z, x, y,
+                      size);
+    return PM_OK;
+}
+
+/* The index span [*lo, *hi] of the pixel centres c0 + (i + ½)·pix (or
+ * c0 − …, dir = −1) within h of v, widened to whole pixels (so that
+ * rounding never loses one; chord() trims rows exactly) and clipped to
+ * the tile; 0 when none can be. */
+static int span(double c0, int dir, double inv_pix, int size, double v, double h, int *lo,
+                int *hi)
+{
+    double d = dir * (v - c0);
+    double a = floor((d - h) * inv_pix - 0.5), b = ceil((d + h) * inv_pix - 0.5);
+    a = a < 0 ? 0 : a;
+    b = b > size - 1 ? size - 1 : b;
+    if (a > b)
+        return 0;
+    *lo = (int)a;
+    *hi = (int)b;
+    return 1;
+}
+
+/* Columns a .. b of the row at dy² from the point: trimmed to exactly the
+ * pixel centres with dx² + dy² < R² (on a row they are contiguous, dx
+ * being monotonic in the column).  0 when none. */
+static int chord(const tile *t, double px, double dy2, double r2, int *a, int *b)
+{
+    if (dy2 >= r2 || !span(t->x0, 1, t->inv_pix, t->size, px, sqrt(r2 - dy2), a, b))
+        return 0;
+    while (*a <= *b && (t->cx[*a] - px) * (t->cx[*a] - px) + dy2 >= r2)
+        (*a)++;
+    while (*b >= *a && (t->cx[*b] - px) * (t->cx[*b] - px) + dy2 >= r2)
+        (*b)--;
+    return *a <= *b;
+}
+
+/* Adds point (px, py) with grid radius R to the accumulator.  The inner
+ * loops have no test left (the chord is exact), so they vectorise. */
+static void splat(const tile *t, pm_kernel kern, double px, double py, double R, double *acc)
+{
+    int i0, i1, j0, j1;
+    if (!span(t->y_top, -1, t->inv_pix, t->size, py, R, &j0, &j1) ||
+        !span(t->x0, 1, t->inv_pix, t->size, px, R, &i0, &i1))
+        return;
+    double r2 = R * R, inv = 1 / r2, gx[MAX_TILE];
+    if (kern == PM_KERNEL_GAUSSIAN)
+        for (int i = i0; i <= i1; i++) {
+            double dx = t->cx[i] - px;
+            gx[i] = exp(-GAUSS_C * dx * dx * inv);
+        }
+    for (int j = j0; j <= j1; j++) {
+        double dy = t->cy[j] - py, dy2 = dy * dy;
+        int a, b;
+        if (!chord(t, px, dy2, r2, &a, &b))
+            continue;
+        double *row = acc + (size_t)j * t->size;
+        if (kern == PM_KERNEL_GAUSSIAN) {
+            double gy = exp(-GAUSS_C * dy2 * inv);
+            for (int i = a; i <= b; i++)
+                row[i] += gx[i] * gy;
+        } else {
+            for (int i = a; i <= b; i++) {
+                double dx = t->cx[i] - px, u = 1 - (dx * dx + dy2) * inv;
+                row[i] += u * u;
+            }
+        }
+    }
+}
+
+static void tile_accumulate(const pm_heat_layer *l, const tile *t, double *acc)
+{
+    const pm_points *p = l->pts;
+    pm_range rg[PM_POINTS_MAX_RANGES];
+    size_t n = pm_points_ranges(p, &t->grown, rg);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = rg[k].lo; i < rg[k].hi; i++)
+            if (passes(l, i) && pm_box_has(&t->grown, p->x_m[i], p->y_m[i]))
+                splat(t, l->o.kernel, p->x_m[i], p->y_m[i], point_radius(p, &t->r, i), acc);
+}
+
+/* Checks the arguments and computes the tile's density into a new
+ * accumulator (*acc, size² doubles, pm_free) and *t. */
+static int tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,
+                        int size, tile *t, double **acc)
+{
+    *acc = NULL;
+    int st = check_tile(ctx, l, z, x, y, size);
+    if (st)
+        return st;
+    *acc = pm_calloc((size_t)size * size, sizeof **acc);
+    if (!*acc)
+        return PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
+    tile_init(l, z, x, y, size, t);
+    tile_accumulate(l, t, *acc);
+    return PM_OK;
+}
+
+int pm_heat_tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,
+                         int size, float *grid)
+{
+    tile *t = pm_malloc(sizeof *t);
+    if (!t)
+        return PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
+    double *acc;
+    int st = tile_density(ctx, l, z, x, y, size, t, &acc);
+    if (!st)
+        for (size_t i = 0; i < (size_t)size * size; i++)
+            grid[i] = (float)acc[i];
+    pm_free(acc);
+    pm_free(t);
+    return st;
+}
+
+/* ---- colour -------------------------------------------------------------------- */
+
+/* The table entry of density v; -1 below the scale (transparent). */
+static int lut_index(double v, double v_max)
+{
+    double lo = v_max / VMIN_RATIO;
+    if (!(v >= lo))
+        return -1;
+    double t = log(v / lo) * (255 / log(VMIN_RATIO));
+    return t >= 255 ? 255 : (int)(t + 0.5);
+}
+
+/* RGBA of the densities; returns 1 when no pixel has a colour. */
+static int colourize(const pm_heat_layer *l, const double *acc, size_t n, uint8_t *rgba)
+{
+    int empty = 1;
+    for (size_t i = 0; i < n; i++) {
+        int k = lut_index(acc[i], l->v_max);
+        if (k < 0) {
+            memset(rgba + 4 * i, 0, 4);
+            continue;
+        }
+        memcpy(rgba + 4 * i, l->lut[k], 4);
+        empty = empty && !l->lut[k][3];
+    }
+    return empty;
+}
+
+size_t pm_heat_legend(const pm_heat_layer *l, pm_heat_stop *stops, size_t max)
+{
+    size_t n = max < 16 ? max : 16;
+    for (size_t k = 0; k < n; k++) {
+        double t = n > 1 ? (double)k / (double)(n - 1) : 1.0;
+        int e = (int)lround(255 * t);
+        stops[k] = (pm_heat_stop){l->v_max / VMIN_RATIO * pow(VMIN_RATIO, t), l->lut[e][0],
+                                  l->lut[e][1], l->lut[e][2], l->lut[e][3]};
+    }
+    return n;
+}
+
+/* ---- PNG ------------------------------------------------------------------------ */
+
+typedef struct png_sink {
+    png_structp png;
+    png_infop info;
+    uint8_t *buf;
+    size_t len, cap;
+    int nomem;
+    char msg[160];
+    jmp_buf jump;
+} png_sink;
+
+static void sink_error(png_structp png, png_const_charp msg)
+{
+    png_sink *s = png_get_error_ptr(png);
+    snprintf(s->msg, sizeof s->msg, "%s", msg);
+    longjmp(s->jump, 1);
+}
+
+static void sink_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+static png_voidp sink_alloc(png_structp png, png_alloc_size_t size)
+{
+    void *p = pm_malloc(size);
+    if (!p)
+        ((png_sink *)png_get_mem_ptr(png))->nomem = 1;
+    return p;
+}
+
+static void sink_free(png_structp png, png_voidp p)
+{
+    (void)png;
+    pm_free(p);
+}
+
+static void sink_write(png_structp png, png_bytep data, png_size_t n)
+{
+    png_sink *s = png_get_io_ptr(png);
+    if (s->cap - s->len < n) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap - s->len < n)
+            cap *= 2;
+        uint8_t *b = pm_realloc(s->buf, cap);
+        if (!b) {
+            s->nomem = 1;
+            png_error(png, "out of memory");
+        }
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+}
+
+static void sink_flush(png_structp png) { (void)png; }
+
+/* Everything libpng does, under one setjmp; -1 when libpng failed. */
+static int png_write_all(png_sink *s, const uint8_t *rgba, int size)
+{
+    if (setjmp(s->jump))
+        return -1;
+    s->png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, s, sink_error, sink_warning, s,
+                                       sink_alloc, sink_free);
+    if (!s->png || !(s->info = png_create_info_struct(s->png))) {
+        s->nomem = 1;
+        return -1;
+    }
+    png_set_write_fn(s->png, s, sink_write, sink_flush);
+    png_set_compression_level(s->png, 1);
+    png_set_filter(s->png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
+    png_set_IHDR(s->png, s->info, (png_uint_32)size, (png_uint_32)size, 8, PNG_COLOR_TYPE_RGBA,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_BASE, PNG_FILTER_TYPE_BASE);
+    png_write_info(s->png, s->info);
+    for (const uint8_t *row = rgba; row < rgba + (size_t)size * size * 4; row += (size_t)size * 4)
+        png_write_row(s->png, row);
+    png_write_end(s->png, NULL);
+    return 0;
+}
+
+int pm_heat_png_encode(pm_ctx *ctx, const uint8_t *rgba, int size, uint8_t **png, size_t *len)
+{
+    *png = NULL;
+    *len = 0;
+    png_sink s;
+    memset(&s, 0, sizeof s);
+    int rc = png_write_all(&s, rgba, size);
+    if (s.png)
+        png_destroy_write_struct(&s.png, &s.info);
+    if (rc) {
+        pm_free(s.buf);
+        if (s.nomem)
+            return PM_ERR(ctx, PM_E_NOMEM, "PNG of %d px: out of memory", size);
+        return PM_ERR(ctx, PM_E_RENDER, "PNG of %d px: libpng: %s", size, s.msg);
+    }
+    *png = s.buf;
+    *len = s.len;
+    return PM_OK;
+}
+
+int pm_heat_tile_png(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,
+                     int size, uint8_t **png, size_t *len, int *empty)
+{
+    *png = NULL;
+    *len = 0;
+    *empty = 1;
+    tile *t = pm_malloc(sizeof *t);
+    if (!t)
+        return PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
+    double *acc;
+    uint8_t *rgba = NULL;
+    int st = tile_density(ctx, l, z, x, y, size, t, &acc);
+    if (!st && !(rgba = pm_malloc((size_t)size * size * 4)))
+        st = PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
+    if (!st) {
+        int e = colourize(l, acc, (size_t)size * size, rgba);
+        st = pm_heat_png_encode(ctx, rgba, size, png, len);
+        if (!st)
+            *empty = e;
+    }
+    pm_free(rgba);
+    pm_free(acc);
+    pm_free(t);
+    return st;
+}

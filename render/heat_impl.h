@@ -1,0 +1,85 @@
+/* heat_impl.h — internal: what points.c (the projected, Morton-sorted
+ * points), ramps.c (the colour tables) and heat.c (layers, density,
+ * colour, PNG) share, and what tests/unit/test_heat.c checks directly.
+ *
+ * The tile grid.  Both grids use the XYZ scheme of OSM and Leaflet: at zoom
+ * z the square [-PM_HEAT_HALF_WORLD_M, +PM_HEAT_HALF_WORLD_M]² of the grid's
+ * plane (metres of EPSG:3857 or of EPSG:3395) is cut into 2^z × 2^z tiles,
+ * x counted from the west, y from the north.  EPSG:3395 tiles (Yandex) use
+ * the same square in its own metres, so they reach slightly further north
+ * (85.08° instead of 85.05°).
+ *
+ * Points keep x, y as doubles in grid metres (exact PROJ output, so that a
+ * brute-force sum over lon/lat gives the same densities to 1e-12), and the
+ * Mercator scale factor k at their latitude (grid metres per ground metre).
+ * They are sorted by the Morton code of their zoom-24 tile (x in the even
+ * bits, y in the odd bits, 48 bits in all), ties in input order. */
+#ifndef PM_HEAT_IMPL_H
+#define PM_HEAT_IMPL_H
+
+#include "pm_heat.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_HEAT_HALF_WORLD_M 20037508.342789244
+#define PM_HEAT_MORTON_ZOOM 24
+/* WGS84, for the scale factors. */
+#define PM_HEAT_WGS84_A 6378137.0
+#define PM_HEAT_WGS84_E2 (0.0066943799901413165)   /* f (2 − f), f = 1/298.257223563 */
+
+struct pm_points {
+    size_t n;
+    pm_grid grid;
+    /* n each, in Morton order */
+    double *x_m, *y_m;   /* on the grid's plane */
+    double *k;           /* scale factor at the point: grid metres per ground metre */
+    uint64_t *code;      /* Morton code of the zoom-24 tile */
+    uint16_t *topic;
+    int32_t *day;        /* local days since 1970-01-01 */
+    uint32_t *source;    /* PM_DICT_SOURCE index or PM_NONE */
+};
+
+/* A box on the grid's plane, closed: x0 <= x <= x1, y0 <= y <= y1. */
+typedef struct pm_box {
+    double x0, y0, x1, y1;
+} pm_box;
+
+static inline int pm_box_has(const pm_box *b, double x, double y)
+{
+    return x >= b->x0 && x <= b->x1 && y >= b->y0 && y <= b->y1;
+}
+
+/* Points lo .. hi − 1 (indexes in Morton order). */
+typedef struct pm_range {
+    size_t lo, hi;
+} pm_range;
+
+#define PM_POINTS_MAX_RANGES 25
+
+/* The ranges of points whose zoom-24 tile meets b: disjoint, ascending, at
+ * most PM_POINTS_MAX_RANGES.  Every point inside b is in one of them (test
+ * each with pm_box_has(); a few outside b are too).  Returns their number. */
+size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r);
+
+/* The scale factor k (grid metres per ground metre) at latitude lat_deg,
+ * or at northing y_m: 1/cos φ on EPSG:3857's sphere, √(1 − e² sin² φ)/cos φ
+ * on EPSG:3395's ellipsoid.  Even in φ and y, growing with |φ|, |y|. */
+double pm_grid_scale_at_lat(pm_grid g, double lat_deg);
+double pm_grid_scale_at_y(pm_grid g, double y_m);
+
+/* The grown box of tile z/x/y: its extent plus the reach of the farthest
+ * kernel that can touch it (arguments already checked). */
+void pm_heat_tile_box(const pm_heat_layer *l, int z, uint32_t x, uint32_t y, pm_box *grown);
+
+/* An RGBA image (size × size, rows from the top) as PNG: libpng, zlib
+ * level 1, no filtering.  *png from pm_malloc (pm_free).  PM_E_NOMEM,
+ * PM_E_RENDER. */
+int pm_heat_png_encode(pm_ctx *ctx, const uint8_t *rgba, int size, uint8_t **png, size_t *len);
+
+/* ramps.c: the layer's colour table.  Entry i (0 .. 255) is the colour at
+ * t = i/255 along the ramp, alpha round(230 i/255). */
+#define PM_HEAT_ALPHA_MAX 230
+void pm_heat_ramp_lut(pm_ramp ramp, uint8_t lut[256][4]);
+
+#endif

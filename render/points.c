@@ -1,0 +1,375 @@
+/* points.c — the heat map's points: placed complaints projected once with
+ * PROJ onto the tile grid's plane and sorted by Morton code, so that the
+ * points near any box are a few binary searches away (see heat_impl.h).
+ *
+ * Build.  The complaints placed inside, on a border or snapped that have
+ * coordinates are gathered as whole records (position, scale factor,
+ * day, topic, source) in input order, projected in place in one
+ * proj_trans_generic() call, given their zoom-24 Morton code and sorted
+ * by it with an LSD radix sort, 8 bits a pass, skipping the passes where
+ * every code has the same digit (the high ones, for one region): stable,
+ * so ties keep their input order; the columns are then written in one
+ * sequential pass.  (Sorting (code, index) pairs and gathering the
+ * columns at random afterwards measured the same on 1 M points: about
+ * 0.5 s CPU, PROJ 0.1 s of it.)  Points that project outside the tile
+ * square (|lat| beyond ~85°) lie on no tile and are dropped with a
+ * warning.
+ *
+ * Query.  A box is covered by the quadtree cells of the level whose cell
+ * is at least a quarter of the box's larger side: at most 5 × 5 cells,
+ * each a contiguous run of Morton codes; runs that touch are merged and
+ * each is found by two binary searches. */
+#include "heat_impl.h"
+#include "../engine/pm_alloc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORLD_CELLS ((uint32_t)1 << PM_HEAT_MORTON_ZOOM)
+#define DEG (M_PI / 180.0)
+
+/* ---- grid geometry -------------------------------------------------------- */
+
+static const char *grid_crs(pm_grid g) { return g == PM_GRID_WORLDMERC ? "EPSG:3395" : "EPSG:3857"; }
+
+double pm_grid_scale_at_lat(pm_grid g, double lat_deg)
+{
+    double phi = lat_deg * DEG, c = cos(phi);
+    if (g == PM_GRID_WEBMERC)
+        return 1.0 / c;
+    double s = sin(phi);
+    return sqrt(1.0 - PM_HEAT_WGS84_E2 * s * s) / c;
+}
+
+/* The geodetic latitude of northing y on EPSG:3395: from the isometric
+ * latitude ψ = y/a, φ = asin(tanh(ψ + e·atanh(e sin φ))), a contraction by
+ * e² per step. */
+static double worldmerc_lat(double y_m)
+{
+    double psi = y_m / PM_HEAT_WGS84_A, e = sqrt(PM_HEAT_WGS84_E2);
+    double phi = asin(tanh(psi));
+    for (int i = 0; i < 12; i++)
+        phi = asin(tanh(psi + e * atanh(e * sin(phi))));
+    return phi;
+}
+
+double pm_grid_scale_at_y(pm_grid g, double y_m)
+{
+    if (g == PM_GRID_WEBMERC)
+        return cosh(y_m / PM_HEAT_WGS84_A);
+    return pm_grid_scale_at_lat(g, worldmerc_lat(y_m) / DEG);
+}
+
+/* ---- Morton codes ----------------------------------------------------------- */
+
+/* The zoom-24 column of x and row of y (rows from the north), clamped to
+ * the world: monotonic in x and in −y, so a box's cells bound its points'. */
+static uint32_t cell_x(double x_m)
+{
+    double c = floor((x_m + PM_HEAT_HALF_WORLD_M) * (WORLD_CELLS / (2 * PM_HEAT_HALF_WORLD_M)));
+    return c < 0 ? 0 : c >= WORLD_CELLS ? WORLD_CELLS - 1 : (uint32_t)c;
+}
+
+static uint32_t cell_y(double y_m)
+{
+    return cell_x(-y_m);
+}
+
+/* The 24 low bits of v spread to the even bits. */
+static uint64_t spread(uint32_t v)
+{
+    uint64_t x = v & 0xffffffu;
+    x = (x | (x << 16)) & 0x0000ffff0000ffffull;
+    x = (x | (x << 8)) & 0x00ff00ff00ff00ffull;
+    x = (x | (x << 4)) & 0x0f0f0f0f0f0f0f0full;
+    x = (x | (x << 2)) & 0x3333333333333333ull;
+    x = (x | (x << 1)) & 0x5555555555555555ull;
+    return x;
+}
+
+static uint64_t morton(uint32_t cx, uint32_t cy) { return spread(cx) | spread(cy) << 1; }
+
+/* ---- the radix sort ----------------------------------------------------------- */
+
+/* A point while it is built: gathered in input order, projected in place,
+ * sorted whole, so that the last copy into the columns reads in order. */
+typedef struct rec {
+    uint64_t code;
+    double x, y;         /* lon, lat; then grid metres */
+    double k;
+    int32_t day;
+    uint32_t source;
+    uint16_t topic;
+} rec;
+
+#define RADIX_BITS 8
+#define RADIX (1u << RADIX_BITS)
+
+/* Sorts a[0 .. n) by code, stably, with tmp of n; returns where the
+ * result is (a or tmp).  Passes where every code has the same digit (the
+ * high ones, for one region) are skipped. */
+static rec *radix_sort(rec *a, rec *tmp, size_t n)
+{
+    size_t count[RADIX];
+    for (int shift = 0; shift < 2 * PM_HEAT_MORTON_ZOOM; shift += RADIX_BITS) {
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(a[i].code >> shift) & (RADIX - 1)]++;
+        if (n && count[(a[0].code >> shift) & (RADIX - 1)] == n)
+            continue;
+        size_t sum = 0;
+        for (size_t d = 0; d < RADIX; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(a[i].code >> shift) & (RADIX - 1)]++] = a[i];
+        rec *t = a;
+        a = tmp;
+        tmp = t;
+    }
+    return a;
+}
+
+/* ---- build -------------------------------------------------------------------- */
+
+static int has_position(const pm_placed *pl, const double *lon, const double *lat, size_t i)
+{
+    uint8_t p = pl->placement[i];
+    return (p == PM_PLACE_INSIDE || p == PM_PLACE_BORDER || p == PM_PLACE_SNAPPED) &&
+           isfinite(lon[i]) && isfinite(lat[i]);
+}
+
+static int32_t local_day(int64_t t, long utc_offset_s)
+{
+    int64_t s = t + utc_offset_s;
+    int64_t d = s / 86400 - (s % 86400 < 0);
+    return d < INT32_MIN ? INT32_MIN : d > INT32_MAX ? INT32_MAX : (int32_t)d;
+}
+
+/* The records of the complaints with a position, in input order. */
+static rec *gather(pm_ctx *ctx, const pm_complaints *cs, const pm_placed *pl, pm_grid grid,
+                   long utc_offset_s, size_t *n)
+{
+    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    const int64_t *created = pm_complaints_created(cs);
+    const uint16_t *topic = pm_complaints_topic(cs);
+    const uint32_t *source = pm_complaints_dict(cs, PM_DICT_SOURCE);
+    size_t m = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        m += (size_t)has_position(pl, lon, lat, i);
+    rec *r = pm_calloc(m, sizeof *r);
+    if (!r) {
+        PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu heat-map points", m);
+        return NULL;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        if (has_position(pl, lon, lat, i))
+            r[j++] = (rec){0, lon[i], lat[i], pm_grid_scale_at_lat(grid, lat[i]),
+                           local_day(created[i], utc_offset_s), source[i], topic[i]};
+    *n = m;
+    return r;
+}
+
+/* Projects the records' lon/lat to the grid in place, in one call. */
+static int project(pm_ctx *ctx, pm_grid grid, rec *r, size_t n)
+{
+    PJ_CONTEXT *pc = pm_ctx_proj(ctx);
+    const char *crs = grid_crs(grid);
+    PJ *op = proj_create_crs_to_crs(pc, "EPSG:4326", crs, NULL);
+    if (!op)
+        return PM_ERR(ctx, PM_E_CRS, "heat map: no transformation EPSG:4326 -> %s: %s", crs,
+                      pm_ctx_proj_msg(ctx));
+    PJ *pj = proj_normalize_for_visualization(pc, op);
+    proj_destroy(op);
+    if (!pj)
+        return PM_ERR(ctx, PM_E_CRS, "heat map: cannot normalise EPSG:4326 -> %s: %s", crs,
+                      pm_ctx_proj_msg(ctx));
+    if (n)
+        proj_trans_generic(pj, PJ_FWD, &r->x, sizeof *r, n, &r->y, sizeof *r, n, NULL, 0, 0,
+                           NULL, 0, 0);
+    proj_destroy(pj);
+    return PM_OK;
+}
+
+static int on_grid(double x, double y)
+{
+    return isfinite(x) && isfinite(y) && fabs(x) <= PM_HEAT_HALF_WORLD_M &&
+           fabs(y) <= PM_HEAT_HALF_WORLD_M;
+}
+
+/* Keeps the records on the grid, in order, with their codes. */
+static size_t encode(rec *r, size_t n)
+{
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++)
+        if (on_grid(r[j].x, r[j].y)) {
+            r[m] = r[j];
+            r[m++].code = morton(cell_x(r[j].x), cell_y(r[j].y));
+        }
+    return m;
+}
+
+static pm_points *points_alloc(pm_grid grid, size_t n)
+{
+    pm_points *p = pm_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->grid = grid;
+    p->n = n;
+    p->x_m = pm_calloc(n, sizeof *p->x_m);
+    p->y_m = pm_calloc(n, sizeof *p->y_m);
+    p->k = pm_calloc(n, sizeof *p->k);
+    p->code = pm_calloc(n, sizeof *p->code);
+    p->topic = pm_calloc(n, sizeof *p->topic);
+    p->day = pm_calloc(n, sizeof *p->day);
+    p->source = pm_calloc(n, sizeof *p->source);
+    if (!p->x_m || !p->y_m || !p->k || !p->code || !p->topic || !p->day || !p->source) {
+        pm_points_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void fill(pm_points *p, const rec *r)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        p->x_m[i] = r[i].x;
+        p->y_m[i] = r[i].y;
+        p->k[i] = r[i].k;
+        p->code[i] = r[i].code;
+        p->topic[i] = r[i].topic;
+        p->day[i] = r[i].day;
+        p->source[i] = r[i].source;
+    }
+}
+
+/* Sorts the projected records and makes the pm_points of those on the
+ * grid. */
+static int build(pm_ctx *ctx, rec *r, size_t n, pm_grid grid, pm_points **out)
+{
+    size_t m = encode(r, n);
+    if (m < n)
+        pm_ctx_log(ctx, PM_LOG_WARN,
+                   "heat map: %zu of %zu points are outside the tile square of %s (|lat| > ~85°) "
+                   "and are left out",
+                   n - m, n, grid_crs(grid));
+    rec *tmp = pm_calloc(m, sizeof *tmp);
+    pm_points *p = tmp ? points_alloc(grid, m) : NULL;
+    if (!p) {
+        pm_free(tmp);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory sorting %zu heat-map points", m);
+    }
+    fill(p, radix_sort(r, tmp, m));
+    pm_free(tmp);
+    *out = p;
+    return PM_OK;
+}
+
+int pm_points_new(pm_ctx *ctx, const pm_complaints *cs, const pm_placed *pl, pm_grid grid,
+                  long utc_offset_s, pm_points **out)
+{
+    *out = NULL;
+    if (!cs || !pl || pl->n != pm_complaints_count(cs))
+        return PM_ERR(ctx, PM_E_USAGE, "heat map: the placement is not that of the complaints "
+                                       "(%zu placed, %zu complaints)",
+                      pl ? pl->n : 0, cs ? pm_complaints_count(cs) : 0);
+    if (grid != PM_GRID_WEBMERC && grid != PM_GRID_WORLDMERC)
+        return PM_ERR(ctx, PM_E_USAGE, "heat map: unknown grid %d", (int)grid);
+    size_t n = 0;
+    rec *r = gather(ctx, cs, pl, grid, utc_offset_s, &n);
+    if (!r)
+        return PM_E_NOMEM;
+    int st = project(ctx, grid, r, n);
+    if (!st)
+        st = build(ctx, r, n, grid, out);
+    pm_free(r);
+    return st;
+}
+
+void pm_points_free(pm_points *p)
+{
+    if (!p)
+        return;
+    pm_free(p->x_m);
+    pm_free(p->y_m);
+    pm_free(p->k);
+    pm_free(p->code);
+    pm_free(p->topic);
+    pm_free(p->day);
+    pm_free(p->source);
+    pm_free(p);
+}
+
+size_t pm_points_count(const pm_points *p) { return p ? p->n : 0; }
+
+/* ---- query -------------------------------------------------------------------- */
+
+/* The first index in [lo, hi) whose code is >= c. */
+static size_t lower_bound(const uint64_t *code, size_t lo, size_t hi, uint64_t c)
+{
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (code[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+typedef struct code_run {
+    uint64_t lo, hi;   /* codes lo .. hi − 1 */
+} code_run;
+
+static int cmp_run(const void *a, const void *b)
+{
+    uint64_t x = ((const code_run *)a)->lo, y = ((const code_run *)b)->lo;
+    return (x > y) - (x < y);
+}
+
+/* The Morton runs of the cells of side 2^s (in zoom-24 cells) covering
+ * columns cx0 .. cx1 and rows cy0 .. cy1, sorted and merged. */
+static size_t cover(uint32_t cx0, uint32_t cx1, uint32_t cy0, uint32_t cy1, int s, code_run *run)
+{
+    size_t n = 0;
+    for (uint32_t cy = cy0 >> s; cy <= cy1 >> s; cy++)
+        for (uint32_t cx = cx0 >> s; cx <= cx1 >> s; cx++) {
+            uint64_t c = morton(cx << s, cy << s);
+            run[n++] = (code_run){c, c + ((uint64_t)1 << (2 * s))};
+        }
+    qsort(run, n, sizeof *run, cmp_run);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && run[m - 1].hi == run[i].lo)
+            run[m - 1].hi = run[i].hi;
+        else
+            run[m++] = run[i];
+    }
+    return m;
+}
+
+size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r)
+{
+    if (!p->n || !(b->x0 <= b->x1 && b->y0 <= b->y1))
+        return 0;
+    uint32_t cx0 = cell_x(b->x0), cx1 = cell_x(b->x1), cy0 = cell_y(b->y1), cy1 = cell_y(b->y0);
+    uint32_t span = (cx1 - cx0 > cy1 - cy0 ? cx1 - cx0 : cy1 - cy0) + 1;
+    int s = 0;   /* cells of 2^s >= span/4: at most 5 a side */
+    while (s < PM_HEAT_MORTON_ZOOM && ((uint64_t)4 << s) < span)
+        s++;
+    code_run run[PM_POINTS_MAX_RANGES];
+    size_t n_run = cover(cx0, cx1, cy0, cy1, s, run), n = 0;
+    size_t from = 0;
+    for (size_t i = 0; i < n_run; i++) {
+        size_t lo = lower_bound(p->code, from, p->n, run[i].lo);
+        size_t hi = lower_bound(p->code, lo, p->n, run[i].hi);
+        if (hi > lo)
+            r[n++] = (pm_range){lo, hi};
+        from = hi;
+    }
+    return n;
+}

@@ -1,0 +1,753 @@
+/* test_report.c — the one-page report (render/report.c): PNG, PDF and SVG
+ * are written and valid (PNG decoded at the requested size, PDF converted
+ * by pdftoppm, SVG looks like SVG); Cyrillic is drawn as glyphs (tesseract
+ * reads Russian words off the PNG); the layout holds for 2 districts, the
+ * 127 units of Moscow and the 86 regions of Russia (the page margins and
+ * the gutter between map and side panel stay white); a golden PNG of a
+ * small fixed scene compared on decoded pixels; every figure, suppressed
+ * rows, an empty cube; usage and I/O errors; allocation failures.
+ *
+ * Scenes are built the way the program builds them: districts from WKT or
+ * GeoJSON, seeded synthetic complaints, pm_locate_batch, pm_cube_add.
+ * Runs from the repository root.  PM_REGEN_GOLDEN=1 rewrites the golden
+ * image; PM_REPORT_KEEP_DIR=dir keeps every rendered page there (to look
+ * at them).  Tests that need ../shared/data, tesseract or pdftoppm skip
+ * with a message when those are absent.  An optional argument is a cmocka
+ * test filter. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "../../engine/pm_alloc.h"
+#include "../../engine/pm_complaint.h"
+#include "../../engine/pm_ctx.h"
+#include "../../engine/pm_cube.h"
+#include "../../engine/pm_district.h"
+#include "../../engine/pm_locate.h"
+#include "../../geodata/pm_boundaries.h"
+#include "../../geodata/pm_topics.h"
+#include "../../render/pm_report.h"
+
+#include <cairo.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TOPICS_JSON "data/topics.json"
+#define GOLDEN "tests/fixtures/report/golden_small.png"
+#define OUT_DIR "build/test-output"
+#define SHARED "../shared/data/"
+#define HOUR 3600
+#define DAY 86400
+#define T0 1762102800LL    /* 2025-11-03T00:00:00+07:00, Monday of 2025-W45 */
+#define OFFSET (7L * HOUR) /* Kemerovo */
+
+/* ---- scenes ------------------------------------------------------------ */
+
+typedef struct scene {
+    pm_ctx *ctx;
+    pm_districts *ds;
+    pm_topics *topics;
+    pm_cube *cube;
+    char dir[64];
+    char path[160];
+} scene;
+
+static int setup(void **state)
+{
+    scene *s = calloc(1, sizeof *s);
+    s->ctx = pm_ctx_new();
+    s->ds = pm_districts_new(s->ctx);
+    strcpy(s->dir, "/tmp/pm_test_report_XXXXXX");
+    if (!s->ctx || !s->ds || !mkdtemp(s->dir) ||
+        pm_topics_load(s->ctx, TOPICS_JSON, &s->topics) != PM_OK)
+        return -1;
+    *state = s;
+    return 0;
+}
+
+static int files_in_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int teardown(void **state)
+{
+    scene *s = *state;
+    DIR *d = opendir(s->dir);
+    char p[400];
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            snprintf(p, sizeof p, "%s/%s", s->dir, e->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
+    rmdir(s->dir);
+    pm_cube_free(s->cube);
+    pm_topics_free(s->topics);
+    pm_districts_free(s->ctx, s->ds);
+    pm_ctx_free(s->ctx);
+    free(s);
+    return 0;
+}
+
+static const char *out_path(scene *s, const char *name)
+{
+    snprintf(s->path, sizeof s->path, "%s/%s", s->dir, name);
+    return s->path;
+}
+
+static void add_wkt(scene *s, const char *id, const char *name, double pop, const char *wkt)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(s->ctx);
+    GEOSWKTReader *r = GEOSWKTReader_create_r(h);
+    GEOSGeometry *g = GEOSWKTReader_read_r(h, r, wkt);
+    GEOSWKTReader_destroy_r(h, r);
+    assert_non_null(g);
+    assert_int_equal(pm_districts_add(s->ctx, s->ds, id, name, "RU-TST", pop, g), PM_OK);
+}
+
+/* Three districts near Kemerovo: one with a hole, the enclave filling it
+ * (a long name, to be shortened), and a northern one. */
+static void three_districts(scene *s)
+{
+    add_wkt(s, "RU-TST-001", "Центральный район", 52000,
+            "POLYGON((86 55, 86.7 55, 86.7 55.4, 86 55.4, 86 55),"
+            "(86.25 55.12, 86.45 55.12, 86.45 55.28, 86.25 55.28, 86.25 55.12))");
+    add_wkt(s, "RU-TST-002", "Северный городской округ", 18000,
+            "POLYGON((86 55.4, 86.7 55.4, 86.95 55.75, 86.3 55.9, 86 55.4))");
+    add_wkt(s, "RU-TST-003",
+            "Южно-Заречный муниципальный округ имени очень длинного названия", 240000,
+            "POLYGON((86.25 55.12, 86.45 55.12, 86.45 55.28, 86.25 55.28, 86.25 55.12))");
+    assert_int_equal(pm_districts_freeze(s->ctx, s->ds), PM_OK);
+}
+
+/* Two districts, one with a name far too long for any column. */
+static void two_districts(scene *s)
+{
+    add_wkt(s, "A", "Верхне-Среднекамский муниципальный округ Пермского края с очень длинным "
+                    "официальным наименованием",
+            30000, "POLYGON((60 58, 61 58, 61 59, 60 59, 60 58))");
+    add_wkt(s, "B", "Б", 2000, "POLYGON((61 58, 62 58, 62 59, 61 59, 61 58))");
+    assert_int_equal(pm_districts_freeze(s->ctx, s->ds), PM_OK);
+}
+
+/* Reads a GeoJSON file of districts; 0 (and a message) when it is absent. */
+static int read_districts(scene *s, const char *path)
+{
+    if (access(path, R_OK) != 0) {
+        print_message("skipped: %s is not here\n", path);
+        return 0;
+    }
+    assert_int_equal(pm_boundaries_read_geojson(s->ctx, path, NULL, s->ds, NULL), PM_OK);
+    assert_int_equal(pm_districts_freeze(s->ctx, s->ds), PM_OK);
+    return 1;
+}
+
+static uint64_t rnd(uint64_t *st)
+{
+    *st ^= *st >> 12;
+    *st ^= *st << 25;
+    *st ^= *st >> 27;
+    return *st * 2685821657736338717ULL;
+}
+
+static double unit(uint64_t *st) { return (double)(rnd(st) >> 11) / 9007199254740992.0; }
+
+/* n complaints over the four weeks from T0: districts weighted unevenly
+ * (so the classes differ), points uniform in the district's envelope,
+ * topics skewed, 90 % answered with mostly short delays.  Placed with the
+ * locator and added to a new weekly cube. */
+static void add_complaints(scene *s, size_t n, uint64_t seed)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(s->ctx);
+    size_t nd = pm_districts_count(s->ds), nt = pm_topics_count(s->topics);
+    double *cum = calloc(nd, sizeof *cum), tot = 0;
+    for (size_t i = 0; i < nd; i++)
+        cum[i] = tot += 1 + (double)((i * 7 + 3) % 11) * (double)((i * 7 + 3) % 11);
+    pm_complaints *cs = pm_complaints_new();
+    assert_non_null(cs);
+    uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 1;
+    for (size_t k = 0; k < n; k++) {
+        double u = unit(&st) * tot;
+        size_t d = 0;
+        while (d + 1 < nd && cum[d] < u)
+            d++;
+        const GEOSGeometry *g = pm_district_geom_borrow(s->ds, d);
+        double x0, x1, y0, y1;
+        GEOSGeom_getXMin_r(h, g, &x0);
+        GEOSGeom_getXMax_r(h, g, &x1);
+        GEOSGeom_getYMin_r(h, g, &y0);
+        GEOSGeom_getYMax_r(h, g, &y1);
+        char id[32];
+        snprintf(id, sizeof id, "c%07zu", k);
+        int64_t created = T0 + (int64_t)(unit(&st) * 28 * DAY);
+        double r = unit(&st);
+        int64_t delay = (int64_t)(r * r * r * 4 * DAY);
+        uint16_t topic = (uint16_t)(nt * unit(&st) * unit(&st));
+        pm_complaint c = {.id = id, .created_at = created,
+                          .answered_at = unit(&st) < 0.9 ? created + delay : PM_TIME_NONE,
+                          .lon = x0 + unit(&st) * (x1 - x0), .lat = y0 + unit(&st) * (y1 - y0),
+                          .topic = topic, .source = "vk", .line = k + 2};
+        assert_int_equal(pm_complaints_add(s->ctx, cs, &c), PM_OK);
+    }
+    free(cum);
+    pm_locator *loc = NULL;
+    pm_placed *pl = NULL;
+    assert_int_equal(pm_locator_new(s->ctx, s->ds, -1, &loc), PM_OK);
+    assert_int_equal(pm_locate_batch(s->ctx, loc, cs, 1, &pl), PM_OK);
+    pm_cube_opts o = {PM_PERIOD_WEEK, OFFSET};
+    assert_int_equal(pm_cube_new(s->ctx, s->ds, nt, &o, &s->cube), PM_OK);
+    uint64_t added = 0;
+    assert_int_equal(pm_cube_add(s->ctx, s->cube, cs, pl, NULL, NULL, &added), PM_OK);
+    assert_true(added > 0);
+    pm_placed_free(pl);
+    pm_locator_free(s->ctx, loc);
+    pm_complaints_free(cs);
+}
+
+/* Writes the report, failing with the context's message. */
+static void report(scene *s, const char *path, pm_report_format fmt, const pm_filter *f,
+                   const pm_report_opts *o)
+{
+    int rc = pm_report_write(s->ctx, path, fmt, s->ds, s->cube, s->topics, f, o);
+    if (rc != PM_OK)
+        fail_msg("pm_report_write %s: %s", path, pm_ctx_errmsg(s->ctx));
+    const char *keep = getenv("PM_REPORT_KEEP_DIR");
+    if (keep && *keep) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/'", keep, path, keep);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
+/* ---- images ------------------------------------------------------------ */
+
+static cairo_surface_t *load_png(const char *path)
+{
+    cairo_surface_t *img = cairo_image_surface_create_from_png(path);
+    if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS)
+        fail_msg("%s: %s", path, cairo_status_to_string(cairo_surface_status(img)));
+    return img;
+}
+
+static uint32_t pixel(cairo_surface_t *img, int x, int y)
+{
+    const unsigned char *p = cairo_image_surface_get_data(img);
+    return *(const uint32_t *)(p + (size_t)y * (size_t)cairo_image_surface_get_stride(img) +
+                               4 * (size_t)x) & 0xffffff;
+}
+
+/* Non-white pixels in [x0, x1) × [y0, y1). */
+static long ink(cairo_surface_t *img, int x0, int y0, int x1, int y1)
+{
+    long n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            n += pixel(img, x, y) != 0xffffff;
+    return n;
+}
+
+/* The page's outer margin (10 mm × f, less a pixel) and the gutter
+ * between the map panel and the side panel (7 mm × f) must be white:
+ * nothing drawn spills out of its frame.  The geometry is the design's
+ * (render/report.c, layout_page). */
+static void assert_margins_white(const char *path, double w_mm, double h_mm, double dpi)
+{
+    cairo_surface_t *img = load_png(path);
+    int W = cairo_image_surface_get_width(img), H = cairo_image_surface_get_height(img);
+    double f = fmin(w_mm / 297, h_mm / 210), px = dpi / 25.4;
+    int m = (int)floor(10 * f * px) - 1;
+    assert_true(m > 2);
+    long out = ink(img, 0, 0, W, m) + ink(img, 0, H - m, W, H) + ink(img, 0, 0, m, H) +
+               ink(img, W - m, 0, W, H);
+    double cw = w_mm - 20 * f, side_x = w_mm - 10 * f - 0.35 * cw, gap = 7 * f;
+    int gx0 = (int)ceil((side_x - gap) * px) + 1, gx1 = (int)floor(side_x * px) - 1;
+    int gy0 = (int)ceil((10 + 18) * f * px), gy1 = H - m;
+    long gutter = ink(img, gx0, gy0, gx1, gy1);
+    long inside = ink(img, m, m, W - m, H - m);
+    cairo_surface_destroy(img);
+    if (out || gutter)
+        fail_msg("%s: %ld ink pixels in the margin, %ld in the gutter", path, out, gutter);
+    assert_true(inside > (long)W * H / 50);   /* something was drawn */
+}
+
+/* Runs a shell command; its exit status (-1: could not run). */
+static int run(const char *cmd)
+{
+    int st = system(cmd);
+    return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+static int have_tool(const char *name)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
+    return run(cmd) == 0;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    rewind(fp);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, fp);
+    buf[got] = '\0';
+    fclose(fp);
+    if (len)
+        *len = got;
+    return buf;
+}
+
+/* ---- tests: formats ---------------------------------------------------- */
+
+static void test_format_parse_by_name_and_extension(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_report_format_parse("png", NULL), PM_REPORT_PNG);
+    assert_int_equal(pm_report_format_parse("PDF", "x.png"), PM_REPORT_PDF);
+    assert_int_equal(pm_report_format_parse("svg", NULL), PM_REPORT_SVG);
+    assert_int_equal(pm_report_format_parse(NULL, "out/report.PDF"), PM_REPORT_PDF);
+    assert_int_equal(pm_report_format_parse(NULL, "report.svg"), PM_REPORT_SVG);
+    assert_int_equal(pm_report_format_parse(NULL, "a.b/report.png"), PM_REPORT_PNG);
+    assert_int_equal(pm_report_format_parse(NULL, "a.png/report"), -1);
+    assert_int_equal(pm_report_format_parse("jpeg", NULL), -1);
+    assert_int_equal(pm_report_format_parse(NULL, NULL), -1);
+}
+
+static void test_png_has_the_requested_size(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 600, 1);
+    pm_report_opts o = {.dpi = 100, .generated = "2025-12-01"};
+    report(s, out_path(s, "a.png"), PM_REPORT_PNG, NULL, &o);
+    cairo_surface_t *img = load_png(s->path);
+    assert_int_equal(cairo_image_surface_get_width(img), 1169);   /* 297 mm at 100 dpi */
+    assert_int_equal(cairo_image_surface_get_height(img), 827);
+    cairo_surface_destroy(img);
+    o = (pm_report_opts){.width_mm = 210, .height_mm = 297, .dpi = 72};
+    report(s, out_path(s, "portrait.png"), PM_REPORT_PNG, NULL, &o);
+    img = load_png(s->path);
+    assert_int_equal(cairo_image_surface_get_width(img), 595);
+    assert_int_equal(cairo_image_surface_get_height(img), 842);
+    cairo_surface_destroy(img);
+    assert_margins_white(s->path, 210, 297, 72);
+    assert_int_equal(files_in_dir(s->dir), 2);   /* no temporary file left */
+}
+
+static void test_pdf_is_valid_and_converts(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 600, 2);
+    report(s, out_path(s, "a.pdf"), PM_REPORT_PDF, NULL, NULL);
+    size_t len = 0;
+    char *pdf = slurp(s->path, &len);
+    assert_non_null(pdf);
+    assert_true(len > 1000);
+    assert_memory_equal(pdf, "%PDF-", 5);
+    assert_non_null(strstr(pdf + len - 64 > pdf ? pdf + len - 64 : pdf, "%%EOF"));
+    free(pdf);
+    if (!have_tool("pdftoppm")) {
+        print_message("skipped: pdftoppm (poppler-utils) is not installed\n");
+        return;
+    }
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "pdftoppm -png -r 50 -singlefile '%s' '%s/conv' 2>&1", s->path,
+             s->dir);
+    assert_int_equal(run(cmd), 0);
+    char png[128];
+    snprintf(png, sizeof png, "%s/conv.png", s->dir);
+    cairo_surface_t *img = load_png(png);
+    int W = cairo_image_surface_get_width(img), H = cairo_image_surface_get_height(img);
+    assert_in_range(W, 584, 586);   /* 297 × 210 mm at 50 dpi, rounded either way */
+    assert_in_range(H, 413, 414);
+    assert_true(ink(img, 0, 0, W, H) > W * H / 50);
+    cairo_surface_destroy(img);
+}
+
+static void test_svg_is_svg(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 600, 3);
+    report(s, out_path(s, "a.svg"), PM_REPORT_SVG, NULL, NULL);
+    char *svg = slurp(s->path, NULL);
+    assert_non_null(svg);
+    assert_memory_equal(svg, "<?xml", 5);
+    assert_non_null(strstr(svg, "<svg"));
+    assert_non_null(strstr(svg, "width=\"841.88"));   /* 297 mm in points */
+    assert_non_null(strstr(svg, "</svg>"));
+    free(svg);
+}
+
+/* ---- tests: text ------------------------------------------------------- */
+
+static void test_cyrillic_is_readable_by_ocr(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 800, 4);
+    if (!have_tool("tesseract")) {
+        print_message("skipped: tesseract is not installed\n");
+        return;
+    }
+    if (run("tesseract --list-langs 2>/dev/null | grep -qx rus") != 0) {
+        print_message("skipped: tesseract has no Russian (tesseract-ocr-rus)\n");
+        return;
+    }
+    pm_report_opts o = {.title = "Обращения граждан Кузбасса", .dpi = 200,
+                        .generated = "2025-12-01"};
+    report(s, out_path(s, "ocr.png"), PM_REPORT_PNG, NULL, &o);
+    char cmd[512], txt[128];
+    snprintf(txt, sizeof txt, "%s/ocr", s->dir);
+    snprintf(cmd, sizeof cmd, "tesseract '%s' '%s' -l rus >/dev/null 2>&1", s->path, txt);
+    assert_int_equal(run(cmd), 0);
+    strcat(txt, ".txt");
+    char *text = slurp(txt, NULL);
+    assert_non_null(text);
+    static const char *const WORDS[] = {"Обращения", "Кузбасса", "Топ", "районов", "Период",
+                                        "Сформировано", "Ответы", "темам", "Дороги"};
+    for (size_t i = 0; i < sizeof WORDS / sizeof *WORDS; i++)
+        if (!strstr(text, WORDS[i]))
+            fail_msg("OCR did not find \"%s\" in:\n%s", WORDS[i], text);
+    free(text);
+}
+
+/* ---- tests: layout ----------------------------------------------------- */
+
+static void test_layout_holds_for_two_districts(void **state)
+{
+    scene *s = *state;
+    two_districts(s);
+    add_complaints(s, 300, 5);
+    pm_report_opts o = {.title = "Очень длинный заголовок отчёта, который не помещается в одну "
+                                 "строку страницы и должен быть сокращён многоточием без "
+                                 "наложения на другие элементы страницы отчёта",
+                        .figure = "complaints_per_10k", .dpi = 100};
+    report(s, out_path(s, "two.png"), PM_REPORT_PNG, NULL, &o);
+    assert_margins_white(s->path, 297, 210, 100);
+    o.width_mm = 120;   /* a small page: everything scales down */
+    o.height_mm = 90;
+    report(s, out_path(s, "two_small.png"), PM_REPORT_PNG, NULL, &o);
+    assert_margins_white(s->path, 120, 90, 100);
+}
+
+static void test_layout_holds_for_127_moscow_units(void **state)
+{
+    scene *s = *state;
+    if (!read_districts(s, SHARED "ru_moscow_city_districts_osm.geojson"))
+        return;
+    assert_int_equal(pm_districts_count(s->ds), 127);
+    add_complaints(s, 20000, 6);
+    pm_report_opts o = {.title = "Обращения жителей Москвы", .dpi = 150,
+                        .generated = "2025-12-01"};
+    report(s, out_path(s, "moscow.png"), PM_REPORT_PNG, NULL, &o);
+    assert_margins_white(s->path, 297, 210, 150);
+    o.figure = "answered_within_24h_share";
+    report(s, out_path(s, "moscow_24h.png"), PM_REPORT_PNG, NULL, &o);
+    assert_margins_white(s->path, 297, 210, 150);
+}
+
+/* Russia's regions span ±180° (Chukotka is split there): the map must
+ * still come out whole, centred by the circular mean of longitudes. */
+static void test_layout_holds_for_russia_across_the_antimeridian(void **state)
+{
+    scene *s = *state;
+    if (!read_districts(s, "data/ru_regions.geojson"))
+        return;
+    add_complaints(s, 5000, 7);
+    pm_report_opts o = {.title = "Обращения по регионам России", .dpi = 100,
+                        .figure = "complaints_per_km2", .generated = "2025-12-01"};
+    report(s, out_path(s, "russia.png"), PM_REPORT_PNG, NULL, &o);
+    assert_margins_white(s->path, 297, 210, 100);
+    /* The map fills its frame across (a centre on the wrong side of the
+     * globe would fold the country into a narrow band). */
+    cairo_surface_t *img = load_png(s->path);
+    double px = 100 / 25.4, map_x1 = 10 + (277 - 0.35 * 277 - 7);
+    int y0 = (int)(28 * px), y1 = (int)((200 - 21) * px), first = -1, last = -1;
+    for (int x = (int)(10 * px); x < (int)(map_x1 * px); x++)
+        if (ink(img, x, y0, x + 1, y1) > 0) {
+            if (first < 0)
+                first = x;
+            last = x;
+        }
+    cairo_surface_destroy(img);
+    assert_true(last - first > 0.9 * (map_x1 - 10) * px);
+}
+
+/* ---- tests: golden image ----------------------------------------------- */
+
+/* Pixels whose largest channel difference exceeds `tol`, and the largest
+ * difference; writes a diff image (red where changed) to diff_path. */
+static long image_diff(cairo_surface_t *a, cairo_surface_t *b, int tol, int *max_diff,
+                       const char *diff_path)
+{
+    int W = cairo_image_surface_get_width(a), H = cairo_image_surface_get_height(a);
+    cairo_surface_t *d = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    unsigned char *dp = cairo_image_surface_get_data(d);
+    int ds = cairo_image_surface_get_stride(d);
+    long changed = 0;
+    *max_diff = 0;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint32_t p = pixel(a, x, y), q = pixel(b, x, y);
+            int m = 0;
+            for (int c = 0; c < 24; c += 8) {
+                int e = abs((int)((p >> c) & 255) - (int)((q >> c) & 255));
+                m = e > m ? e : m;
+            }
+            *max_diff = m > *max_diff ? m : *max_diff;
+            changed += m > tol;
+            uint32_t grey = 0xff - ((p & 255) / 4);
+            *(uint32_t *)(dp + (size_t)y * (size_t)ds + 4 * (size_t)x) =
+                m > tol ? 0xff0000 : (grey << 16) | (grey << 8) | grey;
+        }
+    cairo_surface_mark_dirty(d);
+    if (diff_path)
+        cairo_surface_write_to_png(d, diff_path);
+    cairo_surface_destroy(d);
+    return changed;
+}
+
+static void test_golden_small_scene(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 900, 8);
+    pm_report_opts o = {.title = "Обращения граждан: тестовая сцена", .dpi = 80,
+                        .generated = "2025-12-01"};
+    pm_filter f = {.has_range = 1};
+    assert_int_equal(pm_cube_period_span(s->cube, &f.period_from, &f.period_to), 1);
+    const char *regen = getenv("PM_REGEN_GOLDEN");
+    if (regen && strcmp(regen, "1") == 0) {
+        report(s, GOLDEN, PM_REPORT_PNG, &f, &o);
+        print_message("rewrote %s\n", GOLDEN);
+        return;
+    }
+    report(s, out_path(s, "golden.png"), PM_REPORT_PNG, &f, &o);
+    cairo_surface_t *got = load_png(s->path), *want = load_png(GOLDEN);
+    int W = cairo_image_surface_get_width(want), H = cairo_image_surface_get_height(want);
+    assert_int_equal(cairo_image_surface_get_width(got), W);
+    assert_int_equal(cairo_image_surface_get_height(got), H);
+    int max_diff = 0;
+    long changed = image_diff(got, want, 16, &max_diff, NULL);
+    double share = (double)changed / ((double)W * H);
+    if (share > 0.01) {
+        mkdir("build", 0777);
+        mkdir(OUT_DIR, 0777);
+        cairo_surface_write_to_png(got, OUT_DIR "/report_golden_small.png");
+        image_diff(got, want, 16, &max_diff, OUT_DIR "/report_golden_small_diff.png");
+    }
+    cairo_surface_destroy(got);
+    cairo_surface_destroy(want);
+    if (share > 0.01)
+        fail_msg("%ld pixels (%.2f %%) differ by more than 16 (largest difference %d); see "
+                 OUT_DIR "/report_golden_small{,_diff}.png; PM_REGEN_GOLDEN=1 rewrites",
+                 changed, 100 * share, max_diff);
+}
+
+/* ---- tests: figures and data ------------------------------------------ */
+
+static void test_every_figure_renders(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 900, 9);
+    static const char *const FIGS[] = {
+        "complaints", "complaints_per_10k", "complaints_per_10k_smoothed", "complaints_per_km2",
+        "answered_within_24h_share", "answer_time_median_h", "change_pct", "overdue_share",
+        "rating_index"};
+    int64_t a, b;
+    assert_int_equal(pm_cube_period_span(s->cube, &a, &b), 1);
+    pm_filter f = {.has_range = 1, .period_from = a + 2, .period_to = b, .min_sample = 10};
+    for (size_t i = 0; i < sizeof FIGS / sizeof *FIGS; i++) {
+        pm_report_opts o = {.figure = FIGS[i], .dpi = 60};
+        char name[64];
+        snprintf(name, sizeof name, "fig_%s.png", FIGS[i]);
+        report(s, out_path(s, name), PM_REPORT_PNG, &f, &o);
+        assert_margins_white(s->path, 297, 210, 60);
+    }
+}
+
+/* A suppressed district is grey and hatched, not a colour of the scale. */
+static void test_suppressed_rows_are_no_data(void **state)
+{
+    scene *s = *state;
+    two_districts(s);
+    add_complaints(s, 300, 10);
+    pm_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(pm_cube_query(s->ctx, s->cube, PM_LEVEL_DISTRICT, NULL, &rows, &n), PM_OK);
+    assert_int_equal(n, 2);
+    uint64_t lo = rows[0].count < rows[1].count ? rows[0].count : rows[1].count;
+    size_t small = rows[0].count < rows[1].count ? 0 : 1;
+    pm_free(rows);
+    pm_filter f = {.min_count = lo + 1};
+    pm_report_opts o = {.dpi = 50};
+    report(s, out_path(s, "supp.png"), PM_REPORT_PNG, &f, &o);
+    /* The centre of the suppressed district's square: the no-data grey or
+     * its hatch, never a YlOrRd colour. */
+    cairo_surface_t *img = load_png(s->path);
+    double px = 50 / 25.4, map_w = 277 - 0.35 * 277 - 7, mid_x = 10 + map_w / 2;
+    double cx = mid_x + (small == 0 ? -1 : 1) * map_w / 4.2;
+    int found_grey = 0;
+    for (int dy = -4; dy <= 4; dy++)
+        for (int dx = -4; dx <= 4; dx++) {
+            uint32_t p = pixel(img, (int)(cx * px) + dx, (int)(95 * px) + dy);
+            int r = (int)(p >> 16), g = (int)((p >> 8) & 255), b = (int)(p & 255);
+            found_grey |= abs(r - g) < 8 && abs(g - b) < 8 && r < 0xf0;
+            assert_true(abs(r - g) < 40);   /* no yellow-orange-red */
+        }
+    cairo_surface_destroy(img);
+    assert_true(found_grey);
+}
+
+static void test_empty_cube_renders_no_data(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    pm_cube_opts co = {PM_PERIOD_DAY, 0};
+    assert_int_equal(pm_cube_new(s->ctx, s->ds, pm_topics_count(s->topics), &co, &s->cube), PM_OK);
+    report(s, out_path(s, "empty.png"), PM_REPORT_PNG, NULL, &(pm_report_opts){.dpi = 60});
+    assert_margins_white(s->path, 297, 210, 60);
+    report(s, out_path(s, "empty.pdf"), PM_REPORT_PDF, NULL, NULL);
+}
+
+/* ---- tests: errors ----------------------------------------------------- */
+
+static void test_usage_errors(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 100, 11);
+    const char *p = out_path(s, "x.png");
+    pm_report_opts o = {.figure = "complaints_per_hour"};
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    assert_non_null(strstr(pm_ctx_errmsg(s->ctx), "complaints_per_hour"));
+    o = (pm_report_opts){.width_mm = 10};
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    o = (pm_report_opts){.dpi = NAN};
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    o = (pm_report_opts){.width_mm = 2000, .height_mm = 2000, .dpi = 1200};
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    assert_non_null(strstr(pm_ctx_errmsg(s->ctx), "32767"));
+    assert_int_equal(pm_report_write(s->ctx, p, (pm_report_format)7, s->ds, s->cube, s->topics,
+                                     NULL, NULL),
+                     PM_E_USAGE);
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, NULL, s->topics, NULL, NULL),
+                     PM_E_USAGE);
+    pm_filter f = {.has_range = 1, .period_from = 5, .period_to = 4};
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, &f, NULL),
+                     PM_E_USAGE);
+    assert_int_equal(files_in_dir(s->dir), 0);
+}
+
+static void test_unwritable_path_is_an_io_error(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 100, 12);
+    for (int fmt = 0; fmt < 3; fmt++) {
+        int rc = pm_report_write(s->ctx, "/nonexistent-dir/report.out", (pm_report_format)fmt,
+                                 s->ds, s->cube, s->topics, NULL, NULL);
+        assert_int_equal(rc, PM_E_IO);
+        assert_non_null(strstr(pm_ctx_errmsg(s->ctx), "/nonexistent-dir/report.out"));
+    }
+}
+
+static void test_allocation_failures_are_clean(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 300, 13);
+    pm_report_opts o = {.dpi = 25};
+    for (int fmt = 0; fmt < 3; fmt++) {
+        const char *p = out_path(s, fmt == 0 ? "oom.png" : fmt == 1 ? "oom.pdf" : "oom.svg");
+        int rc = PM_E_NOMEM;
+        long n;
+        for (n = 1; n < 10000; n++) {
+            pm_alloc_fail_at(n);
+            rc = pm_report_write(s->ctx, p, (pm_report_format)fmt, s->ds, s->cube, s->topics, NULL,
+                                 &o);
+            pm_alloc_fail_at(0);
+            if (rc == PM_OK)
+                break;
+            if (rc != PM_E_NOMEM)
+                fail_msg("allocation %ld: %d %s", n, rc, pm_ctx_errmsg(s->ctx));
+            assert_int_equal(files_in_dir(s->dir), 0);
+        }
+        assert_int_equal(rc, PM_OK);
+        assert_true(n > 5);   /* the loop went through the report's own allocations */
+        unlink(p);
+    }
+}
+
+/* ---- the real Kemerovo districts --------------------------------------- */
+
+static void test_kemerovo_report(void **state)
+{
+    scene *s = *state;
+    if (!read_districts(s, SHARED "ru_kemerovo_districts_osm.geojson"))
+        return;
+    add_complaints(s, 12000, 2025);
+    pm_report_opts o = {.title = "Обращения граждан — Кемеровская область",
+                        .generated = "2025-12-01"};
+    report(s, out_path(s, "report_kemerovo.png"), PM_REPORT_PNG, NULL, &o);
+    assert_margins_white(s->path, 297, 210, 150);
+    report(s, out_path(s, "report_kemerovo.pdf"), PM_REPORT_PDF, NULL, &o);
+}
+
+/* Under ASan: fontconfig leaks a few hundred bytes once while parsing its
+ * configuration (FcInitLoadConfigAndFonts, in Pango's font-loading
+ * thread); not ours, so not reported.  Unused in other builds. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_parse_by_name_and_extension),
+        T(test_png_has_the_requested_size),
+        T(test_pdf_is_valid_and_converts),
+        T(test_svg_is_svg),
+        T(test_cyrillic_is_readable_by_ocr),
+        T(test_layout_holds_for_two_districts),
+        T(test_layout_holds_for_127_moscow_units),
+        T(test_layout_holds_for_russia_across_the_antimeridian),
+        T(test_golden_small_scene),
+        T(test_every_figure_renders),
+        T(test_suppressed_rows_are_no_data),
+        T(test_empty_cube_renders_no_data),
+        T(test_usage_errors),
+        T(test_unwritable_path_is_an_io_error),
+        T(test_allocation_failures_are_clean),
+        T(test_kemerovo_report),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
