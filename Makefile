@@ -9,13 +9,16 @@ SAN     ?=
 PKGS    := geos proj cairo pangocairo libpng sqlite3 jansson libpq
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
+# CFLAGS/LDFLAGS are the user's (optimisation, debug); what the build needs
+# goes into PM_CFLAGS/PM_LDFLAGS, so `make CFLAGS=-O0` keeps the rest.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) -MMD -MP -pthread
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DPM_DATADIR='"$(PREFIX)/share/problemap"'
+PM_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) -MMD -MP -pthread \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DPM_DATADIR='"$(PREFIX)/share/problemap"'
+PM_LDFLAGS :=
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDFLAGS += -fsanitize=address,undefined
+PM_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+PM_LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC := $(sort $(wildcard engine/*.c geodata/*.c render/*.c sql/*.c))
@@ -30,7 +33,7 @@ all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(PM_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -39,11 +42,11 @@ $(LIB): $(LIB_OBJ)
 APP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/*.c)))
 
 $(BIN): $(APP_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(PM_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(PM_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 deps:
 	@sh tools/deps.sh
@@ -61,7 +64,8 @@ test-e2e: $(BIN)
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:
-	@PM_E2E_N=20000 $(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
+	@PM_E2E_N=20000 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
+	    $(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
