@@ -90,6 +90,8 @@ writing; PostGIS's figure excludes loading). Peak RSS of our run: $rss KiB
 ($(echo "scale=0; $rss * 1024 / $N" | bc) bytes per complaint, input file not counted in it).
 
 The spine's locator is the exact base (GEOS STRtree + prepared geometries); the grid fast path
-and Morton ordering of issue 7 are not in yet.
+and Morton ordering of issue 7 are not in yet. Most of our run is reading, checking and writing
+CSV on one thread, so a second core helps little; on this shared 2-vCPU machine it can even
+look slower when the other core is busy (as it was during the run recorded here).
 MD
 cat "$ROOT/docs/benchmarks.md"
