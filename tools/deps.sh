@@ -13,6 +13,8 @@ done
 # node and npm may be installed from elsewhere than Debian: any will do.
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
+# python3 (the end-to-end tests' independent checks): any will do.
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 if [ -n "$missing" ]; then
     echo "deps: installing:$missing"
     if [ "$(id -u)" -ne 0 ]; then
