@@ -6,7 +6,7 @@ DESTDIR ?=
 BUILD   ?= build
 SAN     ?=
 
-PKGS    := geos proj cairo pangocairo libpng sqlite3 jansson libpq
+PKGS    := geos proj cairo pangocairo libpng sqlite3 jansson libpq libmicrohttpd
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 # CFLAGS/LDFLAGS are the user's (optimisation, debug); what the build needs
@@ -39,7 +39,15 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-APP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/*.c)))
+APP_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard apps/*.c))) $(BUILD)/obj/gen/web_assets.o
+
+# The viewer (web/) and Leaflet (Debian's libjs-leaflet) embedded in the program.
+LEAFLET_DIR ?= /usr/share/javascript/leaflet
+$(BUILD)/gen/web_assets.c: tools/embed_web.sh $(wildcard web/*)
+	@sh tools/embed_web.sh $@ web $(LEAFLET_DIR)
+$(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c apps/web_assets.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PM_CFLAGS) $(CFLAGS) -I. -c $< -o $@
 
 $(BIN): $(APP_OBJ) $(LIB)
 	$(CC) $(PM_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

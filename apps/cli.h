@@ -65,5 +65,6 @@ int cmd_cube(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_tiles(int argc, char **argv);
 int cmd_db(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -1,6 +1,14 @@
 /* cube.c — `problemap cube` (complaints → cube snapshot and tables) and
- * `problemap export` (snapshot → tables).  The figures: docs/cube.md. */
+ * `problemap export` (snapshot → tables).  The figures: docs/cube.md.
+ *
+ * The report's heat layer needs the complaints themselves, so only `cube`
+ * draws it, and only when the cube holds nothing but this run's
+ * complaints (a grown snapshot's earlier complaints are not in memory);
+ * it shows what the report's filter selects: the same topics, sources,
+ * statuses, executors and days, and no complaint of a suppressed
+ * district. */
 #include "place.h"
+#include "../sql/pm_db.h"
 #include "../engine/pm_alloc.h"
 #include "../engine/pm_cube.h"
 #include "../geodata/pm_cube_out.h"
@@ -21,6 +29,9 @@ static const char usage_cube[] =
     "change against the previous period, ratings.  With --cube the aggregate is kept in a\n"
     "snapshot file; when that file exists, the complaints are added to it (complaints it\n"
     "already holds, by id, are rejected), so a cube grows without re-reading old data.\n"
+    "With --db (instead of --boundaries and --complaints) the districts and complaints come\n"
+    "from PostGIS and the cube's cells replace those of its period kind and offset in\n"
+    "problemap.cube_cells (docs/postgis.md).\n"
     "\n";
 static const char usage_export[] =
     "Usage: problemap export --boundaries B.geojson --cube cube.pmc [--geojson F] [--csv F]\n"
@@ -43,7 +54,11 @@ static const char usage_common[] =
     "  --topics-csv FILE        figures per topic\n"
     "  --summary FILE           JSON: period, totals, top districts, topics, slow executors\n"
     "  --report FILE            the one-page report for officials: .png, .pdf or .svg\n"
-    "                           (repeat for several formats)\n"
+    "                           (repeat for several formats); 'cube' draws the density of\n"
+    "                           the complaints over the map, 'export' cannot (a snapshot\n"
+    "                           keeps no complaints)\n"
+    "  --heat-radius METRES     'cube': the radius of the report's heat kernel (default\n"
+    "                           1/60 of the map's larger side)\n"
     "  --report-figure NAME     the map's figure: complaints (default), complaints_per_10k,\n"
     "                           complaints_per_km2, answered_within_24h_share, change_pct,\n"
     "                           overdue_share, rating_index\n"
@@ -68,7 +83,7 @@ enum {
     O_CUBE = OPT_PLACE_LAST, O_PERIOD, O_GEOJSON, O_REGIONS_GEOJSON, O_CSV, O_EXEC_CSV,
     O_TOPICS_CSV, O_SUMMARY, O_EXCEL, O_DECIMALS, O_SIMPLIFY, O_TOPIC, O_SOURCE, O_STATUS,
     O_EXECUTOR, O_FROM, O_TO, O_REPORT, O_MIN_COUNT, O_MIN_SAMPLE, O_REPORT_FILE, O_FIGURE,
-    O_TITLE, O_ATTRIBUTION, O_DPI
+    O_TITLE, O_ATTRIBUTION, O_DPI, O_HEAT_RADIUS
 };
 #define MAX_VALUES 64
 
@@ -127,7 +142,8 @@ static int parse_args(int argc, char **argv, const char *cmd, cube_job *j)
         {"report", required_argument, 0, O_REPORT_FILE},
         {"report-figure", required_argument, 0, O_FIGURE}, {"title", required_argument, 0, O_TITLE},
         {"attribution", required_argument, 0, O_ATTRIBUTION},
-        {"dpi", required_argument, 0, O_DPI}, {"help", no_argument, 0, 'h'},
+        {"dpi", required_argument, 0, O_DPI},
+        {"heat-radius", required_argument, 0, O_HEAT_RADIUS}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int opt, ex = EXIT_OK;
     char *end;
@@ -183,6 +199,11 @@ static int parse_args(int argc, char **argv, const char *cmd, cube_job *j)
             j->rep.dpi = strtod(optarg, &end);
             if (*end || !(j->rep.dpi >= 30 && j->rep.dpi <= 1200))
                 return cli_usage_error(cmd, "--dpi: '%s' is not a resolution from 30 to 1200", optarg);
+            break;
+        case O_HEAT_RADIUS:
+            j->rep.heat_radius_m = strtod(optarg, &end);
+            if (*end || !(j->rep.heat_radius_m > 0 && j->rep.heat_radius_m <= 1e6))
+                return cli_usage_error(cmd, "--heat-radius: '%s' is not a distance in metres", optarg);
             break;
         case 'h':
             printf("%s%s%s", strcmp(cmd, "cube") == 0 ? usage_cube : usage_export,
@@ -284,8 +305,104 @@ static int write_level(pm_ctx *ctx, const cube_job *j, const pm_districts *ds, c
     return EXIT_OK;
 }
 
+/* ---- the report's heat layer ------------------------------------------------- */
+
+/* The report filter in the batch's terms (its dictionaries differ from
+ * the cube's): topics and sources for the heat filter, statuses and
+ * executors applied to a copy of the placement (a complaint they leave
+ * out is marked rejected there, so the heat layer skips it). */
+typedef struct heat_buf {
+    uint16_t topics[MAX_VALUES];
+    uint32_t sources[MAX_VALUES];
+    pm_heat_filter f;
+    pm_placed pl;
+} heat_buf;
+
+/* The batch's index of the cube's dictionary entry idx: PM_NONE for
+ * PM_NONE, the batch's count (an index nothing has) when the batch lacks
+ * the string. */
+static uint32_t batch_index(const pm_complaints *cs, const pm_cube *cube, pm_dict_col col,
+                            uint32_t idx)
+{
+    if (idx == PM_NONE)
+        return PM_NONE;
+    const char *want = pm_cube_dict_str(cube, col, idx);
+    size_t n = pm_complaints_dict_count(cs, col);
+    for (uint32_t k = 0; want && k < n; k++)
+        if (strcmp(pm_complaints_dict_str(cs, col, k), want) == 0)
+            return k;
+    return (uint32_t)n;
+}
+
+/* Whether complaint i's value in col is one of the set (cube indexes). */
+static int in_set(const pm_complaints *cs, const pm_cube *cube, pm_dict_col col,
+                  const uint32_t *set, size_t n, size_t i)
+{
+    uint32_t v = pm_complaints_dict(cs, col)[i];
+    for (size_t k = 0; k < n; k++)
+        if (batch_index(cs, cube, col, set[k]) == v)
+            return 1;
+    return n == 0;
+}
+
+/* Local day of UTC time t (floored). */
+static int64_t local_day(int64_t t, long utc_offset_s)
+{
+    int64_t s = t + utc_offset_s;
+    return s / 86400 - (s % 86400 < 0);
+}
+
+/* Fills hb from the report filter f; 0, or an exit status. */
+static int heat_filter_make(const pm_complaints *cs, const pm_placed *pl, const pm_cube *cube,
+                            const pm_filter *f, heat_buf *hb)
+{
+    memset(hb, 0, sizeof *hb);
+    for (size_t k = 0; k < f->n_topics; k++)
+        hb->topics[k] = f->topics[k];
+    hb->f.topics = hb->topics;
+    hb->f.n_topics = f->n_topics;
+    for (size_t k = 0; k < f->n_sources; k++)
+        hb->sources[k] = batch_index(cs, cube, PM_DICT_SOURCE, f->sources[k]);
+    hb->f.sources = hb->sources;
+    hb->f.n_sources = f->n_sources;
+    const pm_cube_opts *co = pm_cube_options(cube);
+    if (f->has_range) {
+        hb->f.has_days = 1;
+        hb->f.day_from = local_day(pm_period_start(co->period, f->period_from, co->utc_offset_s),
+                                   co->utc_offset_s);
+        hb->f.day_to = local_day(pm_period_start(co->period, f->period_to + 1, co->utc_offset_s),
+                                 co->utc_offset_s) - 1;
+    }
+    hb->pl = *pl;
+    if (!f->n_statuses && !f->n_executors)
+        return EXIT_OK;
+    if (!(hb->pl.placement = pm_malloc(pl->n))) {
+        fprintf(stderr, "problemap: out of memory for the report's heat layer\n");
+        return EXIT_RUN;
+    }
+    for (size_t i = 0; i < pl->n; i++)
+        hb->pl.placement[i] =
+            in_set(cs, cube, PM_DICT_STATUS, f->statuses, f->n_statuses, i) &&
+                    in_set(cs, cube, PM_DICT_EXECUTOR, f->executors, f->n_executors, i)
+                ? pl->placement[i]
+                : PM_PLACE_REJECTED;
+    return EXIT_OK;
+}
+
+static void heat_filter_free(heat_buf *hb, const pm_placed *pl)
+{
+    if (hb->pl.placement != pl->placement)
+        pm_free(hb->pl.placement);
+}
+
+/* The complaints of this run, when the report can draw them. */
+typedef struct heat_src {
+    const pm_complaints *cs;
+    const pm_placed *pl;
+} heat_src;
+
 static int export_all(pm_ctx *ctx, const cube_job *j, const char *cmd, const pm_districts *ds,
-                      const pm_topics *t, const pm_cube *cube)
+                      const pm_topics *t, const pm_cube *cube, const heat_src *heat)
 {
     filter_buf fb;
     pm_filter f;
@@ -302,15 +419,28 @@ static int export_all(pm_ctx *ctx, const cube_job *j, const char *cmd, const pm_
         ex = write_level(ctx, j, ds, t, cube, &f, PM_LEVEL_TOPIC, j->topics_csv, 0);
     if (!ex && j->summary && pm_cube_write_summary(ctx, j->summary, ds, cube, t, &f))
         ex = cli_fail(ctx, "writing the summary");
+    pm_report_opts rep = j->rep;
+    heat_buf hb;
+    int have_heat = !ex && j->reports.n && heat && heat->cs;
+    if (have_heat && (ex = heat_filter_make(heat->cs, heat->pl, cube, &f, &hb)))
+        have_heat = 0;
+    if (have_heat) {
+        rep.heat_cs = heat->cs;
+        rep.heat_pl = &hb.pl;
+        rep.heat_filter = &hb.f;
+        rep.heat_utc_offset_s = pm_cube_options(cube)->utc_offset_s;
+    }
     for (size_t i = 0; !ex && i < j->reports.n; i++) {
         const char *path = j->reports.v[i];
         if (pm_report_write(ctx, path, (pm_report_format)pm_report_format_parse(NULL, path), ds,
-                            cube, t, &f, &j->rep)) {
+                            cube, t, &f, &rep)) {
             char what[4200];
             snprintf(what, sizeof what, "writing the report %s", path);
             ex = cli_fail(ctx, what);
         }
     }
+    if (have_heat)
+        heat_filter_free(&hb, heat->pl);
     return ex;
 }
 
@@ -387,14 +517,25 @@ int cmd_cube(int argc, char **argv)
     }
     if (!ex && j.cube && pm_cube_write(ctx, cube, j.cube))
         ex = cli_fail(ctx, "writing the cube");
+    uint64_t db_cells = 0;
+    if (!ex && r.db && pm_db_write_cube(ctx, r.db, cube, r.ds, r.t, &db_cells))
+        ex = cli_fail(ctx, "writing the cube's cells to the database");
+    if (!ex && r.db && !j.p.quiet)
+        fprintf(stderr, "problemap: database: %llu cells written to problemap.cube_cells\n",
+                (unsigned long long)db_cells);
+    /* the heat layer only when every complaint of the cube is in memory */
+    heat_src heat = {cube && pm_cube_total(cube) == added ? r.cs : NULL, r.pl};
+    if (!ex && j.reports.n && !heat.cs)
+        fprintf(stderr, "problemap: warning: the report has no heat layer: %s holds complaints of "
+                        "earlier runs, which are not in memory\n", j.cube);
     if (!ex)
-        ex = export_all(ctx, &j, "cube", r.ds, r.t, cube);
+        ex = export_all(ctx, &j, "cube", r.ds, r.t, cube, &heat);
     if (!ex && !j.p.quiet)
         fprintf(stderr,
                 "problemap: %s: read %llu, accepted %llu (%llu into the cube, the rest outside "
                 "every district), rejected %llu; the cube now holds %llu complaints in %zu cells\n",
-                j.p.complaints, (unsigned long long)r.ic.read, (unsigned long long)r.accepted,
-                (unsigned long long)added, (unsigned long long)r.rejected,
+                place_source_name(&j.p), (unsigned long long)r.ic.read,
+                (unsigned long long)r.accepted, (unsigned long long)added, (unsigned long long)r.rejected,
                 (unsigned long long)pm_cube_total(cube), pm_cube_cells(cube));
     pm_cube_free(cube);
     place_free(ctx, &r);
@@ -421,7 +562,7 @@ int cmd_export(int argc, char **argv)
     if (!ex)
         ex = open_cube(ctx, &j, ds, pm_topics_count(t), &cube, 1);
     if (!ex)
-        ex = export_all(ctx, &j, "export", ds, t, cube);
+        ex = export_all(ctx, &j, "export", ds, t, cube, NULL);
     pm_cube_free(cube);
     pm_topics_free(t);
     pm_districts_free(ctx, ds);

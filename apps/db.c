@@ -26,7 +26,7 @@ static const char usage[] =
     "  --db CONNINFO            e.g. \"host=/var/run/postgresql dbname=cur\" or\n"
     "                           postgresql://user@host/db (default: PG* variables)\n";
 
-enum { O_DB = OPT_PLACE_LAST, O_VALID_FROM, O_BATCH };
+enum { O_VALID_FROM = OPT_PLACE_LAST, O_BATCH };
 
 /* Rejects go to the database's rejects table as they come. */
 typedef struct db_rejects {
@@ -88,11 +88,11 @@ int cmd_db(int argc, char **argv)
         return cli_usage_error("db", "unknown subcommand '%s' (migrate or load)", sub);
     static const struct option longopts[] = {
         CLI_PLACE_OPTIONS,
-        {"db", required_argument, 0, O_DB}, {"valid-from", required_argument, 0, O_VALID_FROM},
+        {"valid-from", required_argument, 0, O_VALID_FROM},
         {"batch", required_argument, 0, O_BATCH}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     place_opts o;
     place_opts_init(&o);
-    const char *conninfo = NULL, *valid_from = NULL;
+    const char *valid_from = NULL;
     size_t batch = 0;
     int opt, k;
     char *end;
@@ -103,7 +103,6 @@ int cmd_db(int argc, char **argv)
         if (k)
             continue;
         switch (opt) {
-        case O_DB: conninfo = optarg; break;
         case O_VALID_FROM: valid_from = optarg; break;
         case O_BATCH:
             batch = strtoull(optarg, &end, 10);
@@ -117,7 +116,7 @@ int cmd_db(int argc, char **argv)
     if (optind < argc - 1)
         return cli_usage_error("db", "unexpected argument '%s'", argv[optind + 1]);
     int load = strcmp(sub, "load") == 0;
-    int ex = load ? place_check(&o, "db load") : EXIT_OK;
+    int ex = load ? place_check_files(&o, "db load") : EXIT_OK;
     if (ex)
         return ex;
     pm_ctx *ctx = pm_ctx_new();
@@ -125,7 +124,7 @@ int cmd_db(int argc, char **argv)
         return EXIT_RUN;
     pm_ctx_set_log(ctx, cli_warn_log, NULL);
     pm_db *db = NULL;
-    if (pm_db_open(ctx, conninfo, &db))
+    if (pm_db_open(ctx, o.db, &db))
         ex = cli_fail(ctx, "connecting to the database");
     else
         ex = load ? cmd_load(ctx, db, &o, valid_from, batch) : cmd_migrate(ctx, db);

@@ -2,6 +2,7 @@
  * rejects CSV and a summary. */
 #include "place.h"
 #include "../engine/pm_alloc.h"
+#include "../sql/pm_db.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -17,10 +18,13 @@ static const char usage[] =
     "executor, district_id, region_id, placement (inside, border, snapped, by_code,\n"
     "outside), snap_m.  Bad records go to the rejects file (line, id, field, reason).\n"
     "'-' means standard input or output.\n"
+    "With --db (and no --boundaries/--complaints) the districts and complaints come from\n"
+    "PostGIS and each complaint's placement is written back there (district_id,\n"
+    "placement); --output is then optional.\n"
     "\n";
 static const char usage_output[] =
     "Output:\n"
-    "  --output FILE            placed complaints, CSV (required)\n"
+    "  --output FILE            placed complaints, CSV (required unless --db)\n"
     "  --rejects FILE           (default: OUTPUT with .rejects.csv; standard error when\n"
     "                           OUTPUT is '-')\n"
     "  --summary FILE           counts as JSON\n"
@@ -173,10 +177,10 @@ int cmd_geocode(int argc, char **argv)
     int ex = place_check(&o, "geocode");
     if (ex)
         return ex;
-    if (!output)
+    if (!output && !place_from_db(&o))
         return cli_usage_error("geocode", "--output is required");
     char *rpath = NULL;
-    if (!o.rejects && strcmp(output, "-") != 0) {
+    if (!o.rejects && output && strcmp(output, "-") != 0) {
         if (!(rpath = default_rejects_path(output)))
             return EXIT_RUN;
         o.rejects = rpath;
@@ -191,8 +195,14 @@ int cmd_geocode(int argc, char **argv)
     pm_ctx_set_log(ctx, cli_warn_log, NULL);
     place_run r = {0};
     ex = place_run_all(ctx, &o, &r);
-    if (!ex && write_placed(ctx, output, &r))
+    if (!ex && output && write_placed(ctx, output, &r))
         ex = cli_fail(ctx, "writing placed complaints");
+    uint64_t updated = 0;
+    if (!ex && r.db && pm_db_write_placements(ctx, r.db, r.cs, r.pl, r.ds, &updated))
+        ex = cli_fail(ctx, "writing the placements to the database");
+    if (!ex && r.db && !o.quiet)
+        fprintf(stderr, "problemap: database: placements written, %llu changed\n",
+                (unsigned long long)updated);
     if (!ex)
         ex = place_commit_rejects(ctx, &r);
     if (!ex && summary && write_summary(ctx, summary, &r))

@@ -1,6 +1,7 @@
 /* place.c — the placing pipeline shared by geocode and cube (see place.h). */
 #include "place.h"
 #include "../engine/pm_alloc.h"
+#include "../sql/pm_db.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,7 +31,12 @@ const char place_usage[] =
     "                           (geodesic; default 1000, 0 turns snapping off)\n"
     "  --threads N              worker threads (default: all cores)\n"
     "  --brute-force            test every point against every district (the oracle; slow)\n"
-    "  -q, --quiet              no progress or counts on standard error\n";
+    "  -q, --quiet              no progress or counts on standard error\n"
+    "Database (docs/postgis.md):\n"
+    "  --db CONNINFO            read the boundaries (the current generation) and the\n"
+    "                           complaints from PostGIS instead of files (a libpq conninfo\n"
+    "                           or URI; \"\" uses the PG* variables); give neither\n"
+    "                           --boundaries nor --complaints then\n";
 
 void place_opts_init(place_opts *o)
 {
@@ -58,6 +64,7 @@ int place_option(place_opts *o, const char *cmd, int opt, const char *arg)
     case OPT_TOPICS: o->topics = arg; return 1;
     case OPT_REJECTS: o->rejects = arg; return 1;
     case OPT_BRUTE: o->brute = 1; return 1;
+    case OPT_DB: o->db = arg; return 1;
     case 'q': o->quiet = o->b.quiet = 1; return 1;
     case OPT_UTC_OFFSET:
         o->utc_offset = cli_parse_utc_offset(arg, &ok);
@@ -85,7 +92,32 @@ int place_option(place_opts *o, const char *cmd, int opt, const char *arg)
     }
 }
 
+int place_from_db(const place_opts *o)
+{
+    return o->db && !o->b.path && !o->complaints;
+}
+
+const char *place_source_name(const place_opts *o)
+{
+    return place_from_db(o) ? "database" : o->complaints;
+}
+
 int place_check(const place_opts *o, const char *cmd)
+{
+    if (place_from_db(o)) {
+        if (o->format || o->mapping || o->b.regions_path)
+            return cli_usage_error(cmd, "--format, --mapping and --regions are for files; with "
+                                        "--db the complaints and districts come from the database");
+        return EXIT_OK;
+    }
+    if (o->db)
+        return cli_usage_error(cmd, "--db reads both the boundaries and the complaints from the "
+                                    "database: give neither --boundaries nor --complaints with it "
+                                    "(files go into the database with 'problemap db load')");
+    return place_check_files(o, cmd);
+}
+
+int place_check_files(const place_opts *o, const char *cmd)
 {
     if (!o->b.path)
         return cli_usage_error(cmd, "--boundaries is required");
@@ -204,13 +236,34 @@ static int post_checks(pm_ctx *ctx, place_run *r)
     return PM_OK;
 }
 
+/* The database as the source: the connection and the current districts. */
+static int open_db(pm_ctx *ctx, const place_opts *o, place_run *r)
+{
+    if (pm_db_open(ctx, o->db, &r->db))
+        return cli_fail(ctx, "connecting to the database");
+    if (pm_db_read_districts(ctx, r->db, &r->ds))
+        return cli_fail(ctx, "reading districts from the database");
+    if (pm_districts_count(r->ds) == 0) {
+        fprintf(stderr, "problemap: the database has no districts (load them with "
+                        "'problemap db load')\n");
+        return EXIT_RUN;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "problemap: database: %zu districts\n", pm_districts_count(r->ds));
+    return EXIT_OK;
+}
+
 int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
 {
     int ex;
     pm_intake *in = NULL;
     if (o->quiet)
         pm_ctx_set_log(ctx, cli_warn_log, (void *)&cli_quiet);
-    if ((ex = cli_load_districts(ctx, &o->b, &r->ds)) || (ex = cli_load_topics(ctx, o->topics, &r->t)) ||
+    if (place_from_db(o))
+        ex = (ex = cli_load_topics(ctx, o->topics, &r->t)) ? ex : open_db(ctx, o, r);
+    else
+        ex = cli_load_districts(ctx, &o->b, &r->ds);
+    if (ex || (!r->t && (ex = cli_load_topics(ctx, o->topics, &r->t))) ||
         (ex = load_mapping(ctx, o->mapping, r->t, &r->m)))
         return ex;
     if (o->have_offset) /* else the mapping's own offset (default +00:00) */
@@ -227,18 +280,25 @@ int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
     static const char *const rheader[] = {"line", "id", "field", "reason"};
     pm_csv_write_row(r->rj.f, ',', 4, rheader);
 
-    if (!(r->cs = pm_complaints_new()))
-        goto oom;
-    if (pm_intake_new(ctx, r->t, r->m, r->cs, place_reject, &r->rj, &in))
-        return cli_fail(ctx, "intake");
-    pm_input_format fmt = o->format ? (pm_input_format)pm_input_format_parse(o->format) : PM_FMT_AUTO;
-    int rc = read_complaints(ctx, in, o->complaints, fmt, o->quiet);
-    r->ic = pm_intake_counts_get(in);
-    pm_intake_free(in);
-    if (rc) {
-        char what[4200];
-        snprintf(what, sizeof what, "reading complaints %s", o->complaints);
-        return cli_fail(ctx, what);
+    if (r->db) {
+        /* checked when they were loaded: every one was accepted then */
+        if (pm_db_read_complaints(ctx, r->db, r->t, &r->cs))
+            return cli_fail(ctx, "reading complaints from the database");
+        r->ic.read = r->ic.accepted = pm_complaints_count(r->cs);
+    } else {
+        if (!(r->cs = pm_complaints_new()))
+            goto oom;
+        if (pm_intake_new(ctx, r->t, r->m, r->cs, place_reject, &r->rj, &in))
+            return cli_fail(ctx, "intake");
+        pm_input_format fmt = o->format ? (pm_input_format)pm_input_format_parse(o->format) : PM_FMT_AUTO;
+        int rc = read_complaints(ctx, in, o->complaints, fmt, o->quiet);
+        r->ic = pm_intake_counts_get(in);
+        pm_intake_free(in);
+        if (rc) {
+            char what[4200];
+            snprintf(what, sizeof what, "reading complaints %s", o->complaints);
+            return cli_fail(ctx, what);
+        }
     }
     r->accepted = r->ic.accepted;
     r->rejected = r->ic.rejected;
@@ -273,6 +333,7 @@ void place_free(pm_ctx *ctx, place_run *r)
     pm_mapping_free(r->m);
     pm_topics_free(r->t);
     pm_districts_free(ctx, r->ds);
+    pm_db_close(r->db);
     memset(r, 0, sizeof *r);
 }
 
@@ -285,7 +346,7 @@ void place_print_counts(const place_opts *o, const place_run *r)
     fprintf(stderr,
             "problemap: %s: read %llu, accepted %llu, rejected %llu; placed %llu "
             "(inside %zu, border %zu, snapped %zu, by code %zu), outside %zu\n",
-            o->complaints, (unsigned long long)r->ic.read, (unsigned long long)r->accepted,
+            place_source_name(o), (unsigned long long)r->ic.read, (unsigned long long)r->accepted,
             (unsigned long long)r->rejected, (unsigned long long)placed, c[PM_PLACE_INSIDE],
             c[PM_PLACE_BORDER], c[PM_PLACE_SNAPPED], c[PM_PLACE_BY_CODE], c[PM_PLACE_OUTSIDE]);
 }

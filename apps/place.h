@@ -19,6 +19,7 @@
 typedef struct place_opts {
     cli_boundaries b;
     const char *complaints, *format, *mapping, *topics;
+    const char *db;          /* --db CONNINFO ("" : the PG* variables) or NULL */
     const char *rejects;     /* path; NULL: standard error */
     long utc_offset;
     int have_offset;
@@ -31,7 +32,7 @@ typedef struct place_opts {
 /* Options every placing command takes (getopt_long entries and values). */
 enum {
     OPT_COMPLAINTS = OPT_FIRST_LOCAL, OPT_FORMAT, OPT_MAPPING, OPT_REJECTS, OPT_SNAP,
-    OPT_THREADS, OPT_BRUTE, OPT_PLACE_LAST
+    OPT_THREADS, OPT_BRUTE, OPT_DB, OPT_PLACE_LAST
 };
 #define CLI_PLACE_OPTIONS                                                      \
     CLI_BOUNDARY_OPTIONS,                                                      \
@@ -44,6 +45,7 @@ enum {
     {"snap-tolerance", required_argument, 0, OPT_SNAP},                        \
     {"threads", required_argument, 0, OPT_THREADS},                            \
     {"brute-force", no_argument, 0, OPT_BRUTE},                                \
+    {"db", required_argument, 0, OPT_DB},                                      \
     {"quiet", no_argument, 0, 'q'}
 
 /* The help text for those options. */
@@ -53,8 +55,14 @@ void place_opts_init(place_opts *o);
 /* Handles one option: 1 if it was one, 0 if not, -1 after a usage error
  * (message printed). */
 int place_option(place_opts *o, const char *cmd, int opt, const char *arg);
-/* Checks that the required ones are there (message printed): EXIT_OK or EXIT_USAGE. */
+/* Checks that the required ones are there (message printed): EXIT_OK or
+ * EXIT_USAGE.  With --db and neither --boundaries nor --complaints, both
+ * come from the database (place_from_db()). */
 int place_check(const place_opts *o, const char *cmd);
+/* The same, but the files are required even with --db (db load). */
+int place_check_files(const place_opts *o, const char *cmd);
+/* 1 when the boundaries and complaints come from the database. */
+int place_from_db(const place_opts *o);
 
 /* Rejects: one CSV row each (line, id, field, reason), as they come. */
 typedef struct place_rejects {
@@ -76,6 +84,7 @@ typedef struct place_run {
     uint64_t accepted, rejected;
     pm_outfile *rof;
     place_rejects rj;
+    struct pm_db *db;        /* open when place_from_db(): the source (owned) */
 } place_run;
 
 /* Runs the pipeline into r (zeroed by the caller).  Returns an exit status;
@@ -84,6 +93,8 @@ int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r);
 /* Commits the rejects file (after any later rejects were added). */
 int place_commit_rejects(pm_ctx *ctx, place_run *r);
 void place_free(pm_ctx *ctx, place_run *r);
+/* The name of the complaints' source for messages: the file or "database". */
+const char *place_source_name(const place_opts *o);
 /* "read N, accepted N, ... outside N" on standard error. */
 void place_print_counts(const place_opts *o, const place_run *r);
 

@@ -18,6 +18,7 @@ static const char usage[] =
     "             ratings; GeoJSON, CSV and a summary; an incremental snapshot\n"
     "  export     the tables of an existing cube snapshot, with filters\n"
     "  tiles      heat-map tiles: a z/x/y.png pyramid with TileJSON, and MBTiles\n"
+    "  serve      the web map: an HTTP server of live tiles, tables and reports\n"
     "  db         PostGIS as the database of record: migrate, load\n"
     "  generate   write a deterministic synthetic complaint CSV over real boundaries\n"
     "  topics     list the topic catalogue\n"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         return cmd_tiles(argc - 1, argv + 1);
     if (strcmp(cmd, "db") == 0)
         return cmd_db(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "topics") == 0)
         return cmd_topics(argc - 1, argv + 1);
     fprintf(stderr, "problemap: unknown command '%s'\n\n%s", cmd, usage);

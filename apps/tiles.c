@@ -1,11 +1,10 @@
-/* tiles.c — `problemap tiles`: a heat-map tile pyramid (z/x/y.png with
- * TileJSON, and/or MBTiles) of the placed complaints over the boundaries'
- * extent. */
-#include "place.h"
+/* tiles.c — `problemap tiles`: a tile pyramid (z/x/y.png with TileJSON,
+ * and/or MBTiles) of one map layer — heat map, choropleth or grid — over
+ * the boundaries' extent, built as layers.h builds it for the server. */
+#include "layers.h"
 #include "../engine/pm_alloc.h"
-#include "../engine/pm_civil.h"
 #include "../geodata/pm_pyramid.h"
-#include "../render/pm_heat.h"
+#include "../render/pm_figure.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,12 +13,13 @@
 
 static const char usage[] =
     "Usage: problemap tiles --boundaries B.geojson --complaints C.csv --out DIR\n"
-    "                       [--mbtiles FILE] [--min-zoom Z] [--max-zoom Z] [options]\n"
+    "                       [--mbtiles FILE] [--layer heat|choropleth|grid]\n"
+    "                       [--min-zoom Z] [--max-zoom Z] [options]\n"
     "\n"
-    "Places the complaints (as 'geocode' does) and renders heat-map tiles (kernel density,\n"
-    "one fixed colour scale for every tile and zoom, transparent background) for the\n"
-    "boundaries' extent: a z/x/y.png directory with tilejson.json for Leaflet/MapLibre,\n"
-    "and/or an MBTiles file for QGIS.  Empty tiles are skipped.\n"
+    "Places the complaints (as 'geocode' does) and renders map tiles for the boundaries'\n"
+    "extent (transparent background): a z/x/y.png directory with tilejson.json for\n"
+    "Leaflet/MapLibre, and/or an MBTiles file for QGIS.  Empty tiles are skipped.  The\n"
+    "layer's legend is stored with the tiles (TileJSON/MBTiles \"problemap_legend\").\n"
     "\n";
 static const char usage_tiles[] =
     "Tiles:\n"
@@ -29,29 +29,51 @@ static const char usage_tiles[] =
     "  --size 256|512           tile size in pixels (512: the @2x tile; default 256)\n"
     "  --grid 3857|3395         Web Mercator (default), or World Mercator on the ellipsoid\n"
     "                           (the grid of Yandex maps)\n"
+    "  --layer heat|choropleth|grid   what the tiles show (default heat):\n"
+    "                           heat: kernel density of the complaints, one fixed colour\n"
+    "                             scale for every tile and zoom;\n"
+    "                           choropleth: districts coloured by a cube figure (--figure),\n"
+    "                             in quantile classes, as in the report;\n"
+    "                           grid: complaints counted in equal-area square cells\n"
+    "                             (--cell-m), in quantile classes\n"
+    "  --name TEXT, --attribution TEXT   for the TileJSON/MBTiles metadata\n"
+    "Heat map:\n"
     "  --kernel quartic|gaussian   the density kernel (default quartic, as QGIS)\n"
-    "  --radius-m M             kernel radius on the ground in metres (default 2000)\n"
+    "  --radius-m M             kernel radius on the ground in metres (default: 1/150 of\n"
+    "                           the districts' extent, 500 m to 100 km)\n"
     "  --radius-px P            kernel radius in pixels instead\n"
     "  --ramp inferno|viridis|ylorrd   colour ramp (default inferno)\n"
     "  --v-max V                the density at the top of the colour scale (default: the\n"
     "                           99th percentile of the data)\n"
-    "  --name TEXT, --attribution TEXT   for the TileJSON/MBTiles metadata\n"
+    "Heat map and grid:\n"
+    "  --weight one|open|overdue|wait_h   what a complaint counts for: 1 (default), 1 if\n"
+    "                           still open, 1 if overdue (open more than 24 h), or the hours\n"
+    "                           it waited for an answer; judged at the end of the period\n"
+    "                           range, as the cube's tables do\n"
+    "Grid:\n"
+    "  --cell-m M               cell side in metres (default: 1/100 of the districts'\n"
+    "                           extent, 1 km to 100 km; at least 100), on a\n"
+    "                           Lambert equal-area plane centred on the districts\n"
+    "Choropleth:\n"
+    "  --figure NAME            the cube figure (default complaints): complaints,\n"
+    "                           complaints_per_10k, complaints_per_10k_smoothed,\n"
+    "                           complaints_per_km2, answered_within_24h_share,\n"
+    "                           answer_time_median_h, overdue_share, change_pct, rating_index\n"
+    "  --period day|week|month  the cube's period (default week): --from/--to are rounded\n"
+    "                           to it for the figures (change_pct compares with the range\n"
+    "                           before), and --weight judges at the range's end\n"
     "Filters (each filter makes its own layer):\n"
     "  --topic T                topic code or Russian name (repeat for several)\n"
     "  --source S               (repeat for several)\n"
     "  --from YYYY-MM-DD, --to YYYY-MM-DD   local days, at --utc-offset\n"
     "  -h, --help               this help\n";
 
-#define MAX_VALUES 64
-
 typedef struct tiles_job {
     place_opts p;
-    const char *out, *mbtiles, *name, *attribution, *from, *to;
+    layer_request req;
+    const char *out, *mbtiles, *name, *attribution, *period;
     int minz, maxz, size;
-    pm_grid grid;
-    pm_heat_opts heat;
-    const char *topics[MAX_VALUES], *sources[MAX_VALUES];
-    size_t n_topics, n_sources;
+    int have_figure, have_cell;
 } tiles_job;
 
 static int pick(const char *arg, const char *const *names, int n)
@@ -62,10 +84,116 @@ static int pick(const char *arg, const char *const *names, int n)
     return -1;
 }
 
+enum {
+    O_OUT = OPT_PLACE_LAST, O_MBTILES, O_MINZ, O_MAXZ, O_SIZE, O_GRID, O_KERNEL, O_RADIUS_M,
+    O_RADIUS_PX, O_RAMP, O_VMAX, O_NAME, O_ATTR, O_TOPIC, O_SOURCE, O_FROM, O_TO, O_LAYER,
+    O_FIGURE, O_CELL, O_WEIGHT, O_PERIOD
+};
+
+/* The options that pick one of a few names. */
+static int parse_choice(tiles_job *j, int opt, const char *arg)
+{
+    static const char *const grids[] = {"3857", "3395"}, *const kernels[] = {"quartic", "gaussian"},
+                             *const ramps[] = {"inferno", "viridis", "ylorrd"};
+    int k;
+    switch (opt) {
+    case O_GRID:
+        if ((k = pick(arg, grids, 2)) < 0)
+            return cli_usage_error("tiles", "--grid: '%s' is not 3857 or 3395", arg);
+        j->req.grid = (pm_grid)k;
+        return EXIT_OK;
+    case O_KERNEL:
+        if ((k = pick(arg, kernels, 2)) < 0)
+            return cli_usage_error("tiles", "--kernel: '%s' is not quartic or gaussian", arg);
+        j->req.heat.kernel = (pm_kernel)k;
+        return EXIT_OK;
+    case O_RAMP:
+        if ((k = pick(arg, ramps, 3)) < 0)
+            return cli_usage_error("tiles", "--ramp: '%s' is not inferno, viridis or ylorrd", arg);
+        j->req.heat.ramp = (pm_ramp)k;
+        return EXIT_OK;
+    case O_LAYER:
+        if ((k = layer_kind_parse(arg)) < 0)
+            return cli_usage_error("tiles", "--layer: '%s' is not heat, choropleth or grid", arg);
+        j->req.kind = (layer_kind)k;
+        return EXIT_OK;
+    case O_WEIGHT:
+        if ((k = pm_weight_parse(arg)) < 0)
+            return cli_usage_error("tiles", "--weight: '%s' is not one, open, overdue or wait_h",
+                                   arg);
+        j->req.weight = (pm_weight)k;
+        return EXIT_OK;
+    case O_PERIOD:
+        if (pm_period_kind_parse(arg) < 0)
+            return cli_usage_error("tiles", "--period: '%s' is not day, week or month", arg);
+        j->period = arg;
+        return EXIT_OK;
+    default:
+        if (!pm_figure_find(arg))
+            return cli_usage_error("tiles", "--figure: '%s' is not one of %s", arg,
+                                   pm_figure_names());
+        j->req.figure = arg;
+        j->have_figure = 1;
+        return EXIT_OK;
+    }
+}
+
+/* The options that take a number. */
+static int parse_number(tiles_job *j, int opt, const char *arg)
+{
+    char *end;
+    if (opt == O_MINZ || opt == O_MAXZ || opt == O_SIZE) {
+        long k = strtol(arg, &end, 10);
+        if (opt == O_SIZE && (*end || (k != 256 && k != 512)))
+            return cli_usage_error("tiles", "--size: '%s' is not 256 or 512", arg);
+        if (opt != O_SIZE && (*end || k < 0 || k > 18))
+            return cli_usage_error("tiles", "'%s' is not a zoom from 0 to 18", arg);
+        *(opt == O_MINZ ? &j->minz : opt == O_MAXZ ? &j->maxz : &j->size) = (int)k;
+        return EXIT_OK;
+    }
+    double v = strtod(arg, &end);
+    if (*end || !(v > 0) || v > 1e9)
+        return cli_usage_error("tiles", "'%s' is not a positive number", arg);
+    if (opt == O_RADIUS_M)
+        j->req.heat.radius_m = v, j->req.heat.radius_px = 0;
+    else if (opt == O_RADIUS_PX)
+        j->req.heat.radius_px = v, j->req.heat.radius_m = 0;
+    else if (opt == O_VMAX)
+        j->req.heat.v_max = v;
+    else if (v < 100)
+        return cli_usage_error("tiles", "--cell-m: %s m is below the smallest cell, 100 m", arg);
+    else
+        j->req.cell_m = v, j->have_cell = 1;
+    return EXIT_OK;
+}
+
+static int add_value(const char **v, size_t *n, const char *arg)
+{
+    if (*n == LAYER_MAX_VALUES)
+        return cli_usage_error("tiles", "at most %d values per filter", LAYER_MAX_VALUES);
+    v[(*n)++] = arg;
+    return EXIT_OK;
+}
+
+/* Checks what the options say together. */
+static int check_args(const tiles_job *j)
+{
+    if (j->minz > j->maxz)
+        return cli_usage_error("tiles", "--min-zoom is above --max-zoom");
+    if (!j->out && !j->mbtiles)
+        return cli_usage_error("tiles", "give --out DIR and/or --mbtiles FILE");
+    if (j->have_figure && j->req.kind != LAYER_CHOROPLETH)
+        return cli_usage_error("tiles", "--figure is for --layer choropleth");
+    if (j->have_cell && j->req.kind != LAYER_GRID)
+        return cli_usage_error("tiles", "--cell-m is for --layer grid");
+    if (j->req.weight != PM_WEIGHT_ONE && j->req.kind == LAYER_CHOROPLETH)
+        return cli_usage_error("tiles", "--weight is for --layer heat or grid (a choropleth "
+                                        "shows a --figure)");
+    return place_check(&j->p, "tiles");
+}
+
 static int parse_args(int argc, char **argv, tiles_job *j)
 {
-    enum { O_OUT = OPT_PLACE_LAST, O_MBTILES, O_MINZ, O_MAXZ, O_SIZE, O_GRID, O_KERNEL, O_RADIUS_M,
-           O_RADIUS_PX, O_RAMP, O_VMAX, O_NAME, O_ATTR, O_TOPIC, O_SOURCE, O_FROM, O_TO };
     static const struct option longopts[] = {
         CLI_PLACE_OPTIONS,
         {"out", required_argument, 0, O_OUT}, {"mbtiles", required_argument, 0, O_MBTILES},
@@ -77,15 +205,15 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         {"v-max", required_argument, 0, O_VMAX}, {"name", required_argument, 0, O_NAME},
         {"attribution", required_argument, 0, O_ATTR}, {"topic", required_argument, 0, O_TOPIC},
         {"source", required_argument, 0, O_SOURCE}, {"from", required_argument, 0, O_FROM},
-        {"to", required_argument, 0, O_TO}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    static const char *const grids[] = {"3857", "3395"}, *const kernels[] = {"quartic", "gaussian"},
-                             *const ramps[] = {"inferno", "viridis", "ylorrd"};
-    int opt, k;
-    char *end;
-    double v;
+        {"to", required_argument, 0, O_TO}, {"layer", required_argument, 0, O_LAYER},
+        {"figure", required_argument, 0, O_FIGURE}, {"cell-m", required_argument, 0, O_CELL},
+        {"weight", required_argument, 0, O_WEIGHT}, {"period", required_argument, 0, O_PERIOD},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int opt, ex = EXIT_OK;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
-        if ((k = place_option(&j->p, "tiles", opt, optarg)) < 0)
+    while (ex == EXIT_OK && (opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        int k = place_option(&j->p, "tiles", opt, optarg);
+        if (k < 0)
             return EXIT_USAGE;
         if (k)
             continue;
@@ -94,82 +222,27 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         case O_MBTILES: j->mbtiles = optarg; break;
         case O_NAME: j->name = optarg; break;
         case O_ATTR: j->attribution = optarg; break;
-        case O_FROM: j->from = optarg; break;
-        case O_TO: j->to = optarg; break;
-        case O_MINZ:
-        case O_MAXZ:
-            k = (int)strtol(optarg, &end, 10);
-            if (*end || k < 0 || k > 18)
-                return cli_usage_error("tiles", "'%s' is not a zoom from 0 to 18", optarg);
-            *(opt == O_MINZ ? &j->minz : &j->maxz) = k;
+        case O_FROM: j->req.from = optarg; break;
+        case O_TO: j->req.to = optarg; break;
+        case O_GRID: case O_KERNEL: case O_RAMP: case O_LAYER: case O_WEIGHT: case O_PERIOD:
+        case O_FIGURE:
+            ex = parse_choice(j, opt, optarg);
             break;
-        case O_SIZE:
-            j->size = (int)strtol(optarg, &end, 10);
-            if (*end || (j->size != 256 && j->size != 512))
-                return cli_usage_error("tiles", "--size: '%s' is not 256 or 512", optarg);
+        case O_MINZ: case O_MAXZ: case O_SIZE: case O_RADIUS_M: case O_RADIUS_PX: case O_VMAX:
+        case O_CELL:
+            ex = parse_number(j, opt, optarg);
             break;
-        case O_GRID:
-            if ((k = pick(optarg, grids, 2)) < 0)
-                return cli_usage_error("tiles", "--grid: '%s' is not 3857 or 3395", optarg);
-            j->grid = (pm_grid)k;
-            break;
-        case O_KERNEL:
-            if ((k = pick(optarg, kernels, 2)) < 0)
-                return cli_usage_error("tiles", "--kernel: '%s' is not quartic or gaussian", optarg);
-            j->heat.kernel = (pm_kernel)k;
-            break;
-        case O_RAMP:
-            if ((k = pick(optarg, ramps, 3)) < 0)
-                return cli_usage_error("tiles", "--ramp: '%s' is not inferno, viridis or ylorrd", optarg);
-            j->heat.ramp = (pm_ramp)k;
-            break;
-        case O_RADIUS_M:
-        case O_RADIUS_PX:
-        case O_VMAX:
-            v = strtod(optarg, &end);
-            if (*end || !(v > 0) || v > 1e9)
-                return cli_usage_error("tiles", "'%s' is not a positive number", optarg);
-            if (opt == O_RADIUS_M)
-                j->heat.radius_m = v, j->heat.radius_px = 0;
-            else if (opt == O_RADIUS_PX)
-                j->heat.radius_px = v, j->heat.radius_m = 0;
-            else
-                j->heat.v_max = v;
-            break;
-        case O_TOPIC:
-        case O_SOURCE:
-            if ((opt == O_TOPIC ? j->n_topics : j->n_sources) == MAX_VALUES)
-                return cli_usage_error("tiles", "at most %d values per filter", MAX_VALUES);
-            if (opt == O_TOPIC)
-                j->topics[j->n_topics++] = optarg;
-            else
-                j->sources[j->n_sources++] = optarg;
-            break;
+        case O_TOPIC: ex = add_value(j->req.topics, &j->req.n_topics, optarg); break;
+        case O_SOURCE: ex = add_value(j->req.sources, &j->req.n_sources, optarg); break;
         case 'h': printf("%s%s%s", usage, place_usage, usage_tiles); return -1;
         default: return cli_usage_error("tiles", "unknown option");
         }
     }
+    if (ex)
+        return ex;
     if (optind < argc)
         return cli_usage_error("tiles", "unexpected argument '%s'", argv[optind]);
-    if (j->minz > j->maxz)
-        return cli_usage_error("tiles", "--min-zoom is above --max-zoom");
-    if (!j->out && !j->mbtiles)
-        return cli_usage_error("tiles", "give --out DIR and/or --mbtiles FILE");
-    return place_check(&j->p, "tiles");
-}
-
-/* The districts' extent in lon/lat. */
-static int districts_extent(pm_ctx *ctx, const pm_districts *ds, double b[4])
-{
-    b[0] = b[1] = INFINITY;
-    b[2] = b[3] = -INFINITY;
-    for (size_t i = 0; i < pm_districts_count(ds); i++) {
-        double x0, y0, x1, y1;
-        if (!GEOSGeom_getExtent_r(pm_ctx_geos(ctx), pm_district_geom_borrow(ds, i), &x0, &y0, &x1, &y1))
-            continue;
-        b[0] = fmin(b[0], x0), b[1] = fmin(b[1], y0), b[2] = fmax(b[2], x1), b[3] = fmax(b[3], y1);
-    }
-    return isfinite(b[0]) ? PM_OK : PM_ERR(ctx, PM_E_GEOM, "the districts have no extent");
+    return check_args(j);
 }
 
 /* The tile range of zoom z over a lon/lat extent, through PROJ. */
@@ -194,29 +267,13 @@ static int tile_range(pm_ctx *ctx, pm_grid grid, const double b[4], int z, uint3
     return PM_OK;   /* r: x0, y0 (north), x1, y1 (south) */
 }
 
-static char *legend_json(const pm_heat_layer *l)
-{
-    pm_heat_stop s[16];
-    size_t n = pm_heat_legend(l, s, 16);
-    size_t cap = 64 + n * 96;
-    char *buf = pm_malloc(cap);
-    if (!buf)
-        return NULL;
-    size_t len = (size_t)snprintf(buf, cap, "{\"v_max\": %.6g, \"stops\": [", pm_heat_layer_vmax(l));
-    for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s{\"value\": %.6g, \"color\": \"#%02x%02x%02x\", \"alpha\": %u}",
-                                i ? ", " : "", s[i].value, s[i].r, s[i].g, s[i].b, s[i].a);
-    snprintf(buf + len, cap - len, "]}");
-    return buf;
-}
-
-static int render_all(pm_ctx *ctx, const tiles_job *j, const pm_heat_layer *l, pm_pyramid *pyr,
+static int render_all(pm_ctx *ctx, const tiles_job *j, const map_layer *l, pm_pyramid *pyr,
                       const double b[4])
 {
     int tty = !j->p.quiet && isatty(2);
     for (int z = j->minz; z <= j->maxz; z++) {
         uint32_t r[4];
-        int rc = tile_range(ctx, j->grid, b, z, r);
+        int rc = tile_range(ctx, j->req.grid, b, z, r);
         if (rc)
             return rc;
         for (uint32_t x = r[0]; x <= r[2]; x++)
@@ -224,7 +281,7 @@ static int render_all(pm_ctx *ctx, const tiles_job *j, const pm_heat_layer *l, p
                 uint8_t *png = NULL;
                 size_t len = 0;
                 int empty = 1;
-                rc = pm_heat_tile_png(ctx, l, z, x, y, j->size, &png, &len, &empty);
+                rc = map_layer_tile_png(ctx, l, z, x, y, j->size, &png, &len, &empty);
                 if (!rc && !empty)
                     rc = pm_pyramid_put(ctx, pyr, z, x, y, png, len);
                 pm_free(png);
@@ -239,12 +296,49 @@ static int render_all(pm_ctx *ctx, const tiles_job *j, const pm_heat_layer *l, p
     return PM_OK;
 }
 
+/* Builds what the layer draws on (exit status). */
+static int prepare(pm_ctx *ctx, const tiles_job *j, dataset *d, map_layer **layer)
+{
+    const pm_points *pts;
+    const pm_choro *ch;
+    int rc = j->req.kind == LAYER_CHOROPLETH ? dataset_choro(ctx, d, j->req.grid, &ch)
+                                             : dataset_points(ctx, d, j->req.grid, &pts);
+    if (!rc)
+        rc = map_layer_new(ctx, d, &j->req, layer);
+    if (rc == PM_E_USAGE)
+        return cli_usage_error("tiles", "%s", pm_ctx_errmsg(ctx));
+    return rc ? cli_fail(ctx, "preparing the map layer") : EXIT_OK;
+}
+
+static void print_done(const tiles_job *j, const dataset *d, const json_t *legend, size_t n)
+{
+    fprintf(stderr, "problemap: %zu tiles, zoom %d to %d, %s layer", n, j->minz, j->maxz,
+            layer_kind_name(j->req.kind));
+    if (j->req.kind == LAYER_HEAT && j->req.weight == PM_WEIGHT_ONE)
+        fprintf(stderr, ", %zu points", pm_points_count(d->points[j->req.grid]));
+    if (j->req.kind == LAYER_HEAT)
+        fprintf(stderr, ", colour scale 0 .. %.4g",
+                json_real_value(json_object_get(legend, "v_max")));
+    else if (j->req.kind == LAYER_CHOROPLETH)
+        fprintf(stderr, " of %s", j->req.figure ? j->req.figure : "complaints");
+    else
+        fprintf(stderr, ", cells of %g m",
+                j->req.cell_m > 0 ? j->req.cell_m : layer_auto_scale_m(d, 100));
+    fputc('\n', stderr);
+}
+
 int cmd_tiles(int argc, char **argv)
 {
+    static const char *const names[] = {"problemap heat map", "problemap choropleth",
+                                        "problemap grid"};
+    static const char *const descriptions[] = {"Complaints: kernel density",
+                                               "Complaints: a cube figure per district",
+                                               "Complaints per equal-area cell"};
     tiles_job j;
     memset(&j, 0, sizeof j);
     place_opts_init(&j.p);
-    j.minz = 4, j.maxz = 8, j.size = 256, j.heat.radius_m = 2000;
+    layer_request_init(&j.req);
+    j.minz = 4, j.maxz = 8, j.size = 256;
     int ex = parse_args(argc, argv, &j);
     if (ex)
         return ex < 0 ? EXIT_OK : ex;
@@ -252,61 +346,24 @@ int cmd_tiles(int argc, char **argv)
     if (!ctx)
         return EXIT_RUN;
     pm_ctx_set_log(ctx, cli_warn_log, NULL);
-    place_run r = {0};
-    pm_points *pts = NULL;
-    pm_heat_layer *layer = NULL;
+    dataset *d = NULL;
+    map_layer *layer = NULL;
     pm_pyramid *pyr = NULL;
-    char *legend = NULL;
-    uint16_t topics[MAX_VALUES];
-    uint32_t sources[MAX_VALUES];
-    pm_heat_filter f = {0};
-    double bounds[4];
-    if ((ex = place_run_all(ctx, &j.p, &r)) || (ex = place_commit_rejects(ctx, &r)))
+    json_t *legend = NULL;
+    char *legend_text = NULL;
+    if ((ex = dataset_new(ctx, &j.p, j.period, &d)) || (ex = prepare(ctx, &j, d, &layer)))
         goto done;
-    ex = EXIT_USAGE;
-    for (size_t i = 0; i < j.n_topics; i++) {
-        long k = pm_topics_find(r.t, j.topics[i]);
-        if (k < 0) {
-            cli_usage_error("tiles", "--topic: unknown topic '%s'", j.topics[i]);
-            goto done;
-        }
-        topics[i] = (uint16_t)k;
-    }
-    for (size_t i = 0; i < j.n_sources; i++) {
-        size_t n = pm_complaints_dict_count(r.cs, PM_DICT_SOURCE), k = 0;
-        while (k < n && strcmp(pm_complaints_dict_str(r.cs, PM_DICT_SOURCE, (uint32_t)k), j.sources[i]))
-            k++;
-        if (k == n) {
-            cli_usage_error("tiles", "--source: no complaint has source '%s'", j.sources[i]);
-            goto done;
-        }
-        sources[i] = (uint32_t)k;
-    }
-    f.topics = topics, f.n_topics = j.n_topics, f.sources = sources, f.n_sources = j.n_sources;
-    if (j.from || j.to) {
-        long off = j.p.have_offset ? j.p.utc_offset : 0;
-        int64_t t0 = 0, t1 = 0;
-        if ((j.from && pm_time_parse_iso8601(j.from, off, &t0)) || (j.to && pm_time_parse_iso8601(j.to, off, &t1))) {
-            cli_usage_error("tiles", "--from/--to: not a date like 2025-03-01");
-            goto done;
-        }
-        f.has_days = 1;
-        f.day_from = j.from ? pm_floor_div(t0 + off, 86400) : INT32_MIN;
-        f.day_to = j.to ? pm_floor_div(t1 + off, 86400) : INT32_MAX;
-    }
     ex = EXIT_RUN;
-    pm_pyramid_meta meta = {j.name ? j.name : "problemap heat map", "Complaints: kernel density",
-                            j.attribution, j.minz, j.maxz, {0, 0, 0, 0}, j.size, NULL};
-    if (pm_points_new(ctx, r.cs, r.pl, j.grid, j.p.have_offset ? j.p.utc_offset : 0, &pts) ||
-        pm_heat_layer_new(ctx, pts, &f, &j.heat, &layer) || districts_extent(ctx, r.ds, bounds)) {
-        ex = cli_fail(ctx, "preparing the heat map");
+    legend = map_layer_legend(layer);
+    if (!legend || !(legend_text = json_dumps(legend, JSON_COMPACT | JSON_SORT_KEYS))) {
+        fprintf(stderr, "problemap: out of memory\n");
         goto done;
     }
-    memcpy(meta.bounds, bounds, sizeof bounds);
-    if (!(legend = legend_json(layer)))
-        goto done;
-    meta.legend_json = legend;
-    if (pm_pyramid_open(ctx, j.out, j.mbtiles, &meta, &pyr) || render_all(ctx, &j, layer, pyr, bounds)) {
+    pm_pyramid_meta meta = {j.name ? j.name : names[j.req.kind], descriptions[j.req.kind],
+                            j.attribution, j.minz, j.maxz, {0, 0, 0, 0}, j.size, legend_text};
+    memcpy(meta.bounds, d->bounds, sizeof meta.bounds);
+    if (pm_pyramid_open(ctx, j.out, j.mbtiles, &meta, &pyr) ||
+        render_all(ctx, &j, layer, pyr, d->bounds)) {
         ex = cli_fail(ctx, "rendering tiles");
         goto done;
     }
@@ -318,15 +375,14 @@ int cmd_tiles(int argc, char **argv)
         goto done;
     }
     if (!j.p.quiet)
-        fprintf(stderr, "problemap: %zu tiles, zoom %d to %d, %zu points, colour scale 0 .. %.4g\n", n,
-                j.minz, j.maxz, pm_points_count(pts), pm_heat_layer_vmax(layer));
+        print_done(&j, d, legend, n);
     ex = EXIT_OK;
 done:
     pm_pyramid_abort(pyr);
-    pm_free(legend);
-    pm_heat_layer_free(layer);
-    pm_points_free(pts);
-    place_free(ctx, &r);
+    free(legend_text);
+    json_decref(legend);
+    map_layer_free(layer);
+    dataset_free(ctx, d);
     pm_ctx_free(ctx);
     return ex;
 }

@@ -1145,3 +1145,26 @@ int pm_cube_query(pm_ctx *ctx, const pm_cube *cube, pm_level level, const pm_fil
     pm_free(a);
     return rc;
 }
+
+/* ---- cells ---------------------------------------------------------------- */
+
+int pm_cube_each_cell(const pm_cube *cube, pm_cube_cell_fn fn, void *user)
+{
+    const pm_cell_store *st = &cube->st;
+    for (size_t i = 0; i < st->n; i++) {
+        const pm_cell *c = &st->cells[i];
+        const pm_cell_key *k = &c->key;
+        pm_cube_cell out = {
+            .district = k->district, .topic = k->topic, .period = k->period,
+            .source = k->source == PM_NONE ? NULL : pm_cube_dict_str(cube, PM_DICT_SOURCE, k->source),
+            .status = k->status == PM_NONE ? NULL : pm_cube_dict_str(cube, PM_DICT_STATUS, k->status),
+            .executor = k->executor == PM_NONE ? NULL
+                                               : pm_cube_dict_str(cube, PM_DICT_EXECUTOR, k->executor),
+            .answered = c->delays.len, .answered_24h = c->answered_24h, .open = c->opens.len,
+            .delays_s = pm_store_delays(st, c), .open_created = pm_store_opens(st, c)};
+        int rc = fn(user, &out);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

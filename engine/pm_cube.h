@@ -153,6 +153,26 @@ typedef struct pm_row {
 int pm_cube_query(pm_ctx *ctx, const pm_cube *cube, pm_level level, const pm_filter *f,
                   pm_row **rows, size_t *n);
 
+/* ---- cells ---------------------------------------------------------------- */
+
+/* One cell as the cube keeps it: the exact lists behind every figure
+ * (what the database's cube_cells table stores).  Pointers are borrowed
+ * and valid until the cube changes. */
+typedef struct pm_cube_cell {
+    size_t district;
+    uint16_t topic;
+    int64_t period;
+    const char *source, *status, *executor;   /* NULL: none */
+    uint64_t answered, answered_24h, open;    /* count = answered + open */
+    const uint32_t *delays_s;                 /* answered of them: answer delays, seconds */
+    const int64_t *open_created;              /* open of them: creation times (UTC) */
+} pm_cube_cell;
+
+/* Calls fn for every cell (in no particular order); stops at the first
+ * non-zero return of fn and returns it.  Allocates nothing. */
+typedef int (*pm_cube_cell_fn)(void *user, const pm_cube_cell *c);
+int pm_cube_each_cell(const pm_cube *cube, pm_cube_cell_fn fn, void *user);
+
 /* ---- snapshot ----------------------------------------------------------- */
 
 int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path);

@@ -1,5 +1,8 @@
 /* cube_out.c — the cube's rows as GeoJSON (RFC 7946), CSV and a JSON
- * summary (see pm_cube_out.h).
+ * summary (see pm_cube_out.h).  Each writer writes to a FILE (the
+ * pm_cube_*_stream functions, used by `problemap serve` on memory
+ * streams); the path functions wrap them in pm_out.h's temporary file and
+ * rename.
  *
  * One table of columns (COLS) names every property, says how it is rounded
  * and is shared by the three writers, so GeoJSON, CSV and the summary
@@ -299,7 +302,7 @@ static const char *value_text(const value *v, char dec, char buf[64])
 
 /* A JSON object of the columns cols of row r, named names[i] (NULL: the
  * column names); *out is a new reference. */
-static int row_object(pm_ctx *ctx, const char *path, const source *s, const pm_row *r,
+static int row_object(pm_ctx *ctx, const char *name, const source *s, const pm_row *r,
                       const col *cols, const char *const *names, size_t n, json_t **out)
 {
     json_t *o = json_object();
@@ -311,19 +314,19 @@ static int row_object(pm_ctx *ctx, const char *path, const source *s, const pm_r
         }
     }
     *out = o;
-    return o ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory (or a name that is not UTF-8)", path);
+    return o ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory (or a name that is not UTF-8)", name);
 }
 
 /* The error of a failed json_dumpf to f: a write error or no memory. */
-static int dump_error(pm_ctx *ctx, const char *path, FILE *f)
+static int dump_error(pm_ctx *ctx, const char *name, FILE *f)
 {
     if (ferror(f))
-        return PM_ERR(ctx, PM_E_IO, "error writing %s", path);
-    return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory writing JSON", path);
+        return PM_ERR(ctx, PM_E_IO, "error writing %s", name);
+    return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory writing JSON", name);
 }
 
 /* Checks that every row's key exists at this level. */
-static int check_keys(pm_ctx *ctx, const char *path, const source *s, const pm_row *rows, size_t n)
+static int check_keys(pm_ctx *ctx, const char *name, const source *s, const pm_row *rows, size_t n)
 {
     size_t limit = 1;
     switch (s->level) {
@@ -336,12 +339,12 @@ static int check_keys(pm_ctx *ctx, const char *path, const source *s, const pm_r
     for (size_t i = 0; i < n; i++)
         if (rows[i].key >= limit)
             return PM_ERR(ctx, PM_E_USAGE, "%s: row %zu: key %zu out of range (%zu at this level)",
-                          path, i, rows[i].key, limit);
+                          name, i, rows[i].key, limit);
     return PM_OK;
 }
 
 /* Checks that the level is known and its needed arguments are given. */
-static int check_source(pm_ctx *ctx, const char *path, const source *s)
+static int check_source(pm_ctx *ctx, const char *name, const source *s)
 {
     const char *missing = NULL;
     switch (s->level) {
@@ -350,11 +353,27 @@ static int check_source(pm_ctx *ctx, const char *path, const source *s)
     case PM_LEVEL_EXECUTOR: missing = s->cube ? NULL : "cube"; break;
     case PM_LEVEL_TOPIC: missing = s->topics ? NULL : "topics"; break;
     case PM_LEVEL_TOTAL: break;
-    default: return PM_ERR(ctx, PM_E_USAGE, "%s: unknown level %d", path, (int)s->level);
+    default: return PM_ERR(ctx, PM_E_USAGE, "%s: unknown level %d", name, (int)s->level);
     }
     if (missing)
-        return PM_ERR(ctx, PM_E_USAGE, "%s: writing this level needs the %s", path, missing);
+        return PM_ERR(ctx, PM_E_USAGE, "%s: writing this level needs the %s", name, missing);
     return PM_OK;
+}
+
+/* Commits of when rc is PM_OK, else drops it; returns the first error. */
+static int outfile_finish(pm_ctx *ctx, pm_outfile *of, int rc)
+{
+    if (rc == PM_OK)
+        return pm_outfile_commit(ctx, of);
+    pm_outfile_abort(of);
+    return rc;
+}
+
+/* PM_E_IO when the stream saw a write error (a full disk, or no memory
+ * for an open_memstream buffer). */
+static int stream_check(pm_ctx *ctx, const char *name, FILE *f)
+{
+    return ferror(f) ? PM_ERR(ctx, PM_E_IO, "error writing %s", name) : PM_OK;
 }
 
 /* ------------------------------------------------------------ GeoJSON */
@@ -369,7 +388,7 @@ typedef struct feature {
 typedef struct gj_writer {
     pm_ctx *ctx;
     GEOSContextHandle_t h;
-    const char *path;
+    const char *name;           /* the output's name, for messages */
     int decimals;
     FILE *f;                    /* NULL in the measuring pass */
     double *pts;                /* one ring, rounded: x0 y0 x1 y1 … */
@@ -420,12 +439,12 @@ static int ring_load(gj_writer *w, const GEOSGeometry *ring, int ccw, size_t *n)
     unsigned int size;
     const GEOSCoordSequence *seq = GEOSGeom_getCoordSeq_r(w->h, ring);
     if (!seq || !GEOSCoordSeq_getSize_r(w->h, seq, &size))
-        return PM_ERR(w->ctx, PM_E_GEOM, "%s: cannot read a ring: %s", w->path,
+        return PM_ERR(w->ctx, PM_E_GEOM, "%s: cannot read a ring: %s", w->name,
                       pm_ctx_geos_msg(w->ctx));
     if (size > w->cap) {
         double *p = pm_reallocarray(w->pts, size, 2 * sizeof *p);
         if (!p)
-            return PM_ERR(w->ctx, PM_E_NOMEM, "%s: out of memory (ring of %u points)", w->path, size);
+            return PM_ERR(w->ctx, PM_E_NOMEM, "%s: out of memory (ring of %u points)", w->name, size);
         w->pts = p;
         w->cap = size;
     }
@@ -433,7 +452,7 @@ static int ring_load(gj_writer *w, const GEOSGeometry *ring, int ccw, size_t *n)
     for (unsigned int i = 0; i < size; i++) {
         double x, y;
         if (!GEOSCoordSeq_getXY_r(w->h, seq, i, &x, &y))
-            return PM_ERR(w->ctx, PM_E_GEOM, "%s: cannot read a point: %s", w->path,
+            return PM_ERR(w->ctx, PM_E_GEOM, "%s: cannot read a point: %s", w->name,
                           pm_ctx_geos_msg(w->ctx));
         x = round_to(x, w->decimals);
         y = round_to(y, w->decimals);
@@ -487,7 +506,7 @@ static int polygon_out(gj_writer *w, const GEOSGeometry *poly, feature *ft, size
     const GEOSGeometry *ext = GEOSGetExteriorRing_r(w->h, poly);
     int holes = GEOSGetNumInteriorRings_r(w->h, poly);
     if (!ext || holes < 0)
-        return PM_ERR(w->ctx, PM_E_GEOM, "%s: cannot read a polygon: %s", w->path,
+        return PM_ERR(w->ctx, PM_E_GEOM, "%s: cannot read a polygon: %s", w->name,
                       pm_ctx_geos_msg(w->ctx));
     size_t n;
     int rc = ring_load(w, ext, 1, &n);
@@ -564,7 +583,7 @@ static int region_union(gj_writer *w, const pm_districts *ds, size_t r, size_t f
     size_t nd = pm_districts_count(ds), k = 0;
     GEOSGeometry **parts = pm_calloc(nd ? nd : 1, sizeof *parts);
     if (!parts)
-        return PM_ERR(w->ctx, PM_E_NOMEM, "%s: out of memory (%zu districts)", w->path, nd);
+        return PM_ERR(w->ctx, PM_E_NOMEM, "%s: out of memory (%zu districts)", w->name, nd);
     int cloned = 1;
     for (size_t i = 0; i < nd && cloned; i++)
         if (pm_district_region(ds, i) == r)
@@ -582,7 +601,7 @@ static int region_union(gj_writer *w, const pm_districts *ds, size_t r, size_t f
     pm_free(parts);
     if (!*out)
         return PM_ERR(w->ctx, PM_E_GEOM, "%s: feature %zu (id \"%s\"): union of the districts failed: %s",
-                      w->path, feat, pm_region_id(ds, r), pm_ctx_geos_msg(w->ctx));
+                      w->name, feat, pm_region_id(ds, r), pm_ctx_geos_msg(w->ctx));
     return PM_OK;
 }
 
@@ -604,13 +623,13 @@ static int feature_prepare(gj_writer *w, const pm_districts *ds, pm_level level,
     if (simplify_m > 0 && GEOSisEmpty_r(w->h, ft->g) == 0) {
         double ymin, ymax;
         if (!GEOSGeom_getYMin_r(w->h, ft->g, &ymin) || !GEOSGeom_getYMax_r(w->h, ft->g, &ymax))
-            return PM_ERR(w->ctx, PM_E_GEOM, "%s: feature %zu (id \"%s\"): no envelope: %s", w->path, i,
+            return PM_ERR(w->ctx, PM_E_GEOM, "%s: feature %zu (id \"%s\"): no envelope: %s", w->name, i,
                           id, pm_ctx_geos_msg(w->ctx));
         double tol = simplify_m / degree_of_latitude_m((ymin + ymax) / 2);
         GEOSGeometry *s = GEOSTopologyPreserveSimplify_r(w->h, ft->g, tol);
         if (!s)
             return PM_ERR(w->ctx, PM_E_GEOM, "%s: feature %zu (id \"%s\"): simplification failed: %s",
-                          w->path, i, id, pm_ctx_geos_msg(w->ctx));
+                          w->name, i, id, pm_ctx_geos_msg(w->ctx));
         GEOSGeom_destroy_r(w->h, ft->owned);
         ft->owned = s;
         ft->g = s;
@@ -625,8 +644,8 @@ static int put_json_string(gj_writer *w, const char *s)
     json_t *j = json_string(s ? s : "");
     if (!j)
         return PM_ERR(w->ctx, PM_E_NOMEM, "%s: cannot encode \"%s\" (out of memory or not UTF-8)",
-                      w->path, s);
-    int rc = json_dumpf(j, w->f, JSON_ENCODE_ANY) == 0 ? PM_OK : dump_error(w->ctx, w->path, w->f);
+                      w->name, s);
+    int rc = json_dumpf(j, w->f, JSON_ENCODE_ANY) == 0 ? PM_OK : dump_error(w->ctx, w->name, w->f);
     json_decref(j);
     return rc;
 }
@@ -636,7 +655,7 @@ static int feature_write(gj_writer *w, const source *src, const pm_row *row, fea
     col cols[C_N];
     size_t nc = level_columns(src->level, cols);
     json_t *props;
-    int rc = row_object(w->ctx, w->path, src, row, cols, NULL, nc, &props);
+    int rc = row_object(w->ctx, w->name, src, row, cols, NULL, nc, &props);
     if (rc != PM_OK)
         return rc;
     fputs("{\"type\":\"Feature\",\"id\":", w->f);
@@ -648,7 +667,7 @@ static int feature_write(gj_writer *w, const source *src, const pm_row *row, fea
             put_bbox(w, ft->bbox);
         fputs("\"properties\":", w->f);
         if (json_dumpf(props, w->f, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) != 0)
-            rc = dump_error(w->ctx, w->path, w->f);
+            rc = dump_error(w->ctx, w->name, w->f);
     }
     json_decref(props);
     if (rc != PM_OK)
@@ -683,53 +702,60 @@ static int write_features(gj_writer *w, const source *src, const pm_row *rows, f
     return PM_OK;
 }
 
-static int check_export_opts(pm_ctx *ctx, const char *path, const pm_export_opts *opts, int *decimals)
+static int check_export_opts(pm_ctx *ctx, const char *name, const pm_export_opts *opts, int *decimals)
 {
     *decimals = opts && opts->decimals ? opts->decimals : 6;
     if (*decimals != 6 && *decimals != 7)
-        return PM_ERR(ctx, PM_E_USAGE, "%s: coordinate decimals must be 6 or 7, not %d", path, *decimals);
+        return PM_ERR(ctx, PM_E_USAGE, "%s: coordinate decimals must be 6 or 7, not %d", name, *decimals);
     if (opts && !(opts->simplify_m >= 0 && isfinite(opts->simplify_m)))
-        return PM_ERR(ctx, PM_E_USAGE, "%s: simplification tolerance must be a finite number >= 0", path);
+        return PM_ERR(ctx, PM_E_USAGE, "%s: simplification tolerance must be a finite number >= 0", name);
     return PM_OK;
+}
+
+int pm_cube_geojson_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                           const pm_cube *cube, pm_level level, const pm_row *rows, size_t n,
+                           const pm_export_opts *opts)
+{
+    source src = {level, ds, cube, NULL};
+    if (level != PM_LEVEL_DISTRICT && level != PM_LEVEL_REGION)
+        return PM_ERR(ctx, PM_E_USAGE, "%s: GeoJSON is written for districts or regions only", name);
+    gj_writer w = {ctx, pm_ctx_geos(ctx), name, 6, NULL, NULL, 0};
+    int rc = check_source(ctx, name, &src);
+    if (rc == PM_OK)
+        rc = check_keys(ctx, name, &src, rows, n);
+    if (rc == PM_OK)
+        rc = check_export_opts(ctx, name, opts, &w.decimals);
+    if (rc != PM_OK)
+        return rc;
+    feature *fts = pm_calloc(n ? n : 1, sizeof *fts);
+    if (!fts)
+        return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory (%zu features)", name, n);
+    double simplify_m = opts ? opts->simplify_m : 0;
+    for (size_t i = 0; i < n && rc == PM_OK; i++)
+        rc = feature_prepare(&w, ds, level, &rows[i], i, simplify_m, &fts[i]);
+    if (rc == PM_OK) {
+        w.f = f;
+        rc = write_features(&w, &src, rows, fts, n);
+    }
+    if (rc == PM_OK)
+        rc = stream_check(ctx, name, f);
+    for (size_t i = 0; i < n; i++)
+        GEOSGeom_destroy_r(w.h, fts[i].owned);
+    pm_free(fts);
+    pm_free(w.pts);
+    return rc;
 }
 
 int pm_cube_write_geojson(pm_ctx *ctx, const char *path, const pm_districts *ds,
                           const pm_cube *cube, pm_level level, const pm_row *rows, size_t n,
                           const pm_export_opts *opts)
 {
-    source src = {level, ds, cube, NULL};
-    if (level != PM_LEVEL_DISTRICT && level != PM_LEVEL_REGION)
-        return PM_ERR(ctx, PM_E_USAGE, "%s: GeoJSON is written for districts or regions only", path);
-    gj_writer w = {ctx, pm_ctx_geos(ctx), path, 6, NULL, NULL, 0};
-    int rc = check_source(ctx, path, &src);
-    if (rc == PM_OK)
-        rc = check_keys(ctx, path, &src, rows, n);
-    if (rc == PM_OK)
-        rc = check_export_opts(ctx, path, opts, &w.decimals);
+    pm_outfile *of;
+    int rc = pm_outfile_open(ctx, path, &of);
     if (rc != PM_OK)
         return rc;
-    feature *fts = pm_calloc(n ? n : 1, sizeof *fts);
-    if (!fts)
-        return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory (%zu features)", path, n);
-    double simplify_m = opts ? opts->simplify_m : 0;
-    for (size_t i = 0; i < n && rc == PM_OK; i++)
-        rc = feature_prepare(&w, ds, level, &rows[i], i, simplify_m, &fts[i]);
-    pm_outfile *of = NULL;
-    if (rc == PM_OK)
-        rc = pm_outfile_open(ctx, path, &of);
-    if (rc == PM_OK) {
-        w.f = pm_outfile_stream(of);
-        rc = write_features(&w, &src, rows, fts, n);
-        if (rc == PM_OK)
-            rc = pm_outfile_commit(ctx, of);
-        else
-            pm_outfile_abort(of);
-    }
-    for (size_t i = 0; i < n; i++)
-        GEOSGeom_destroy_r(w.h, fts[i].owned);
-    pm_free(fts);
-    pm_free(w.pts);
-    return rc;
+    return outfile_finish(ctx, of, pm_cube_geojson_stream(ctx, pm_outfile_stream(of), path, ds, cube,
+                                                          level, rows, n, opts));
 }
 
 /* ---------------------------------------------------------------- CSV */
@@ -746,17 +772,17 @@ static void csv_row(FILE *f, char delim, const source *s, const pm_row *r, const
     pm_csv_write_row(f, delim, n, fields);
 }
 
-int pm_cube_write_csv(pm_ctx *ctx, const char *path, const pm_districts *ds,
-                      const pm_cube *cube, const pm_topics *topics, pm_level level,
-                      const pm_row *rows, size_t n, const pm_export_opts *opts)
+int pm_cube_csv_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                       const pm_cube *cube, const pm_topics *topics, pm_level level,
+                       const pm_row *rows, size_t n, const pm_export_opts *opts)
 {
     source src = {level, ds, cube, topics};
     char delim = opts && opts->csv_delim ? opts->csv_delim : ',';
     if (delim != ',' && delim != ';')
-        return PM_ERR(ctx, PM_E_USAGE, "%s: CSV delimiter must be ',' or ';'", path);
-    int rc = check_source(ctx, path, &src);
+        return PM_ERR(ctx, PM_E_USAGE, "%s: CSV delimiter must be ',' or ';'", name);
+    int rc = check_source(ctx, name, &src);
     if (rc == PM_OK)
-        rc = check_keys(ctx, path, &src, rows, n);
+        rc = check_keys(ctx, name, &src, rows, n);
     if (rc != PM_OK)
         return rc;
     col cols[C_N];
@@ -764,17 +790,24 @@ int pm_cube_write_csv(pm_ctx *ctx, const char *path, const pm_districts *ds,
     size_t nc = level_columns(level, cols);
     for (size_t i = 0; i < nc; i++)
         names[i] = COLS[cols[i]].name;
-    pm_outfile *of;
-    rc = pm_outfile_open(ctx, path, &of);
-    if (rc != PM_OK)
-        return rc;
-    FILE *f = pm_outfile_stream(of);
     if (opts && opts->csv_bom)
         fputs("\xEF\xBB\xBF", f);
     pm_csv_write_row(f, delim, nc, names);
     for (size_t i = 0; i < n; i++)
         csv_row(f, delim, &src, &rows[i], cols, nc);
-    return pm_outfile_commit(ctx, of);
+    return stream_check(ctx, name, f);
+}
+
+int pm_cube_write_csv(pm_ctx *ctx, const char *path, const pm_districts *ds,
+                      const pm_cube *cube, const pm_topics *topics, pm_level level,
+                      const pm_row *rows, size_t n, const pm_export_opts *opts)
+{
+    pm_outfile *of;
+    int rc = pm_outfile_open(ctx, path, &of);
+    if (rc != PM_OK)
+        return rc;
+    return outfile_finish(ctx, of, pm_cube_csv_stream(ctx, pm_outfile_stream(of), path, ds, cube,
+                                                      topics, level, rows, n, opts));
 }
 
 /* ------------------------------------------------------------ summary */
@@ -784,7 +817,7 @@ enum { TOP_N = 10, DEFAULT_MIN_SAMPLE = 30 /* pm_filter: 0 means 30 */ };
 /* Owns the query results the summary is built from. */
 typedef struct summary {
     pm_ctx *ctx;
-    const char *path;
+    const char *name;           /* the output's name, for messages */
     const pm_districts *ds;
     const pm_cube *cube;
     const pm_topics *topics;
@@ -795,7 +828,7 @@ typedef struct summary {
 
 static int nomem(summary *s)
 {
-    return PM_ERR(s->ctx, PM_E_NOMEM, "%s: out of memory", s->path);
+    return PM_ERR(s->ctx, PM_E_NOMEM, "%s: out of memory", s->name);
 }
 
 /* o[name] = v (stolen); PM_E_NOMEM when v is NULL or the set fails. */
@@ -856,7 +889,7 @@ static int dict_list(summary *s, json_t *o, const char *name, pm_dict_col dcol, 
     int rc = set(s, o, name, a);
     for (size_t i = 0; i < n && rc == PM_OK; i++) {
         if (idx[i] >= pm_cube_dict_count(s->cube, dcol))
-            return PM_ERR(s->ctx, PM_E_USAGE, "%s: filter %s: unknown index %" PRIu32, s->path, name,
+            return PM_ERR(s->ctx, PM_E_USAGE, "%s: filter %s: unknown index %" PRIu32, s->name, name,
                           idx[i]);
         rc = json_array_append_new(a, json_string(pm_cube_dict_str(s->cube, dcol, idx[i]))) == 0
                  ? PM_OK
@@ -876,7 +909,7 @@ static int filter_json(summary *s, json_t *root)
         json_decref(t);
     for (size_t i = 0; i < f->n_topics && rc == PM_OK; i++) {
         if (f->topics[i] >= pm_topics_count(s->topics))
-            return PM_ERR(s->ctx, PM_E_USAGE, "%s: filter topics: unknown index %u", s->path,
+            return PM_ERR(s->ctx, PM_E_USAGE, "%s: filter topics: unknown index %u", s->name,
                           (unsigned)f->topics[i]);
         rc = json_array_append_new(t, json_string(pm_topic_code(s->topics, f->topics[i]))) == 0
                  ? PM_OK
@@ -969,7 +1002,7 @@ static int list_json(summary *s, json_t *root, const list_spec *l)
     int rc = set(s, root, l->name, a);
     for (size_t i = 0; i < k && i < l->limit && rc == PM_OK; i++) {
         json_t *o;
-        rc = row_object(s->ctx, s->path, &src, picked[i], l->cols, l->names, l->n_fields, &o);
+        rc = row_object(s->ctx, s->name, &src, picked[i], l->cols, l->names, l->n_fields, &o);
         if (rc == PM_OK && json_array_append_new(a, o) != 0)
             rc = nomem(s);
     }
@@ -980,12 +1013,12 @@ static int list_json(summary *s, json_t *root, const list_spec *l)
 static int totals_json(summary *s, json_t *root)
 {
     if (s->n[PM_LEVEL_TOTAL] != 1)
-        return PM_ERR(s->ctx, PM_E_USAGE, "%s: the total query gave %zu rows", s->path, s->n[PM_LEVEL_TOTAL]);
+        return PM_ERR(s->ctx, PM_E_USAGE, "%s: the total query gave %zu rows", s->name, s->n[PM_LEVEL_TOTAL]);
     source src = {PM_LEVEL_TOTAL, s->ds, s->cube, s->topics};
     col cols[C_N];
     size_t nc = level_columns(PM_LEVEL_TOTAL, cols);
     json_t *o;
-    int rc = row_object(s->ctx, s->path, &src, s->rows[PM_LEVEL_TOTAL], cols, NULL, nc, &o);
+    int rc = row_object(s->ctx, s->name, &src, s->rows[PM_LEVEL_TOTAL], cols, NULL, nc, &o);
     return rc == PM_OK ? set(s, root, "totals", o) : rc;
 }
 
@@ -1001,36 +1034,28 @@ static int summary_json(summary *s, json_t *root)
     return rc;
 }
 
-static int summary_write(summary *s, json_t *root)
+static int summary_dump(summary *s, json_t *root, FILE *f)
 {
-    pm_outfile *of;
-    int rc = pm_outfile_open(s->ctx, s->path, &of);
-    if (rc != PM_OK)
-        return rc;
-    FILE *f = pm_outfile_stream(of);
-    if (json_dumpf(root, f, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) != 0) {
-        rc = dump_error(s->ctx, s->path, f);
-        pm_outfile_abort(of);
-        return rc;
-    }
+    if (json_dumpf(root, f, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) != 0)
+        return dump_error(s->ctx, s->name, f);
     putc('\n', f);
-    return pm_outfile_commit(s->ctx, of);
+    return stream_check(s->ctx, s->name, f);
 }
 
-int pm_cube_write_summary(pm_ctx *ctx, const char *path, const pm_districts *ds,
-                          const pm_cube *cube, const pm_topics *topics, const pm_filter *f)
+int pm_cube_summary_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                           const pm_cube *cube, const pm_topics *topics, const pm_filter *flt)
 {
     if (!ds || !cube || !topics)
-        return PM_ERR(ctx, PM_E_USAGE, "%s: the summary needs the districts, the cube and the topics", path);
+        return PM_ERR(ctx, PM_E_USAGE, "%s: the summary needs the districts, the cube and the topics", name);
     pm_filter none = {0};
-    summary s = {ctx, path, ds, cube, topics, f ? f : &none, {NULL}, {0}};
+    summary s = {ctx, name, ds, cube, topics, flt ? flt : &none, {NULL}, {0}};
     static const pm_level levels[] = {PM_LEVEL_DISTRICT, PM_LEVEL_EXECUTOR, PM_LEVEL_TOPIC, PM_LEVEL_TOTAL};
     int rc = PM_OK;
     for (size_t i = 0; i < sizeof levels / sizeof levels[0] && rc == PM_OK; i++) {
         source src = {levels[i], ds, cube, topics};
         rc = pm_cube_query(ctx, cube, levels[i], s.f, &s.rows[levels[i]], &s.n[levels[i]]);
         if (rc == PM_OK) /* e.g. a catalogue with fewer topics than the cube */
-            rc = check_keys(ctx, path, &src, s.rows[levels[i]], s.n[levels[i]]);
+            rc = check_keys(ctx, name, &src, s.rows[levels[i]], s.n[levels[i]]);
     }
     json_t *root = NULL;
     if (rc == PM_OK) {
@@ -1038,9 +1063,20 @@ int pm_cube_write_summary(pm_ctx *ctx, const char *path, const pm_districts *ds,
         rc = root ? summary_json(&s, root) : nomem(&s);
     }
     if (rc == PM_OK)
-        rc = summary_write(&s, root);
+        rc = summary_dump(&s, root, f);
     json_decref(root);
     for (size_t i = 0; i <= PM_LEVEL_TOTAL; i++)
         pm_free(s.rows[i]);
     return rc;
+}
+
+int pm_cube_write_summary(pm_ctx *ctx, const char *path, const pm_districts *ds,
+                          const pm_cube *cube, const pm_topics *topics, const pm_filter *f)
+{
+    pm_outfile *of;
+    int rc = pm_outfile_open(ctx, path, &of);
+    if (rc != PM_OK)
+        return rc;
+    return outfile_finish(ctx, of, pm_cube_summary_stream(ctx, pm_outfile_stream(of), path, ds, cube,
+                                                          topics, f));
 }

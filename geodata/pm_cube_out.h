@@ -4,7 +4,10 @@
  * The rows come from pm_cube_query() (PM_LEVEL_DISTRICT or
  * PM_LEVEL_REGION for GeoJSON; any level for CSV).  Every file is written
  * to a temporary name and renamed (pm_out.h); the same input gives
- * byte-identical files (sorted keys, fixed precision).  No complaint text
+ * byte-identical files (sorted keys, fixed precision).  Each writer also
+ * has a stream variant (pm_cube_*_stream) that writes the same bytes to an
+ * open FILE — an open_memstream() buffer for a web server — and which the
+ * path variant calls between pm_outfile_open() and pm_outfile_commit().  No complaint text
  * or author exists at this level, so none can be written.
  *
  * Property names explain themselves and are the same in GeoJSON and CSV
@@ -26,6 +29,7 @@
 #include "../engine/pm_district.h"
 #include "pm_topics.h"
 #include <stddef.h>
+#include <stdio.h>
 
 /* Arguments that may be NULL: cube for GeoJSON; CSV needs ds (DISTRICT,
  * REGION), cube (EXECUTOR) and topics (TOPIC); the summary needs all three,
@@ -60,5 +64,19 @@ int pm_cube_write_csv(pm_ctx *ctx, const char *path, const pm_districts *ds,
  * answer time, rated ones only). */
 int pm_cube_write_summary(pm_ctx *ctx, const char *path, const pm_districts *ds,
                           const pm_cube *cube, const pm_topics *topics, const pm_filter *f);
+
+/* The stream variants: the same content written to f, which stays open
+ * (the caller flushes and closes it); name stands for the output in error
+ * messages.  Nothing is written when the arguments are wrong, but after a
+ * later error (out of memory, GEOS) f may hold a partial document, which
+ * the caller drops.  A write error on f (ferror) is PM_E_IO. */
+int pm_cube_geojson_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                           const pm_cube *cube, pm_level level, const pm_row *rows, size_t n,
+                           const pm_export_opts *opts);
+int pm_cube_csv_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                       const pm_cube *cube, const pm_topics *topics, pm_level level,
+                       const pm_row *rows, size_t n, const pm_export_opts *opts);
+int pm_cube_summary_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                           const pm_cube *cube, const pm_topics *topics, const pm_filter *flt);
 
 #endif

@@ -6,14 +6,20 @@
  * kernel is R on the ground whatever the latitude, and the brute-force
  * sum over all points with d < R·k is the exact definition).  In pixels
  * the kernel reaches radius_px pixels of a 256-px tile of the zoom, the
- * same on the grid for every point.  Every point has weight 1.
+ * same on the grid for every point.  A point adds its weight w times
+ * the kernel (pm_points_weight(); 1 unless the points were weighted).
+ *
+ * The filter.  pm_heat_match (heat_impl.h) is a filter ready for many
+ * tests: a 65 536-flag topic table and the sources sorted for bsearch.  A
+ * layer keeps one pass flag per point (pm_points_pass(), which the grid
+ * cells use too); the report tests complaints with it directly.
  *
  * A tile.  Pixel (i, j) of a size-px tile z/x/y has its centre at
  * x = x0 + (i + ½)·w/size, y = y_top − (j + ½)·w/size (w the tile's
  * width); a 512-px tile has the pixel centres of its four 256-px children.
  * Its points are those of the tile's box grown by the reach of the
  * farthest kernel that can touch it (found by pm_points_ranges(), then
- * tested one by one); each adds K(d²/R²) to the pixel centres of its disc,
+ * tested one by one); each adds w·K(d²/R²) to the pixel centres of its disc,
  * row by row over the chord, in a double accumulator.  The Gaussian is
  * separable: one exp per column and per row of the point's disc, not per
  * pixel.  The reach in metres: points poleward of the tile have larger k;
@@ -23,7 +29,8 @@
  * reach is R·k at the square's edge, which bounds every point.
  *
  * The scale.  v_max is the 99th percentile (nearest rank) of the density
- * at each point's own position over a sample of the layer's points: all
+ * (weighted, as the tiles) at each point's own position over a sample of
+ * the layer's points (each sampled once, whatever its weight): all
  * of them up to 10 000, else every (n/10 000)-th in Morton order, which
  * spreads the sample evenly over the map.  A density at a point is the
  * same sum over its neighbours, from the same index.  With a radius in
@@ -134,39 +141,75 @@ static int check_filter(pm_ctx *ctx, const pm_heat_filter *f)
     return PM_OK;
 }
 
-/* The pass flags of the points (left NULL when the filter takes all). */
-static int make_pass(pm_ctx *ctx, pm_heat_layer *l, const pm_heat_filter *f)
+int pm_heat_match_init(pm_ctx *ctx, const pm_heat_filter *f, pm_heat_match *m)
 {
-    const pm_points *p = l->pts;
-    l->n_pass = p->n;
-    if (!f || (!f->n_topics && !f->n_sources && !f->has_days))
+    memset(m, 0, sizeof *m);
+    if (!f)
         return PM_OK;
-    uint8_t *topic_on = pm_calloc(UINT16_MAX + 1, 1);
-    uint32_t *src = pm_calloc(f->n_sources, sizeof *src);
-    l->pass = pm_calloc(p->n, 1);
-    int st = PM_OK;
-    if (!topic_on || !src || !l->pass) {
-        st = PM_ERR(ctx, PM_E_NOMEM, "out of memory filtering %zu heat-map points", p->n);
-        goto cleanup;
-    }
+    int st = check_filter(ctx, f);
+    if (st)
+        return st;
+    m->has_days = f->has_days;
+    m->day_from = f->day_from;
+    m->day_to = f->day_to;
+    if (f->n_topics && !(m->topic_on = pm_calloc(UINT16_MAX + 1, 1)))
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for a heat-map filter");
     for (size_t i = 0; i < f->n_topics; i++)
-        topic_on[f->topics[i]] = 1;
-    if (f->n_sources)
-        memcpy(src, f->sources, f->n_sources * sizeof *src);
-    qsort(src, f->n_sources, sizeof *src, cmp_u32);
-    l->n_pass = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        int ok = (!f->n_topics || topic_on[p->topic[i]]) &&
-                 (!f->n_sources ||
-                  bsearch(&p->source[i], src, f->n_sources, sizeof *src, cmp_u32)) &&
-                 (!f->has_days || (p->day[i] >= f->day_from && p->day[i] <= f->day_to));
-        l->pass[i] = (uint8_t)ok;
-        l->n_pass += (size_t)ok;
+        m->topic_on[f->topics[i]] = 1;
+    if (!f->n_sources)
+        return PM_OK;
+    if (!(m->sources = pm_calloc(f->n_sources, sizeof *m->sources)))
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for a heat-map filter");
+    memcpy(m->sources, f->sources, f->n_sources * sizeof *m->sources);
+    m->n_sources = f->n_sources;
+    qsort(m->sources, m->n_sources, sizeof *m->sources, cmp_u32);
+    return PM_OK;
+}
+
+void pm_heat_match_free(pm_heat_match *m)
+{
+    pm_free(m->topic_on);
+    pm_free(m->sources);
+    memset(m, 0, sizeof *m);
+}
+
+int pm_heat_match_all(const pm_heat_match *m)
+{
+    return !m->topic_on && !m->sources && !m->has_days;
+}
+
+int pm_heat_match_test(const pm_heat_match *m, uint16_t topic, uint32_t source, int64_t day)
+{
+    return (!m->topic_on || m->topic_on[topic]) &&
+           (!m->sources || bsearch(&source, m->sources, m->n_sources, sizeof source, cmp_u32)) &&
+           (!m->has_days || (day >= m->day_from && day <= m->day_to));
+}
+
+int pm_points_pass(pm_ctx *ctx, const pm_points *p, const pm_heat_filter *f, uint8_t **pass,
+                   size_t *n_pass)
+{
+    *pass = NULL;
+    *n_pass = p->n;
+    pm_heat_match m;
+    int st = pm_heat_match_init(ctx, f, &m);
+    if (st || pm_heat_match_all(&m)) {
+        pm_heat_match_free(&m);
+        return st;
     }
-cleanup:
-    pm_free(topic_on);
-    pm_free(src);
-    return st;
+    uint8_t *on = pm_calloc(p->n, 1);
+    if (!on) {
+        pm_heat_match_free(&m);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory filtering %zu heat-map points", p->n);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        on[i] = (uint8_t)pm_heat_match_test(&m, p->topic[i], p->source[i], p->day[i]);
+        n += on[i];
+    }
+    pm_heat_match_free(&m);
+    *pass = on;
+    *n_pass = n;
+    return PM_OK;
 }
 
 static int passes(const pm_heat_layer *l, size_t i) { return !l->pass || l->pass[i]; }
@@ -194,7 +237,7 @@ static double density_at(const pm_heat_layer *l, const radius *r, double qx, dou
             double dx = p->x_m[i] - qx, dy = p->y_m[i] - qy, R = point_radius(p, r, i);
             double d2 = dx * dx + dy * dy, r2 = R * R;
             if (d2 < r2 && passes(l, i))   /* d < R: inside b */
-                v += kernel(l->o.kernel, d2 / r2);
+                v += pm_points_weight(p, i) * kernel(l->o.kernel, d2 / r2);
         }
     return v;
 }
@@ -257,7 +300,7 @@ int pm_heat_layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f
         return PM_ERR(ctx, PM_E_USAGE, "heat layer: no points or no options");
     int st = check_opts(ctx, o);
     if (!st && f)
-        st = check_filter(ctx, f);
+        st = check_filter(ctx, f);   /* before anything is allocated */
     if (st)
         return st;
     pm_heat_layer *l = pm_calloc(1, sizeof *l);
@@ -266,7 +309,7 @@ int pm_heat_layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f
     l->pts = pts;
     l->o = *o;
     pm_heat_ramp_lut(o->ramp, l->lut);
-    st = make_pass(ctx, l, f);
+    st = pm_points_pass(ctx, pts, f, &l->pass, &l->n_pass);
     if (!st && o->v_max > 0)
         l->v_max = o->v_max;
     else if (!st)
@@ -373,9 +416,11 @@ static int chord(const tile *t, double px, double dy2, double r2, int *a, int *b
     return *a <= *b;
 }
 
-/* Adds point (px, py) with grid radius R to the accumulator.  The inner
- * loops have no test left (the chord is exact), so they vectorise. */
-static void splat(const tile *t, pm_kernel kern, double px, double py, double R, double *acc)
+/* Adds point (px, py) of weight w with grid radius R to the accumulator.
+ * The inner loops have no test left (the chord is exact), so they
+ * vectorise. */
+static void splat(const tile *t, pm_kernel kern, double px, double py, double R, double w,
+                  double *acc)
 {
     int i0, i1, j0, j1;
     if (!span(t->y_top, -1, t->inv_pix, t->size, py, R, &j0, &j1) ||
@@ -394,13 +439,13 @@ static void splat(const tile *t, pm_kernel kern, double px, double py, double R,
             continue;
         double *row = acc + (size_t)j * t->size;
         if (kern == PM_KERNEL_GAUSSIAN) {
-            double gy = exp(-GAUSS_C * dy2 * inv);
+            double gy = w * exp(-GAUSS_C * dy2 * inv);
             for (int i = a; i <= b; i++)
                 row[i] += gx[i] * gy;
         } else {
             for (int i = a; i <= b; i++) {
                 double dx = t->cx[i] - px, u = 1 - (dx * dx + dy2) * inv;
-                row[i] += u * u;
+                row[i] += w * (u * u);
             }
         }
     }
@@ -414,7 +459,8 @@ static void tile_accumulate(const pm_heat_layer *l, const tile *t, double *acc)
     for (size_t k = 0; k < n; k++)
         for (size_t i = rg[k].lo; i < rg[k].hi; i++)
             if (passes(l, i) && pm_box_has(&t->grown, p->x_m[i], p->y_m[i]))
-                splat(t, l->o.kernel, p->x_m[i], p->y_m[i], point_radius(p, &t->r, i), acc);
+                splat(t, l->o.kernel, p->x_m[i], p->y_m[i], point_radius(p, &t->r, i),
+                      pm_points_weight(p, i), acc);
 }
 
 /* Checks the arguments and computes the tile's density into a new

@@ -1,6 +1,8 @@
 /* heat_impl.h — internal: what points.c (the projected, Morton-sorted
- * points), ramps.c (the colour tables) and heat.c (layers, density,
- * colour, PNG) share, and what tests/unit/test_heat.c checks directly.
+ * points), ramps.c (the colour tables) and heat.c (layers, filter,
+ * density, colour, PNG) share with each other and with the other readers
+ * of points (the grid cells, the report's heat layer), and what
+ * tests/unit/test_heat.c checks directly.
  *
  * The tile grid.  Both grids use the XYZ scheme of OSM and Leaflet: at zoom
  * z the square [-PM_HEAT_HALF_WORLD_M, +PM_HEAT_HALF_WORLD_M]² of the grid's
@@ -13,7 +15,9 @@
  * brute-force sum over lon/lat gives the same densities to 1e-12), and the
  * Mercator scale factor k at their latitude (grid metres per ground metre).
  * They are sorted by the Morton code of their zoom-24 tile (x in the even
- * bits, y in the odd bits, 48 bits in all), ties in input order. */
+ * bits, y in the odd bits, 48 bits in all), ties in input order.  Their
+ * weights (pm_weight) are sorted with them; w is NULL when every weight
+ * is 1 (points of weight 0 are never kept). */
 #ifndef PM_HEAT_IMPL_H
 #define PM_HEAT_IMPL_H
 
@@ -38,7 +42,48 @@ struct pm_points {
     uint16_t *topic;
     int32_t *day;        /* local days since 1970-01-01 */
     uint32_t *source;    /* PM_DICT_SOURCE index or PM_NONE */
+    float *w;            /* weight (> 0); NULL: every point weighs 1 */
 };
+
+/* The weight of point i. */
+static inline double pm_points_weight(const pm_points *p, size_t i)
+{
+    return p->w ? p->w[i] : 1.0;
+}
+
+/* Whether complaint i of a batch has a position the heat map draws:
+ * placed inside, on a border or snapped, with finite lon and lat. */
+int pm_heat_has_position(const pm_placed *pl, const double *lon, const double *lat, size_t i);
+
+/* The local day (days since 1970-01-01 at the offset, floored) of UTC
+ * time t, clamped to int32. */
+int32_t pm_heat_local_day(int64_t t, long utc_offset_s);
+
+/* A pm_heat_filter made ready to test many points: a topic table and the
+ * sources sorted.  pm_heat_match_init() checks f (PM_E_USAGE: a set with a
+ * size and no elements, an empty day range; f NULL takes all) and
+ * allocates (PM_E_NOMEM); free with pm_heat_match_free() (also after a
+ * failed init). */
+typedef struct pm_heat_match {
+    uint8_t *topic_on;   /* UINT16_MAX + 1 flags; NULL: every topic */
+    uint32_t *sources;   /* sorted; NULL: every source */
+    size_t n_sources;
+    int has_days;
+    int64_t day_from, day_to;
+} pm_heat_match;
+
+int pm_heat_match_init(pm_ctx *ctx, const pm_heat_filter *f, pm_heat_match *m);
+void pm_heat_match_free(pm_heat_match *m);
+/* 1 when m takes every point. */
+int pm_heat_match_all(const pm_heat_match *m);
+/* 1 when a point of this topic, source and local day passes. */
+int pm_heat_match_test(const pm_heat_match *m, uint16_t topic, uint32_t source, int64_t day);
+
+/* Pass flags of the points under f: *pass (pm_free) gets n flags, or stays
+ * NULL when f takes every point; *n_pass the number that pass.  Errors as
+ * pm_heat_match_init(). */
+int pm_points_pass(pm_ctx *ctx, const pm_points *p, const pm_heat_filter *f, uint8_t **pass,
+                   size_t *n_pass);
 
 /* A box on the grid's plane, closed: x0 <= x <= x1, y0 <= y <= y1. */
 typedef struct pm_box {

@@ -9,7 +9,8 @@
  * number of points.  The forward projection is PROJ's; a closed form may be
  * used on the hot path only where a test holds it to PROJ within 1e-6 m.
  *
- * Density.  At each pixel centre, V = Σ w·K(d/R) over the points within R
+ * Density.  At each pixel centre, V = Σ w·K(d/R) (w: the point's weight,
+ * see pm_weight) over the points within R
  * (d in metres on the grid's plane, scaled to the ground by the Mercator
  * scale factor at the point's latitude when the radius is in metres):
  * quartic K(u) = (1 − u²)² (QGIS's default kernel, textbook form) or
@@ -45,6 +46,25 @@ typedef struct pm_points pm_points;
  * utc_offset_s.  Caller frees with pm_points_free(). */
 int pm_points_new(pm_ctx *ctx, const pm_complaints *cs, const pm_placed *pl, pm_grid grid,
                   long utc_offset_s, pm_points **out);
+/* Weights: what a point counts for in the density (and in grid cells).
+ * report_time (UTC) is when "open", "overdue" and "waiting" are judged —
+ * the cube's report time, so the map and the tables agree.
+ *   PM_WEIGHT_ONE      every complaint 1 (pm_points_new)
+ *   PM_WEIGHT_OPEN     1 if it has no answer (the cube's "open":
+ *                      report_time does not reopen one answered later), else 0
+ *   PM_WEIGHT_OVERDUE  1 if open and created before report_time − 24 h
+ *                      (strictly; the cube's "overdue"), else 0
+ *   PM_WEIGHT_WAIT_H   hours from creation to the answer, or to
+ *                      report_time while open (0 if created after it)
+ * Points of weight 0 are left out. */
+typedef enum pm_weight {
+    PM_WEIGHT_ONE = 0, PM_WEIGHT_OPEN = 1, PM_WEIGHT_OVERDUE = 2, PM_WEIGHT_WAIT_H = 3
+} pm_weight;
+/* "one", "open", "overdue", "wait_h" → weight; -1 if unknown. */
+int pm_weight_parse(const char *name);
+int pm_points_new_weighted(pm_ctx *ctx, const pm_complaints *cs, const pm_placed *pl,
+                           pm_grid grid, long utc_offset_s, pm_weight w, int64_t report_time,
+                           pm_points **out);
 void pm_points_free(pm_points *p);
 size_t pm_points_count(const pm_points *p);
 

@@ -21,6 +21,9 @@
 #include "../engine/pm_cube.h"
 #include "../engine/pm_district.h"
 #include "../geodata/pm_topics.h"
+#include "pm_heat.h"
+#include <stddef.h>
+#include <stdint.h>
 
 typedef enum pm_report_format { PM_REPORT_PNG = 0, PM_REPORT_PDF = 1, PM_REPORT_SVG = 2 } pm_report_format;
 
@@ -40,6 +43,18 @@ typedef struct pm_report_opts {
     const char *attribution;  /* printed small under the scale bar, e.g.
                                * "Границы: © участники OpenStreetMap" (ODbL
                                * data must say so); NULL: none */
+    /* The heat layer: the kernel density of the complaints themselves,
+     * drawn half-transparent over the coloured districts (computed on the
+     * report's own equal-area plane, so it is true to the ground).  Drawn
+     * when heat_cs is not NULL; heat_filter (may be NULL: all) should
+     * select what f selects, so the heat and the districts tell one story.
+     * Complaints of suppressed districts are left off the heat, and the
+     * layer ends at the districts' borders. */
+    const pm_complaints *heat_cs;
+    const pm_placed *heat_pl;
+    const pm_heat_filter *heat_filter;   /* indexes of heat_cs's dictionaries */
+    long heat_utc_offset_s;              /* for heat_filter's local days */
+    double heat_radius_m;                /* kernel radius; 0: 1/60 of the map's larger side */
 } pm_report_opts;
 
 /* Draws the report of the cube's rows under filter f (may be NULL) into
@@ -48,5 +63,11 @@ typedef struct pm_report_opts {
 int pm_report_write(pm_ctx *ctx, const char *path, pm_report_format fmt, const pm_districts *ds,
                     const pm_cube *cube, const pm_topics *topics, const pm_filter *f,
                     const pm_report_opts *opts);
+
+/* The same drawing into memory: *buf (free with pm_free) gets *len bytes
+ * of the PNG, PDF or SVG file.  name is used in error messages only. */
+int pm_report_render(pm_ctx *ctx, const char *name, pm_report_format fmt, const pm_districts *ds,
+                     const pm_cube *cube, const pm_topics *topics, const pm_filter *f,
+                     const pm_report_opts *opts, uint8_t **buf, size_t *len);
 
 #endif

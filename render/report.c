@@ -1,10 +1,14 @@
 /* report.c — the one-page report for officials (pm_report.h).
  *
- * Three steps: gather (query the cube for the district, topic and total
+ * Four steps: gather (query the cube for the district, topic and total
  * rows, pick the figure, cut it into classes, rank the districts), project
  * (every district ring through PROJ into a Lambert azimuthal equal-area
- * plane centred on the districts), draw (one function, draw_page(), on a
- * cairo context whose user unit is the millimetre, whatever the surface).
+ * plane centred on the districts), the heat layer (when asked for: a
+ * density raster on that plane), draw (one function, draw_page(), on a
+ * cairo context whose user unit is the millimetre, whatever the surface)
+ * into memory.  pm_report_write() renders to memory, then writes the
+ * bytes to a temporary file renamed into place (pm_out.h): one drawing
+ * path for files and for pm_report_render().
  *
  * Decisions, in one place:
  * - Units.  The page is laid out in millimetres; one cairo_scale() maps
@@ -32,8 +36,30 @@
  * - Top districts (map labels, table): the highest values of the figure,
  *   among districts with at least one complaint (ties: more complaints,
  *   then the lower index).
+ * - Heat layer.  The complaints placed with coordinates (inside, border,
+ *   snapped) that pass heat_filter, in districts whose row is shown (a
+ *   suppressed district keeps its complaints off the heat too), projected
+ *   with the districts' own transform.  Quartic kernel (1 − d²/R²)², R on
+ *   the ground (default: the larger side of the districts' extent / 60),
+ *   raw sums, on a raster over the map frame at the output resolution
+ *   (150 dpi for PDF and SVG) but at most 1 200 px a side, coarser still
+ *   when R would exceed 40 px (cost: pixels with points × kernel area,
+ *   whatever the number of complaints).  Points are counted into raster
+ *   pixels first (a shift of at most half a pixel, R/30 or less).  The
+ *   raster is masked by the shown districts (cairo coverage, so the heat
+ *   ends at the region's border), coloured on a log scale from top/20 to
+ *   top, top = the 99th percentile (nearest rank) of the non-zero values
+ *   inside the mask, with inferno from transparent up to 0.9 of the ramp
+ *   (its palest end vanishes on the light classes), alpha up to 0.85 —
+ *   thin densities only tint the classes, the peaks glow.  It is drawn
+ *   over the district fills, under the borders and labels, scaled up with
+ *   cairo's bilinear filter; the legend gets a line "Плотность обращений:
+ *   меньше … больше" (the map 5 mm shorter).  No point on the layer: no
+ *   layer and no line (an INFO message says so).
  */
 #include "pm_report.h"
+#include "heat_impl.h"
+#include "pm_figure.h"
 #include "../engine/pm_alloc.h"
 #include "../geodata/pm_out.h"
 
@@ -50,7 +76,6 @@
 #include <time.h>
 
 #define MM_PER_PT (25.4 / 72.0)
-#define MAX_CLASSES 7
 #define N_LABELS 5
 #define N_TOP 10
 #define LABEL_CHARS 24
@@ -73,111 +98,29 @@ int pm_report_format_parse(const char *name, const char *path)
     return -1;
 }
 
-/* ---- figures ------------------------------------------------------------ */
-
-typedef enum fig_id {
-    F_COUNT, F_PER_10K, F_PER_10K_EB, F_PER_KM2, F_SHARE_24H, F_MEDIAN_H, F_OVERDUE_SHARE,
-    F_CHANGE_PCT, F_RATING
-} fig_id;
-
-/* How values are written: integer, decimals by magnitude, percent of a
- * share, signed (decimals by magnitude), two decimals. */
-typedef enum num_style { N_INT, N_AUTO, N_PERCENT, N_SIGNED, N_DEC2 } num_style;
-
-typedef struct figure_def {
-    const char *name;       /* property name of pm_cube_out.h */
-    fig_id id;
-    num_style style;
-    const char *title_ru;   /* legend title */
-    const char *column_ru;  /* column of the top-10 table */
-} figure_def;
-
-static const figure_def FIGURES[] = {
-    {"complaints", F_COUNT, N_INT, "Обращений", "Обращений"},
-    {"complaints_per_10k", F_PER_10K, N_AUTO, "Обращений на 10 тыс. жителей", "На 10 тыс."},
-    {"complaints_per_10k_smoothed", F_PER_10K_EB, N_AUTO,
-     "Обращений на 10 тыс. жителей (сглаженная оценка)", "На 10 тыс."},
-    {"complaints_per_km2", F_PER_KM2, N_AUTO, "Обращений на 1 км²", "На 1 км²"},
-    {"answered_within_24h_share", F_SHARE_24H, N_PERCENT, "Доля ответов за 24 ч", "За 24 ч"},
-    {"answer_time_median_h", F_MEDIAN_H, N_AUTO, "Медианное время ответа, ч", "Медиана, ч"},
-    {"overdue_share", F_OVERDUE_SHARE, N_PERCENT, "Доля просроченных", "Просрочено"},
-    {"change_pct", F_CHANGE_PCT, N_SIGNED, "Изменение к прошлому периоду, %", "Изм., %"},
-    {"rating_index", F_RATING, N_DEC2, "Индекс проблемности", "Индекс"},
-};
-
-static const figure_def *figure_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof FIGURES / sizeof *FIGURES; i++)
-        if (strcmp(FIGURES[i].name, name) == 0)
-            return &FIGURES[i];
-    return NULL;
-}
-
-/* The figure of a row; NAN when it has none or must not be shown. */
-static double figure_value(fig_id id, const pm_row *r)
-{
-    if (r->suppressed)
-        return NAN;
-    switch (id) {
-    case F_COUNT: return (double)r->count;
-    case F_PER_10K: return r->per_10k;
-    case F_PER_10K_EB: return r->eb_per_10k;
-    case F_PER_KM2: return r->per_km2;
-    case F_SHARE_24H: return r->share_24h;
-    case F_MEDIAN_H: return r->median_h;
-    case F_OVERDUE_SHARE: return r->overdue_share;
-    case F_CHANGE_PCT: return r->change_pct;
-    case F_RATING: return r->index;
-    }
-    return NAN;
-}
-
-/* ---- numbers: Russian style ------------------------------------------- */
-
 #define THIN_SPACE "\xe2\x80\x89"   /* U+2009 */
-#define MINUS "\xe2\x88\x92"        /* U+2212 */
 #define EN_DASH "\xe2\x80\x93"
 #define NO_DATA "нет данных"
 
-/* v with `decimals` decimals, a decimal comma and thin spaces between
- * thousands; "+" before a positive value when plus. */
-static void fmt_num(double v, int decimals, int plus, char *buf, size_t cap)
-{
-    if (!isfinite(v)) {
-        snprintf(buf, cap, "—");
-        return;
-    }
-    if (fabs(v) >= 1e15) {
-        snprintf(buf, cap, "%.3g", v);
-        return;
-    }
-    char digits[64];
-    snprintf(digits, sizeof digits, "%.*f", decimals, fabs(v));
-    int zero = digits[strspn(digits, "0.")] == '\0';
-    const char *sign = zero ? "" : v < 0 ? MINUS : plus ? "+" : "";
-    size_t int_len = strcspn(digits, "."), n = 0;
-    n += (size_t)snprintf(buf, cap, "%s", sign);
-    for (size_t i = 0; i < int_len && n + 8 < cap; i++) {
-        if (i > 0 && int_len >= 4 && (int_len - i) % 3 == 0)
-            n += (size_t)snprintf(buf + n, cap - n, THIN_SPACE);
-        buf[n++] = digits[i];
-    }
-    buf[n] = '\0';
-    if (digits[int_len] == '.' && n + 2 + strlen(digits + int_len + 1) < cap)
-        snprintf(buf + n, cap - n, ",%s", digits + int_len + 1);
-}
-
-/* Decimals that give v three significant digits (none from 100 up). */
-static int sig_decimals(double v)
-{
-    double a = fabs(v);
-    if (!(a > 0) || a >= 100)
-        return 0;
-    int d = 2 - (int)floor(log10(a));
-    return d < 0 ? 0 : d > 6 ? 6 : d;
-}
-
 /* ---- the gathered report --------------------------------------------- */
+
+typedef struct rect {
+    double x, y, w, h;
+} rect;
+
+typedef struct page {
+    double w_mm, h_mm, dpi;
+} page;
+
+/* The heat layer, ready to draw: a premultiplied ARGB32 raster (cairo's
+ * layout) covering the map frame. */
+typedef struct heat_raster {
+    uint8_t *argb;          /* NULL: no heat layer */
+    int w, h, stride;
+    rect frame;             /* the map frame it covers, mm */
+    double px_mm;           /* raster pixels per mm of the page */
+    uint8_t lut[256][4];    /* the colour of t = i/255: r, g, b, alpha */
+} heat_raster;
 
 typedef struct ranked {
     double v;
@@ -200,7 +143,7 @@ typedef struct geo_map {
 typedef struct report {
     const pm_districts *ds;
     const pm_topics *topics;
-    const figure_def *fig;
+    const pm_figure *fig;
     const char *title;
     const char *attribution; /* NULL: none */
     char period[128];
@@ -209,15 +152,16 @@ typedef struct report {
     size_t n_d, n_t, n_total;
     double *value;           /* per district, NAN: no data */
     int *cls;                /* per district, -1: no data */
-    size_t n_classes;
-    double cls_lo[MAX_CLASSES], cls_hi[MAX_CLASSES];
-    int has_nodata;
-    int decimals;            /* for N_SIGNED: 1, or 0 when a value reaches 100 */
+    pm_classes classes;
     ranked *top;             /* districts with a value and complaints, best first */
     size_t n_top;
     ranked *topic_order;     /* topics with complaints, most first */
     size_t n_topic_order;
     geo_map map;
+    PJ *laea;                /* lon/lat → the map's plane (x, y metres) */
+    char laea_def[192];
+    int heat_on;             /* the page has a heat layer and its legend */
+    heat_raster heat;
 } report;
 
 static void report_free(report *r)
@@ -233,28 +177,14 @@ static void report_free(report *r)
     pm_free(r->map.ring_end);
     pm_free(r->map.dist_ring_end);
     pm_free(r->map.label_xy);
+    proj_destroy(r->laea);
+    pm_free(r->heat.argb);
 }
 
 /* A value as the report writes it, with " %" for shares when unit. */
 static void fmt_value(const report *r, double v, int unit, char *buf, size_t cap)
 {
-    switch (r->fig->style) {
-    case N_INT: fmt_num(v, 0, 0, buf, cap); return;
-    case N_AUTO: fmt_num(v, sig_decimals(v), 0, buf, cap); return;
-    case N_SIGNED: fmt_num(v, r->decimals, 1, buf, cap); return;
-    case N_DEC2: fmt_num(v, 2, 0, buf, cap); return;
-    case N_PERCENT:
-        fmt_num(100 * v, 1, 0, buf, cap);
-        if (unit && isfinite(v))
-            snprintf(buf + strlen(buf), cap - strlen(buf), " %%");
-        return;
-    }
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    pm_figure_format(r->fig, &r->classes, v, unit, buf, cap);
 }
 
 /* Highest value first, then more complaints, then the lower index. */
@@ -268,47 +198,14 @@ static int cmp_ranked(const void *a, const void *b)
     return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* Quantile classes of r->value (see the file comment). */
+/* Quantile classes of r->value (pm_figure.h), and each district's class. */
 static int make_classes(pm_ctx *ctx, report *r)
 {
-    double *v = pm_calloc(r->n_d, sizeof *v);
-    if (!v)
-        return PM_ERR(ctx, PM_E_NOMEM, "out of memory classifying %zu districts", r->n_d);
-    size_t n = 0;
-    for (size_t i = 0; i < r->n_d; i++)
-        if (isfinite(r->value[i]))
-            v[n++] = r->value[i];
-    r->has_nodata = n < r->n_d;
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t k = n <= 30 ? 5 : n <= 100 ? 6 : 7;
-    double upper[MAX_CLASSES];   /* upper bounds of all classes but the last */
-    size_t nu = 0;
-    for (size_t c = 1; c < k && n > 0; c++) {
-        double u = v[c * n / k - (c * n / k > 0)];
-        if (u < v[n - 1] && (nu == 0 || u > upper[nu - 1]))
-            upper[nu++] = u;
-    }
-    r->n_classes = n > 0 ? nu + 1 : 0;
-    r->decimals = n > 0 && fmax(fabs(v[0]), fabs(v[n - 1])) >= 100 ? 0 : 1;
-    pm_free(v);
-    for (size_t c = 0; c < r->n_classes; c++) {
-        r->cls_lo[c] = INFINITY;
-        r->cls_hi[c] = -INFINITY;
-    }
-    for (size_t i = 0; i < r->n_d; i++) {
-        double x = r->value[i];
-        if (!isfinite(x)) {
-            r->cls[i] = -1;
-            continue;
-        }
-        size_t c = 0;
-        while (c < nu && x > upper[c])
-            c++;
-        r->cls[i] = (int)c;
-        r->cls_lo[c] = fmin(r->cls_lo[c], x);
-        r->cls_hi[c] = fmax(r->cls_hi[c], x);
-    }
-    return PM_OK;
+    int rc = pm_classes_quantile(ctx, r->value, r->n_d, &r->classes);
+    pm_classes_orient(&r->classes, r->fig);
+    for (size_t i = 0; rc == PM_OK && i < r->n_d; i++)
+        r->cls[i] = pm_classes_of(&r->classes, r->value[i]);
+    return rc;
 }
 
 /* Districts by figure (r->top) and topics by count (r->topic_order). */
@@ -475,28 +372,43 @@ static void map_centre(const geo_map *m, double *lon0, double *lat0)
     *lon0 = maxx - minx > 180 ? atan2(s, c) * 180 / M_PI : (minx + maxx) / 2;
 }
 
-/* Projects the rings and label points in place with PROJ. */
-static int map_project(pm_ctx *ctx, const pm_districts *ds, geo_map *m)
+/* The map's projection (r->laea), centred on the districts. */
+static int make_laea(pm_ctx *ctx, report *r)
 {
     double lon0, lat0;
-    map_centre(m, &lon0, &lat0);
-    char def[192];
-    snprintf(def, sizeof def,
+    map_centre(&r->map, &lon0, &lat0);
+    snprintf(r->laea_def, sizeof r->laea_def,
              "+proj=laea +lat_0=%.6f +lon_0=%.6f +datum=WGS84 +units=m +no_defs +type=crs", lat0,
              lon0);
     PJ_CONTEXT *pc = pm_ctx_proj(ctx);
-    PJ *raw = proj_create_crs_to_crs(pc, "EPSG:4326", def, NULL);
-    PJ *P = raw ? proj_normalize_for_visualization(pc, raw) : NULL;
+    PJ *raw = proj_create_crs_to_crs(pc, "EPSG:4326", r->laea_def, NULL);
+    r->laea = raw ? proj_normalize_for_visualization(pc, raw) : NULL;
     proj_destroy(raw);
-    if (!P)
-        return PM_ERR(ctx, PM_E_CRS, "PROJ cannot build EPSG:4326 → %s: %s", def,
+    if (!r->laea)
+        return PM_ERR(ctx, PM_E_CRS, "PROJ cannot build EPSG:4326 → %s: %s", r->laea_def,
                       pm_ctx_proj_msg(ctx));
-    size_t nd = pm_districts_count(ds), st = 2 * sizeof(double);
-    proj_trans_generic(P, PJ_FWD, m->xy, st, m->n_pts, m->xy + 1, st, m->n_pts, NULL, 0, 0,
-                       NULL, 0, 0);
-    proj_trans_generic(P, PJ_FWD, m->label_xy, st, nd, m->label_xy + 1, st, nd, NULL, 0, 0,
-                       NULL, 0, 0);
-    proj_destroy(P);
+    return PM_OK;
+}
+
+/* Projects n lon/lat pairs (xy[2i], xy[2i + 1]) in place with P. */
+static void project_pairs(PJ *P, double *xy, size_t n)
+{
+    size_t st = 2 * sizeof(double);
+    proj_trans_generic(P, PJ_FWD, xy, st, n, xy + 1, st, n, NULL, 0, 0, NULL, 0, 0);
+}
+
+/* Projects the rings and label points in place. */
+static int map_project(pm_ctx *ctx, report *r)
+{
+    geo_map *m = &r->map;
+    const pm_districts *ds = r->ds;
+    const char *def = r->laea_def;
+    int rc = make_laea(ctx, r);
+    if (rc)
+        return rc;
+    size_t nd = pm_districts_count(ds);
+    project_pairs(r->laea, m->xy, m->n_pts);
+    project_pairs(r->laea, m->label_xy, nd);
     m->minx = m->miny = INFINITY;
     m->maxx = m->maxy = -INFINITY;
     size_t ring = 0, d = 0;
@@ -541,21 +453,17 @@ static int report_build(pm_ctx *ctx, report *r, const pm_cube *cube, const pm_fi
     if (!r->value || !r->cls)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu district values", r->n_d);
     for (size_t i = 0; i < r->n_d; i++)
-        r->value[i] = figure_value(r->fig->id, &r->drows[i]);
+        r->value[i] = pm_figure_value(r->fig, &r->drows[i]);
     if ((rc = make_classes(ctx, r)) || (rc = make_rankings(ctx, r)))
         return rc;
     make_period_label(r, cube, f);
     make_generated_label(r, o->generated);
     if ((rc = map_read(ctx, r->ds, &r->map)))
         return rc;
-    return map_project(ctx, r->ds, &r->map);
+    return map_project(ctx, r);
 }
 
 /* ---- drawing: text ---------------------------------------------------- */
-
-typedef struct rect {
-    double x, y, w, h;
-} rect;
 
 /* Everything draw_page needs: the cairo context (user unit: mm), one
  * Pango layout reused for every text, the page and its scale factor. */
@@ -642,7 +550,6 @@ static void shorten(const char *s, size_t max_chars, char *buf, size_t cap)
 #define C_GREY 0x666666u
 #define C_RULE 0xbbbbbbu
 #define C_BORDER 0x4d4d4du
-#define C_NODATA 0xd9d9d9u
 #define C_HATCH 0x9e9e9eu
 #define C_ZEBRA 0xf2f2f2u
 
@@ -651,18 +558,22 @@ typedef struct page_layout {
     rect header, map, legend, scale, side;
 } page_layout;
 
+#define STRIP_H 18.0      /* the legend and scale strip under the map, mm at f = 1 */
+#define HEAT_ROW_H 5.0    /* the heat layer's legend line, under the classes */
+
 static page_layout layout_page(const draw *d)
 {
     double f = d->f, m = 10 * f;
     page_layout L;
     L.header = (rect){m, m, d->W - 2 * m, 14 * f};
     double top = m + 18 * f, bottom = d->H - m, cw = d->W - 2 * m;
-    double side_w = 0.35 * cw, gap = 7 * f, strip = 18 * f;
+    double side_w = 0.35 * cw, gap = 7 * f, strip = STRIP_H * f;
+    double legend_h = strip + (d->r->heat_on ? HEAT_ROW_H * f : 0);
     L.side = (rect){d->W - m - side_w, top, side_w, bottom - top};
     double map_w = cw - side_w - gap;
-    L.map = (rect){m, top, map_w, bottom - top - strip - 3 * f};
+    L.map = (rect){m, top, map_w, bottom - top - legend_h - 3 * f};
     double scale_w = fmin(48 * f, 0.3 * map_w);
-    L.legend = (rect){m, bottom - strip, map_w - scale_w - 4 * f, strip};
+    L.legend = (rect){m, bottom - legend_h, map_w - scale_w - 4 * f, legend_h};
     L.scale = (rect){m + map_w - scale_w, bottom - strip, scale_w, strip};
     return L;
 }
@@ -734,29 +645,31 @@ static void path_district(draw *d, const map_fit *t, size_t i)
     }
 }
 
-/* ColorBrewer YlOrRd with k classes (k = 1 and 2: the ends of the 3-class
- * scheme, so one class of zeros is not painted alarming orange). */
-static unsigned class_colour(size_t k, size_t c)
+/* The heat raster over the frame it was computed for, scaled up with
+ * cairo's bilinear filter. */
+static void draw_heat(draw *d)
 {
-    static const unsigned YLORRD[MAX_CLASSES][MAX_CLASSES] = {
-        {0xffeda0},
-        {0xffeda0, 0xf03b20},
-        {0xffeda0, 0xfeb24c, 0xf03b20},
-        {0xffffb2, 0xfecc5c, 0xfd8d3c, 0xe31a1c},
-        {0xffffb2, 0xfecc5c, 0xfd8d3c, 0xf03b20, 0xbd0026},
-        {0xffffb2, 0xfed976, 0xfeb24c, 0xfd8d3c, 0xf03b20, 0xbd0026},
-        {0xffffb2, 0xfed976, 0xfeb24c, 0xfd8d3c, 0xfc4e2a, 0xe31a1c, 0xb10026},
-    };
-    if (k < 1 || k > MAX_CLASSES || c >= k)
-        return C_NODATA;
-    return YLORRD[k - 1][c];
+    const heat_raster *h = &d->r->heat;
+    if (!h->argb)
+        return;
+    cairo_t *cr = d->cr;
+    cairo_surface_t *img =
+        cairo_image_surface_create_for_data(h->argb, CAIRO_FORMAT_ARGB32, h->w, h->h, h->stride);
+    cairo_save(cr);
+    cairo_translate(cr, h->frame.x, h->frame.y);
+    cairo_scale(cr, 1 / h->px_mm, 1 / h->px_mm);
+    cairo_set_source_surface(cr, img, 0, 0);
+    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_BILINEAR);
+    cairo_paint(cr);
+    cairo_restore(cr);
+    cairo_surface_destroy(img);
 }
 
 /* Fills the current path grey with diagonal hatching ("нет данных"). */
 static void fill_nodata(draw *d)
 {
     cairo_t *cr = d->cr;
-    set_rgb(cr, C_NODATA);
+    set_rgb(cr, PM_FIGURE_NODATA);
     cairo_fill_preserve(cr);
     cairo_save(cr);
     cairo_clip(cr);
@@ -847,11 +760,12 @@ static void draw_map(draw *d, rect frame, const map_fit *t)
         if (r->cls[i] < 0) {
             fill_nodata(d);
         } else {
-            set_rgb(cr, class_colour(r->n_classes, (size_t)r->cls[i]));
+            set_rgb(cr, pm_classes_colour(&r->classes, r->cls[i]));
             cairo_fill_preserve(cr);
         }
         cairo_new_path(cr);
     }
+    draw_heat(d);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     cairo_set_line_width(cr, (r->n_d > 60 ? 0.1 : 0.15) * d->f);
     set_rgb(cr, C_BORDER);
@@ -870,7 +784,7 @@ static void legend_entry(draw *d, rect cell, int cls, const char *text)
     if (cls < 0) {
         fill_nodata(d);
     } else {
-        set_rgb(d->cr, class_colour(d->r->n_classes, (size_t)cls));
+        set_rgb(d->cr, pm_classes_colour(&d->r->classes, cls));
         cairo_fill_preserve(d->cr);
     }
     set_rgb(d->cr, C_BORDER);
@@ -880,28 +794,67 @@ static void legend_entry(draw *d, rect cell, int cls, const char *text)
     text_box(d, text, tb, 7.5, 0, C_TEXT, PANGO_ALIGN_LEFT);
 }
 
+/* Draws s from x, vertically centred in row b, unshortened; returns
+ * where it ends. */
+static double text_run(draw *d, const char *s, double x, rect b, double pt, unsigned rgb)
+{
+    text_set(d, s, pt, 0, 0, PANGO_ALIGN_LEFT);
+    double w, h;
+    text_extent(d, &w, &h);
+    set_rgb(d->cr, rgb);
+    cairo_move_to(d->cr, x, b.y + (b.h - h) / 2);
+    pango_cairo_show_layout(d->cr, d->lay);
+    return x + w;
+}
+
+/* "Плотность обращений: меньше [ramp] больше" — the heat layer's ramp as
+ * drawn on the map (over white). */
+static void draw_heat_legend(draw *d, rect b)
+{
+    const heat_raster *h = &d->r->heat;
+    double f = d->f, gap = 1.5 * f, bar_w = fmin(30 * f, 0.3 * b.w), bar_h = 3.2 * f;
+    double x = text_run(d, "Плотность обращений:", b.x, b, 7.5, C_TEXT) + 2 * gap;
+    x = text_run(d, "меньше", x, b, 7, C_GREY) + gap;
+    cairo_pattern_t *g = cairo_pattern_create_linear(x, 0, x + bar_w, 0);
+    for (int k = 0; k <= 16; k++) {
+        const uint8_t *c = h->lut[k * 255 / 16];
+        cairo_pattern_add_color_stop_rgba(g, k / 16.0, c[0] / 255.0, c[1] / 255.0, c[2] / 255.0,
+                                          c[3] / 255.0);
+    }
+    cairo_rectangle(d->cr, x, b.y + (b.h - bar_h) / 2, bar_w, bar_h);
+    cairo_set_source(d->cr, g);
+    cairo_fill_preserve(d->cr);
+    cairo_pattern_destroy(g);
+    set_rgb(d->cr, C_BORDER);
+    cairo_set_line_width(d->cr, 0.15 * f);
+    cairo_stroke(d->cr);
+    text_run(d, "больше", x + bar_w + gap, b, 7, C_GREY);
+}
+
 /* The legend: the figure's title, then the classes in up to three rows
- * per column. */
+ * per column, then the heat layer's line. */
 static void draw_legend(draw *d, rect b)
 {
     const report *r = d->r;
-    double f = d->f, title_h = 4.5 * f;
-    text_box(d, r->fig->title_ru, (rect){b.x, b.y, b.w, title_h}, 8, 1, C_TEXT, PANGO_ALIGN_LEFT);
-    size_t n = r->n_classes + (r->has_nodata ? 1 : 0), rows = 3;
+    double f = d->f, title_h = 4.5 * f, heat_h = r->heat_on ? HEAT_ROW_H * f : 0;
+    text_box(d, pm_figure_title_ru(r->fig), (rect){b.x, b.y, b.w, title_h}, 8, 1, C_TEXT, PANGO_ALIGN_LEFT);
+    if (heat_h > 0)
+        draw_heat_legend(d, (rect){b.x, b.y + b.h - heat_h, b.w, heat_h});
+    size_t n = r->classes.n + (r->classes.has_nodata ? 1 : 0), rows = 3;
     if (n == 0)
         return;
     size_t cols = (n + rows - 1) / rows;
-    double cw = fmin(b.w / (double)cols, 48 * f), rh = (b.h - title_h) / (double)rows;
+    double cw = fmin(b.w / (double)cols, 48 * f), rh = (b.h - title_h - heat_h) / (double)rows;
     for (size_t e = 0; e < n; e++) {
         rect cell = {b.x + (double)(e / rows) * cw, b.y + title_h + (double)(e % rows) * rh, cw, rh};
         char text[160] = NO_DATA, lo[64], hi[64];
         int cls = -1;
-        if (e < r->n_classes) {
+        if (e < r->classes.n) {
             cls = (int)e;
-            fmt_value(r, r->cls_lo[e], 0, lo, sizeof lo);
-            fmt_value(r, r->cls_hi[e], 1, hi, sizeof hi);
+            fmt_value(r, r->classes.lo[e], 0, lo, sizeof lo);
+            fmt_value(r, r->classes.hi[e], 1, hi, sizeof hi);
             char lo_unit[64];
-            fmt_value(r, r->cls_lo[e], 1, lo_unit, sizeof lo_unit);
+            fmt_value(r, r->classes.lo[e], 1, lo_unit, sizeof lo_unit);
             if (strcmp(lo_unit, hi) == 0)
                 snprintf(text, sizeof text, "%s", hi);
             else
@@ -930,7 +883,7 @@ static void draw_scale_bar(draw *d, rect b, const map_fit *t)
         cairo_stroke(cr);
     }
     char num[64], text[96];
-    fmt_num(len_m >= 1000 ? len_m / 1000 : len_m, 0, 0, num, sizeof num);
+    pm_format_number(len_m >= 1000 ? len_m / 1000 : len_m, 0, 0, num, sizeof num);
     snprintf(text, sizeof text, "%s %s", num, len_m >= 1000 ? "км" : "м");
     double th = 4 * f;
     text_box(d, "0", (rect){x0 - 5 * f, y - th - 0.5 * f, 10 * f, th}, 7, 0, C_TEXT,
@@ -964,7 +917,7 @@ static void draw_top_table(draw *d, rect b)
 {
     const report *r = d->r;
     double f = d->f, rh = ROW_H * f, y = section_title(d, "Топ-10 районов", b);
-    int two = r->fig->id != F_COUNT;
+    int two = !pm_figure_is_count(r->fig);
     double w_rank = 6 * f, w_num = 19 * f, w_fig = two ? 19 * f : 0;
     double x_name = b.x + w_rank, w_name = b.w - w_rank - w_num - w_fig - 1 * f;
     double x_num = b.x + b.w - w_fig - w_num, x_fig = b.x + b.w - w_fig;
@@ -972,7 +925,7 @@ static void draw_top_table(draw *d, rect b)
     text_box(d, "Район", (rect){x_name, y, w_name, rh}, 7, 0, C_GREY, PANGO_ALIGN_LEFT);
     text_box(d, "Обращений", (rect){x_num, y, w_num, rh}, 7, !two, C_GREY, PANGO_ALIGN_RIGHT);
     if (two)
-        text_box(d, r->fig->column_ru, (rect){x_fig, y, w_fig, rh}, 7, 1, C_GREY,
+        text_box(d, pm_figure_column_ru(r->fig), (rect){x_fig, y, w_fig, rh}, 7, 1, C_GREY,
                  PANGO_ALIGN_RIGHT);
     y += rh;
     set_rgb(d->cr, C_RULE);
@@ -994,7 +947,7 @@ static void draw_top_table(draw *d, rect b)
         text_box(d, num, (rect){b.x, y, w_rank, rh}, 7.5, 0, C_GREY, PANGO_ALIGN_LEFT);
         double sq = 2.6 * f;
         cairo_rectangle(d->cr, x_name, y + (rh - sq) / 2, sq, sq);
-        set_rgb(d->cr, class_colour(r->n_classes, (size_t)r->cls[i]));
+        set_rgb(d->cr, pm_classes_colour(&r->classes, r->cls[i]));
         cairo_fill_preserve(d->cr);
         set_rgb(d->cr, C_BORDER);
         cairo_set_line_width(d->cr, 0.1 * f);
@@ -1003,7 +956,7 @@ static void draw_top_table(draw *d, rect b)
         text_box(d, name[0] ? name : pm_district_id(r->ds, i),
                  (rect){x_name + sq + 1.2 * f, y, w_name - sq - 1.2 * f, rh}, 7.5, 0, C_TEXT,
                  PANGO_ALIGN_LEFT);
-        fmt_num((double)r->drows[i].count, 0, 0, num, sizeof num);
+        pm_format_number((double)r->drows[i].count, 0, 0, num, sizeof num);
         text_box(d, num, (rect){x_num, y, w_num, rh}, 7.5, !two, C_TEXT, PANGO_ALIGN_RIGHT);
         if (two) {
             fmt_value(r, r->value[i], 1, num, sizeof num);
@@ -1032,7 +985,7 @@ static void topic_bar(draw *d, rect row, const char *name, unsigned colour, uint
     set_rgb(d->cr, colour);
     cairo_fill(d->cr);
     char num[64];
-    fmt_num((double)count, 0, 0, num, sizeof num);
+    pm_format_number((double)count, 0, 0, num, sizeof num);
     text_box(d, num, (rect){x_bar + len + 1 * f, row.y, w_num, row.h}, 7.5, 0, C_TEXT,
              PANGO_ALIGN_LEFT);
 }
@@ -1084,14 +1037,14 @@ static void draw_answers(draw *d, rect b)
     double f = d->f, rh = ROW_H * f, y = section_title(d, "Ответы", b);
     char v[ANSWER_ROWS][64];
     int hidden = t->suppressed;
-    fmt_num(hidden ? NAN : (double)t->count, 0, 0, v[0], sizeof v[0]);
-    fmt_num(hidden ? NAN : 100 * t->share_24h, 1, 0, v[1], sizeof v[1]);
+    pm_format_number(hidden ? NAN : (double)t->count, 0, 0, v[0], sizeof v[0]);
+    pm_format_number(hidden ? NAN : 100 * t->share_24h, 1, 0, v[1], sizeof v[1]);
     if (isfinite(t->share_24h) && !hidden)
         strcat(v[1], " %");
-    fmt_num(hidden ? NAN : t->median_h, 1, 0, v[2], sizeof v[2]);
+    pm_format_number(hidden ? NAN : t->median_h, 1, 0, v[2], sizeof v[2]);
     if (isfinite(t->median_h) && !hidden)
         strcat(v[2], " ч");
-    fmt_num(hidden ? NAN : (double)t->overdue, 0, 0, v[3], sizeof v[3]);
+    pm_format_number(hidden ? NAN : (double)t->overdue, 0, 0, v[3], sizeof v[3]);
     static const char *const LABELS[ANSWER_ROWS] = {
         "Всего обращений", "Доля ответов за 24 ч", "Медианное время ответа", "Просрочено"};
     for (int k = 0; k < ANSWER_ROWS; k++, y += rh) {
@@ -1128,11 +1081,307 @@ static void draw_page(draw *d)
     draw_side(d, L.side);
 }
 
-/* ---- surfaces --------------------------------------------------------- */
+/* ---- the heat layer ---------------------------------------------------- */
 
-typedef struct page {
-    double w_mm, h_mm, dpi;
-} page;
+#define HEAT_MAX_PX 1200        /* the raster's longer side, at most */
+#define HEAT_MAX_RADIUS_PX 40   /* a wider kernel coarsens the raster instead */
+#define HEAT_MIN_RADIUS_PX 1.5
+#define HEAT_RADIUS_SHARE 60.0  /* default radius: the map's larger side / 60 */
+#define HEAT_RANGE 20.0         /* colours from top / 20 to top (log scale) */
+#define HEAT_TOP_PERMILLE 990   /* top: the 99th percentile of the raster */
+#define HEAT_RAMP_TOP 0.9       /* the part of inferno used: 0 .. 0.9 */
+#define HEAT_ALPHA 0.85         /* the ramp's alpha at its top */
+
+/* What the heat layer reads of the batch. */
+typedef struct heat_src {
+    const pm_placed *pl;
+    const double *lon, *lat;
+    const int64_t *created;
+    const uint16_t *topic;
+    const uint32_t *source;
+    long utc_offset_s;
+    pm_heat_match match;
+} heat_src;
+
+/* Whether complaint i is on the heat layer: placed with a position, in a
+ * district whose row is shown (not suppressed), passing the filter. */
+static int heat_takes(const report *r, const heat_src *s, size_t i)
+{
+    int32_t d = s->pl->district[i];
+    return pm_heat_has_position(s->pl, s->lon, s->lat, i) && d >= 0 && (size_t)d < r->n_d &&
+           !r->drows[d].suppressed &&
+           pm_heat_match_test(&s->match, s->topic[i], s->source[i],
+                              pm_heat_local_day(s->created[i], s->utc_offset_s));
+}
+
+/* The heat layer's complaints as x, y pairs on the map's plane: *xy
+ * (pm_free) gets *n pairs. */
+static int heat_points(pm_ctx *ctx, const report *r, const pm_report_opts *o, double **xy,
+                       size_t *n)
+{
+    const pm_complaints *cs = o->heat_cs;
+    const pm_placed *pl = o->heat_pl;
+    *xy = NULL;
+    *n = 0;
+    if (!pl || pl->n != pm_complaints_count(cs))
+        return PM_ERR(ctx, PM_E_USAGE, "report: the heat layer's placement is not that of its "
+                      "complaints (%zu placed, %zu complaints)", pl ? pl->n : 0,
+                      pm_complaints_count(cs));
+    heat_src s = {pl, pm_complaints_lon(cs), pm_complaints_lat(cs), pm_complaints_created(cs),
+                  pm_complaints_topic(cs), pm_complaints_dict(cs, PM_DICT_SOURCE),
+                  o->heat_utc_offset_s, {0}};
+    int rc = pm_heat_match_init(ctx, o->heat_filter, &s.match);
+    size_t m = 0;
+    for (size_t i = 0; !rc && i < pl->n; i++)
+        m += (size_t)heat_takes(r, &s, i);
+    if (!rc && m && !(*xy = pm_calloc(m, 2 * sizeof **xy)))
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu heat-layer points", m);
+    for (size_t i = 0; !rc && *n < m && i < pl->n; i++)
+        if (heat_takes(r, &s, i)) {
+            (*xy)[2 * *n] = s.lon[i];
+            (*xy)[2 * *n + 1] = s.lat[i];
+            ++*n;
+        }
+    pm_heat_match_free(&s.match);
+    if (!rc && *n)
+        project_pairs(r->laea, *xy, *n);
+    return rc;
+}
+
+/* The raster: where it lies on the page and the kernel's radius in its
+ * pixels (see the file comment). */
+typedef struct heat_grid {
+    rect frame;
+    map_fit fit;
+    double px_mm, r_px;
+    int w, h;
+} heat_grid;
+
+/* The kernel's radius on the ground: the caller's, else a share of the
+ * map's larger side (1 km for a map of one point). */
+static double heat_radius(const report *r, double radius_m)
+{
+    const geo_map *m = &r->map;
+    double side = fmax(m->maxx - m->minx, m->maxy - m->miny);
+    return radius_m > 0 ? radius_m : side > 0 ? side / HEAT_RADIUS_SHARE : 1000;
+}
+
+static heat_grid heat_grid_of(const report *r, const page *pg, double R)
+{
+    draw d = {.r = r, .W = pg->w_mm, .H = pg->h_mm, .f = fmin(pg->w_mm / 297.0, pg->h_mm / 210.0)};
+    heat_grid g = {.frame = layout_page(&d).map};
+    g.fit = fit_map(&r->map, g.frame);
+    g.px_mm = fmin(pg->dpi / 25.4, HEAT_MAX_PX / fmax(g.frame.w, g.frame.h));
+    g.r_px = R * g.fit.s * g.px_mm;
+    if (g.r_px > HEAT_MAX_RADIUS_PX) {
+        g.px_mm *= HEAT_MAX_RADIUS_PX / g.r_px;
+        g.r_px = HEAT_MAX_RADIUS_PX;
+    }
+    g.r_px = fmax(g.r_px, HEAT_MIN_RADIUS_PX);
+    g.w = (int)ceil(g.frame.w * g.px_mm);
+    g.h = (int)ceil(g.frame.h * g.px_mm);
+    g.w = g.w < 1 ? 1 : g.w;
+    g.h = g.h < 1 ? 1 : g.h;
+    return g;
+}
+
+/* Counts the points into the raster's pixels (a point moves at most half
+ * a pixel: a thirtieth of the kernel's radius or less). */
+static void heat_bin(const heat_grid *g, const double *xy, size_t n, uint32_t *bins)
+{
+    for (size_t k = 0; k < n; k++) {
+        double u = (fx(&g->fit, xy[2 * k]) - g->frame.x) * g->px_mm;
+        double v = (fy(&g->fit, xy[2 * k + 1]) - g->frame.y) * g->px_mm;
+        if (u >= 0 && v >= 0 && u < g->w && v < g->h)
+            bins[(size_t)v * (size_t)g->w + (size_t)u]++;
+    }
+}
+
+/* acc += every pixel's count times the quartic kernel (1 − d²/R²)² around
+ * it; kern is (2k + 1)² scratch, k = ⌈R⌉. */
+static void heat_spread(const heat_grid *g, const uint32_t *bins, double *kern, double *acc)
+{
+    int k = (int)ceil(g->r_px), side = 2 * k + 1;
+    double r2 = g->r_px * g->r_px;
+    for (int dy = -k; dy <= k; dy++)
+        for (int dx = -k; dx <= k; dx++) {
+            double u = 1 - (dx * dx + dy * dy) / r2;
+            kern[(dy + k) * side + dx + k] = u > 0 ? u * u : 0;
+        }
+    for (int j = 0; j < g->h; j++)
+        for (int i = 0; i < g->w; i++) {
+            uint32_t c = bins[(size_t)j * (size_t)g->w + (size_t)i];
+            if (!c)
+                continue;
+            int x0 = i - k < 0 ? 0 : i - k, x1 = i + k >= g->w ? g->w - 1 : i + k;
+            for (int y = j - k < 0 ? 0 : j - k; y <= j + k && y < g->h; y++) {
+                const double *kr = kern + (size_t)(y - j + k) * side + k - i;
+                double *row = acc + (size_t)y * (size_t)g->w;
+                for (int x = x0; x <= x1; x++)
+                    row[x] += c * kr[x];
+            }
+        }
+}
+
+/* The coverage (0 .. 255) of the shown districts — every one whose row is
+ * not suppressed — on the raster, drawn by cairo into *mask (A8). */
+static cairo_status_t heat_mask(const report *r, const heat_grid *g, cairo_surface_t **mask)
+{
+    *mask = cairo_image_surface_create(CAIRO_FORMAT_A8, g->w, g->h);
+    cairo_t *cr = cairo_create(*mask);
+    cairo_scale(cr, g->px_mm, g->px_mm);
+    cairo_translate(cr, -g->frame.x, -g->frame.y);
+    cairo_set_fill_rule(cr, CAIRO_FILL_RULE_EVEN_ODD);
+    draw d = {.cr = cr, .r = r, .tol = 0.25 / g->px_mm};
+    for (size_t i = 0; i < r->n_d; i++)
+        if (!r->drows[i].suppressed) {
+            path_district(&d, &g->fit, i);
+            cairo_fill(cr);
+        }
+    cairo_status_t st = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(*mask);
+    return st ? st : cairo_surface_status(*mask);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The top of the colour scale: the 99th percentile (nearest rank) of the
+ * densities above 0 inside the shown districts; 0 when there are none. */
+static int heat_top(pm_ctx *ctx, const double *acc, const uint8_t *mask, int stride, int w, int h,
+                    double *top)
+{
+    size_t n = 0;
+    *top = 0;
+    for (int j = 0; j < h; j++)
+        for (int i = 0; i < w; i++)
+            n += acc[(size_t)j * (size_t)w + (size_t)i] > 0 && mask[(size_t)j * (size_t)stride + (size_t)i];
+    if (!n)
+        return PM_OK;
+    double *v = pm_calloc(n, sizeof *v);
+    if (!v)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer's scale");
+    size_t k = 0;
+    for (int j = 0; j < h; j++)
+        for (int i = 0; i < w; i++) {
+            double a = acc[(size_t)j * (size_t)w + (size_t)i];
+            if (a > 0 && mask[(size_t)j * (size_t)stride + (size_t)i])
+                v[k++] = a;
+        }
+    qsort(v, n, sizeof *v, cmp_double);
+    *top = v[(HEAT_TOP_PERMILLE * n + 999) / 1000 - 1];
+    pm_free(v);
+    return PM_OK;
+}
+
+/* The ramp of the report: inferno up to HEAT_RAMP_TOP (its palest end
+ * would vanish on the light classes), alpha rising linearly to HEAT_ALPHA
+ * so that thin densities only tint the classes and the peaks glow. */
+static void heat_lut(uint8_t lut[256][4])
+{
+    uint8_t inferno[256][4];
+    pm_heat_ramp_lut(PM_RAMP_INFERNO, inferno);
+    for (int i = 0; i < 256; i++) {
+        memcpy(lut[i], inferno[lround(i * HEAT_RAMP_TOP)], 3);
+        lut[i][3] = (uint8_t)lround(i * HEAT_ALPHA);
+    }
+}
+
+/* Density → premultiplied ARGB32, log scale from top / HEAT_RANGE to
+ * top, alpha times the districts' coverage. */
+static void heat_colour(const double *acc, const uint8_t *mask, int mstride, double top,
+                        heat_raster *hr)
+{
+    double lo = top / HEAT_RANGE, span = log(HEAT_RANGE);
+    for (int j = 0; j < hr->h; j++) {
+        uint32_t *out = (uint32_t *)(hr->argb + (size_t)j * (size_t)hr->stride);
+        for (int i = 0; i < hr->w; i++) {
+            double v = acc[(size_t)j * (size_t)hr->w + (size_t)i];
+            unsigned cov = mask[(size_t)j * (size_t)mstride + (size_t)i];
+            out[i] = 0;
+            if (!(top > 0 && v > lo && cov))
+                continue;
+            double t = log(v / lo) / span;
+            const uint8_t *c = hr->lut[t >= 1 ? 255 : (int)lround(255 * t)];
+            unsigned a = (unsigned)c[3] * cov / 255;
+            out[i] = a << 24 | (c[0] * a / 255) << 16 | (c[1] * a / 255) << 8 | c[2] * a / 255;
+        }
+    }
+}
+
+/* Density, mask, scale and colours of n points on grid g into r->heat. */
+static int heat_paint(pm_ctx *ctx, report *r, const heat_grid *g, const double *xy, size_t n)
+{
+    size_t npx = (size_t)g->w * (size_t)g->h, side = 2 * (size_t)ceil(g->r_px) + 1;
+    heat_raster *hr = &r->heat;
+    hr->w = g->w;
+    hr->h = g->h;
+    hr->stride = cairo_format_stride_for_width(CAIRO_FORMAT_ARGB32, g->w);
+    hr->frame = g->frame;
+    hr->px_mm = g->px_mm;
+    uint32_t *bins = pm_calloc(npx, sizeof *bins);
+    double *kern = pm_calloc(side * side, sizeof *kern), *acc = pm_calloc(npx, sizeof *acc);
+    hr->argb = pm_calloc((size_t)hr->stride, (size_t)g->h);
+    cairo_surface_t *mask = NULL;
+    int rc = PM_OK;
+    if (!bins || !kern || !acc || !hr->argb) {
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer (%d × %d px)", g->w, g->h);
+        goto cleanup;
+    }
+    heat_bin(g, xy, n, bins);
+    heat_spread(g, bins, kern, acc);
+    cairo_status_t st = heat_mask(r, g, &mask);
+    if (st) {
+        rc = PM_ERR(ctx, PM_E_RENDER, "cairo failed drawing the heat layer's mask: %s",
+                    cairo_status_to_string(st));
+        goto cleanup;
+    }
+    const uint8_t *md = cairo_image_surface_get_data(mask);
+    int ms = cairo_image_surface_get_stride(mask);
+    double top;
+    if (!(rc = heat_top(ctx, acc, md, ms, g->w, g->h, &top)))
+        heat_colour(acc, md, ms, top, hr);
+cleanup:
+    cairo_surface_destroy(mask);
+    pm_free(bins);
+    pm_free(kern);
+    pm_free(acc);
+    return rc;
+}
+
+/* The heat layer of the options (none when o->heat_cs is NULL or no
+ * complaint is on it). */
+static int heat_build(pm_ctx *ctx, report *r, const pm_report_opts *o, const page *pg)
+{
+    if (!o->heat_cs)
+        return PM_OK;
+    if (!(isfinite(o->heat_radius_m) && o->heat_radius_m >= 0))
+        return PM_ERR(ctx, PM_E_USAGE, "report: heat radius %g m is not a distance",
+                      o->heat_radius_m);
+    double *xy;
+    size_t n;
+    int rc = heat_points(ctx, r, o, &xy, &n);
+    if (!rc && n == 0)
+        pm_ctx_log(ctx, PM_LOG_INFO, "report: no complaint with coordinates passes the filter: "
+                                     "no heat layer");
+    if (!rc && n > 0) {
+        heat_lut(r->heat.lut);
+        r->heat_on = 1;
+        double R = heat_radius(r, o->heat_radius_m);
+        heat_grid g = heat_grid_of(r, pg, R);
+        pm_ctx_log(ctx, PM_LOG_INFO, "report: heat layer of %zu complaints, kernel radius %.0f m",
+                   n, R);
+        rc = heat_paint(ctx, r, &g, xy, n);
+    }
+    pm_free(xy);
+    return rc;
+}
+
+/* ---- surfaces --------------------------------------------------------- */
 
 /* Pango for one page: a font map of our own (not Pango's per-thread
  * default, which would outlive the call), a context following cr's
@@ -1191,81 +1440,94 @@ static cairo_status_t draw_on(cairo_surface_t *s, const report *r, const page *p
     return st;
 }
 
-typedef struct sink {
-    FILE *f;
-    int failed;
-} sink;
+/* The bytes of the file, as cairo writes them; grown with pm_realloc. */
+typedef struct membuf {
+    uint8_t *p;
+    size_t len, cap;
+    int nomem;
+} membuf;
 
-static cairo_status_t sink_write(void *closure, const unsigned char *data, unsigned int len)
+static cairo_status_t mem_write(void *closure, const unsigned char *data, unsigned int n)
 {
-    sink *k = closure;
-    if (fwrite(data, 1, len, k->f) != len) {
-        k->failed = 1;
-        return CAIRO_STATUS_WRITE_ERROR;
+    membuf *m = closure;
+    if (m->cap - m->len < n) {
+        size_t cap = m->cap ? m->cap : 65536;
+        while (cap - m->len < n)
+            cap *= 2;
+        uint8_t *p = pm_realloc(m->p, cap);
+        if (!p) {
+            m->nomem = 1;
+            return CAIRO_STATUS_NO_MEMORY;
+        }
+        m->p = p;
+        m->cap = cap;
     }
+    memcpy(m->p + m->len, data, n);
+    m->len += n;
     return CAIRO_STATUS_SUCCESS;
 }
 
-static int render_error(pm_ctx *ctx, const char *path, cairo_status_t st, const sink *k)
+/* The surface of the format writing to m; *k is its units per mm, *tol
+ * the path simplification tolerance (mm). */
+static cairo_surface_t *surface_new(pm_report_format fmt, const report *r, const page *pg,
+                                    membuf *m, double *k, double *tol)
 {
-    if (k && k->failed)
-        return PM_ERR(ctx, PM_E_IO, "%s: error writing the report", path);
-    return PM_ERR(ctx, PM_E_RENDER, "%s: cairo failed drawing the report: %s", path,
-                  cairo_status_to_string(st));
+    if (fmt == PM_REPORT_PNG) {
+        *k = pg->dpi / 25.4;
+        *tol = 0.4 * 25.4 / pg->dpi;
+        return cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)lround(pg->w_mm * *k),
+                                          (int)lround(pg->h_mm * *k));
+    }
+    double w = pg->w_mm / MM_PER_PT, h = pg->h_mm / MM_PER_PT;
+    *k = 1 / MM_PER_PT;
+    *tol = 0.05;
+    if (fmt == PM_REPORT_SVG) {
+        cairo_surface_t *s = cairo_svg_surface_create_for_stream(mem_write, m, w, h);
+        cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PT);
+        return s;
+    }
+    cairo_surface_t *s = cairo_pdf_surface_create_for_stream(mem_write, m, w, h);
+    cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_TITLE, r->title);
+    cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_CREATOR, "problemap");
+    return s;
 }
 
-static int write_png(pm_ctx *ctx, const char *path, const report *r, const page *pg)
+/* Draws the report into a new buffer: *buf (pm_free), *len bytes. */
+static int render(pm_ctx *ctx, const char *name, pm_report_format fmt, const report *r,
+                  const page *pg, uint8_t **buf, size_t *len)
 {
-    int w = (int)lround(pg->w_mm / 25.4 * pg->dpi), h = (int)lround(pg->h_mm / 25.4 * pg->dpi);
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
-    cairo_status_t st = draw_on(s, r, pg, pg->dpi / 25.4, 0.4 * 25.4 / pg->dpi);
-    if (st) {
-        cairo_surface_destroy(s);
-        return render_error(ctx, path, st, NULL);
-    }
-    pm_outfile *of = NULL;
-    int rc = pm_outfile_open(ctx, path, &of);
-    if (rc) {
-        cairo_surface_destroy(s);
-        return rc;
-    }
-    sink k = {pm_outfile_stream(of), 0};
-    st = cairo_surface_write_to_png_stream(s, sink_write, &k);
+    membuf m = {0};
+    double k, tol;
+    cairo_surface_t *s = surface_new(fmt, r, pg, &m, &k, &tol);
+    cairo_status_t st = draw_on(s, r, pg, k, tol);
+    if (!st && fmt == PM_REPORT_PNG)
+        st = cairo_surface_write_to_png_stream(s, mem_write, &m);
+    cairo_surface_finish(s);   /* PDF and SVG write their last bytes here */
+    if (!st)
+        st = cairo_surface_status(s);
     cairo_surface_destroy(s);
-    if (st) {
-        pm_outfile_abort(of);
-        return render_error(ctx, path, st, &k);
+    if (st || m.nomem) {
+        pm_free(m.p);
+        if (m.nomem)
+            return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory for the report's bytes", name);
+        return PM_ERR(ctx, PM_E_RENDER, "%s: cairo failed drawing the report: %s", name,
+                      cairo_status_to_string(st));
     }
-    return pm_outfile_commit(ctx, of);
+    *buf = m.p;
+    *len = m.len;
+    return PM_OK;
 }
 
-/* PDF or SVG: the surface writes to the temporary file while drawing. */
-static int write_vector(pm_ctx *ctx, const char *path, pm_report_format fmt, const report *r,
-                        const page *pg)
+/* Writes the bytes to path atomically (pm_out.h). */
+static int write_bytes(pm_ctx *ctx, const char *path, const uint8_t *buf, size_t len)
 {
     pm_outfile *of = NULL;
     int rc = pm_outfile_open(ctx, path, &of);
     if (rc)
         return rc;
-    sink k = {pm_outfile_stream(of), 0};
-    double w = pg->w_mm / MM_PER_PT, h = pg->h_mm / MM_PER_PT;
-    cairo_surface_t *s;
-    if (fmt == PM_REPORT_PDF) {
-        s = cairo_pdf_surface_create_for_stream(sink_write, &k, w, h);
-        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_TITLE, r->title);
-        cairo_pdf_surface_set_metadata(s, CAIRO_PDF_METADATA_CREATOR, "problemap");
-    } else {
-        s = cairo_svg_surface_create_for_stream(sink_write, &k, w, h);
-        cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PT);
-    }
-    cairo_status_t st = draw_on(s, r, pg, 1 / MM_PER_PT, 0.05);
-    cairo_surface_finish(s);
-    if (!st)
-        st = cairo_surface_status(s);
-    cairo_surface_destroy(s);
-    if (st) {
+    if (fwrite(buf, 1, len, pm_outfile_stream(of)) != len) {
         pm_outfile_abort(of);
-        return render_error(ctx, path, st, &k);
+        return PM_ERR(ctx, PM_E_IO, "%s: error writing the report", path);
     }
     return pm_outfile_commit(ctx, of);
 }
@@ -1291,21 +1553,25 @@ static int page_from_opts(pm_ctx *ctx, const pm_report_opts *o, pm_report_format
     return PM_OK;
 }
 
-int pm_report_write(pm_ctx *ctx, const char *path, pm_report_format fmt, const pm_districts *ds,
-                    const pm_cube *cube, const pm_topics *topics, const pm_filter *f,
-                    const pm_report_opts *opts)
+int pm_report_render(pm_ctx *ctx, const char *name, pm_report_format fmt, const pm_districts *ds,
+                     const pm_cube *cube, const pm_topics *topics, const pm_filter *f,
+                     const pm_report_opts *opts, uint8_t **buf, size_t *len)
 {
-    if (!path || !ds || !cube || !topics)
-        return PM_ERR(ctx, PM_E_USAGE, "report: path, districts, cube and topics are required");
+    if (buf)
+        *buf = NULL;
+    if (len)
+        *len = 0;
+    name = name ? name : "report";
+    if (!ds || !cube || !topics || !buf || !len)
+        return PM_ERR(ctx, PM_E_USAGE, "report: districts, cube, topics and the buffer are required");
     if (fmt != PM_REPORT_PNG && fmt != PM_REPORT_PDF && fmt != PM_REPORT_SVG)
-        return PM_ERR(ctx, PM_E_USAGE, "%s: unknown report format %d", path, (int)fmt);
+        return PM_ERR(ctx, PM_E_USAGE, "%s: unknown report format %d", name, (int)fmt);
     pm_report_opts o = opts ? *opts : (pm_report_opts){0};
     const char *fig_name = o.figure ? o.figure : "complaints";
-    const figure_def *fig = figure_find(fig_name);
+    const pm_figure *fig = pm_figure_find(fig_name);
     if (!fig)
-        return PM_ERR(ctx, PM_E_USAGE, "%s: unknown figure \"%s\" (complaints, "
-                      "complaints_per_10k, complaints_per_km2, answered_within_24h_share, "
-                      "change_pct, overdue_share, rating_index ...)", path, fig_name);
+        return PM_ERR(ctx, PM_E_USAGE, "%s: unknown figure \"%s\" (%s)", name, fig_name,
+                      pm_figure_names());
     page pg;
     int rc = page_from_opts(ctx, &o, fmt, &pg);
     if (rc)
@@ -1315,8 +1581,24 @@ int pm_report_write(pm_ctx *ctx, const char *path, pm_report_format fmt, const p
                 .attribution = o.attribution};
     rc = report_build(ctx, &r, cube, f, &o);
     if (!rc)
-        rc = fmt == PM_REPORT_PNG ? write_png(ctx, path, &r, &pg)
-                                  : write_vector(ctx, path, fmt, &r, &pg);
+        rc = heat_build(ctx, &r, &o, &pg);
+    if (!rc)
+        rc = render(ctx, name, fmt, &r, &pg, buf, len);
     report_free(&r);
+    return rc;
+}
+
+int pm_report_write(pm_ctx *ctx, const char *path, pm_report_format fmt, const pm_districts *ds,
+                    const pm_cube *cube, const pm_topics *topics, const pm_filter *f,
+                    const pm_report_opts *opts)
+{
+    if (!path)
+        return PM_ERR(ctx, PM_E_USAGE, "report: path, districts, cube and topics are required");
+    uint8_t *buf;
+    size_t len;
+    int rc = pm_report_render(ctx, path, fmt, ds, cube, topics, f, opts, &buf, &len);
+    if (!rc)
+        rc = write_bytes(ctx, path, buf, len);
+    pm_free(buf);
     return rc;
 }

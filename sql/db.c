@@ -626,10 +626,11 @@ static const char INSERT_SQL[] =
     "   ELSE ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END"
     " FROM pg_temp.pm_stage s JOIN fresh USING (id)";
 
-/* Sends b by COPY into the staging table; -1 with db->msg set. */
-static int copy_in(pm_db *db, const buf *b)
+/* Sends b by COPY into a staging table (copy_sql: "COPY pg_temp.x FROM
+ * STDIN"); -1 with db->msg set. */
+static int copy_in(pm_db *db, const char *copy_sql, const buf *b)
 {
-    PGresult *r = PQexec(db->conn, "COPY pg_temp.pm_stage FROM STDIN");
+    PGresult *r = PQexec(db->conn, copy_sql);
     if (!r || PQresultStatus(r) != PGRES_COPY_IN)
         return check(db, r, PGRES_COPY_IN);
     PQclear(r);
@@ -655,30 +656,43 @@ static int copy_in(pm_db *db, const buf *b)
     return ok ? 0 : -1;
 }
 
-/* Runs one batch (rows already in b) as one transaction; *inserted gets
- * the rows that were new. */
-static int run_batch(pm_db *db, const buf *b, uint64_t *inserted)
+/* Runs one staged transaction: stage_sql (a temporary table), COPY b into
+ * it with copy_sql, then the apply_sql statements, each with the same
+ * n_params params (the last one's row count into *rows); -1 with db->msg
+ * set, after a rollback. */
+static int staged(pm_db *db, const char *stage_sql, const char *copy_sql, const buf *b,
+                  const char *const *apply_sql, size_t n_apply, int n_params,
+                  const char *const *params, uint64_t *rows)
 {
-    PGresult *r;
-    /* a batch's joins fit in memory; the staging table gets statistics so
-     * that the planner hashes instead of sorting */
+    PGresult *r = NULL;
     if (exec_cmd(db, "BEGIN; SET LOCAL work_mem = '64MB'; SET LOCAL jit = off") != 0 ||
-        exec_cmd(db, STAGE_SQL) != 0 || copy_in(db, b) != 0 ||
-        exec_cmd(db, "ANALYZE pg_temp.pm_stage") != 0)
+        exec_cmd(db, stage_sql) != 0 || copy_in(db, copy_sql, b) != 0)
         goto fail;
-    if (!(r = query(db, PARTITIONS_SQL, 0, NULL, PGRES_TUPLES_OK)))
-        goto fail;
-    PQclear(r);
-    if (!(r = query(db, INSERT_SQL, 0, NULL, PGRES_COMMAND_OK)))
-        goto fail;
-    *inserted = strtoull(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
+    for (size_t k = 0; k < n_apply; k++) {
+        r = PQexecParams(db->conn, apply_sql[k], n_params, NULL, params, NULL, NULL, 0);
+        if (!r || (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)) {
+            check(db, r, PGRES_COMMAND_OK);
+            goto fail;
+        }
+        if (rows && k + 1 == n_apply)
+            *rows = strtoull(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
     if (exec_cmd(db, "COMMIT") != 0)
         goto fail;
     return 0;
 fail:
     rollback(db);
     return -1;
+}
+
+/* Runs one batch (rows already in b) as one transaction; *inserted gets
+ * the rows that were new.  The staging table gets statistics so that the
+ * planner hashes instead of sorting. */
+static int run_batch(pm_db *db, const buf *b, uint64_t *inserted)
+{
+    const char *apply[] = {"ANALYZE pg_temp.pm_stage", PARTITIONS_SQL, INSERT_SQL};
+    return staged(db, STAGE_SQL, "COPY pg_temp.pm_stage FROM STDIN", b, apply, 3, 0, NULL, inserted);
 }
 
 static int check_load_args(pm_ctx *ctx, const batch_src *s)
@@ -755,6 +769,139 @@ int pm_db_add_reject(pm_ctx *ctx, pm_db *db, const char *source, uint64_t line, 
         return PM_ERR(ctx, PM_E_DB, "recording a reject of %s line %" PRIu64 ": %s", p[0], line,
                       db->msg);
     return PM_OK;
+}
+
+/* ---- writing back: placements and the cube -------------------------------- */
+
+static const char PLACE_STAGE_SQL[] =
+    "CREATE TEMP TABLE pm_place (id text COLLATE \"C\", district_id text COLLATE \"C\","
+    " placement text) ON COMMIT DROP";
+static const char PLACE_UPDATE_SQL[] =
+    "UPDATE problemap.complaints c SET district_id = s.district_id, placement = s.placement"
+    " FROM pg_temp.pm_place s WHERE c.id = s.id"
+    " AND (c.district_id IS DISTINCT FROM s.district_id"
+    "  OR c.placement IS DISTINCT FROM s.placement)";
+
+/* The placement as the table keeps it: NULL when not placed. */
+static const char *placement_column(pm_placement p)
+{
+    return p == PM_PLACE_REJECTED || p == PM_PLACE_UNKNOWN_CODE ? NULL : pm_placement_name(p);
+}
+
+int pm_db_write_placements(pm_ctx *ctx, pm_db *db, const pm_complaints *cs, const pm_placed *pl,
+                           const pm_districts *ds, uint64_t *updated)
+{
+    size_t n = pm_complaints_count(cs);
+    uint64_t local = 0;
+    if (!updated)
+        updated = &local;
+    *updated = 0;
+    if (!pl || pl->n != n || !ds)
+        return PM_ERR(ctx, PM_E_USAGE, "writing placements: placement of %zu complaints for %zu",
+                      pl ? pl->n : 0, n);
+    int rc = begin_call(ctx, db);
+    if (rc)
+        return rc;
+    buf b = {0};
+    for (size_t i = 0; i < n && rc == PM_OK; i++) {
+        int32_t d = pl->district[i];
+        const char *place = placement_column(pl->placement[i]);
+        if ((d >= 0 && (size_t)d >= pm_districts_count(ds)))
+            rc = PM_ERR(ctx, PM_E_USAGE, "complaint %s: district %" PRId32 " is not in the set",
+                        pm_complaints_id(cs, i), d);
+        else if (copy_text(&b, pm_complaints_id(cs, i), '\t') != 0 ||
+                 copy_text(&b, d >= 0 && place ? pm_district_id(ds, (size_t)d) : NULL, '\t') != 0 ||
+                 copy_text(&b, place, '\n') != 0)
+            rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory preparing the placements of %zu complaints", n);
+    }
+    const char *apply[] = {"ANALYZE pg_temp.pm_place", PLACE_UPDATE_SQL};
+    if (rc == PM_OK && n > 0 &&
+        staged(db, PLACE_STAGE_SQL, "COPY pg_temp.pm_place FROM STDIN", &b, apply, 2, 0, NULL, updated) != 0)
+        rc = PM_ERR(ctx, PM_E_DB, "writing the placements of %zu complaints: %s", n, db->msg);
+    pm_free(b.p);
+    return rc;
+}
+
+static const char CUBE_STAGE_SQL[] =
+    "CREATE TEMP TABLE pm_cells (district_id text COLLATE \"C\", topic text COLLATE \"C\","
+    " period bigint, source text, status text, executor text, answered bigint,"
+    " answered_24h bigint, open bigint, delays_s bigint[], open_s bigint[]) ON COMMIT DROP";
+
+/* What a cell row needs besides the cell. */
+typedef struct cube_rows {
+    buf b;
+    const pm_districts *ds;
+    const pm_topics *t;
+    uint64_t n;
+} cube_rows;
+
+/* A bigint[] literal in COPY text: {1,2,3} (no element needs quoting). */
+static int copy_i64_array(buf *b, const void *v, int is64, uint64_t n, char delim)
+{
+    if (buf_add(b, "{", 1) != 0)
+        return -1;
+    for (uint64_t k = 0; k < n; k++) {
+        char num[32];
+        int64_t x = is64 ? ((const int64_t *)v)[k] : (int64_t)((const uint32_t *)v)[k];
+        int len = snprintf(num, sizeof num, "%s%" PRId64, k ? "," : "", x);
+        if (buf_add(b, num, (size_t)len) != 0)
+            return -1;
+    }
+    return buf_add(b, "}", 1) != 0 || buf_add(b, &delim, 1) != 0 ? -1 : 0;
+}
+
+static int cube_row(void *user, const pm_cube_cell *c)
+{
+    cube_rows *cr = user;
+    buf *b = &cr->b;
+    cr->n++;
+    if (copy_text(b, pm_district_id(cr->ds, c->district), '\t') != 0 ||
+        copy_text(b, pm_topic_code(cr->t, c->topic), '\t') != 0 ||
+        copy_i64(b, c->period, 0, '\t') != 0 || copy_text(b, c->source, '\t') != 0 ||
+        copy_text(b, c->status, '\t') != 0 || copy_text(b, c->executor, '\t') != 0 ||
+        copy_i64(b, (int64_t)c->answered, 0, '\t') != 0 ||
+        copy_i64(b, (int64_t)c->answered_24h, 0, '\t') != 0 ||
+        copy_i64(b, (int64_t)c->open, 0, '\t') != 0 ||
+        copy_i64_array(b, c->delays_s, 0, c->answered, '\t') != 0 ||
+        copy_i64_array(b, c->open_created, 1, c->open, '\n') != 0)
+        return -1;
+    return 0;
+}
+
+int pm_db_write_cube(pm_ctx *ctx, pm_db *db, const pm_cube *cube, const pm_districts *ds,
+                     const pm_topics *t, uint64_t *rows)
+{
+    uint64_t local = 0;
+    if (!rows)
+        rows = &local;
+    *rows = 0;
+    const pm_cube_opts *o = pm_cube_options(cube);
+    int rc = pm_db_load_topics(ctx, db, t);
+    if (rc)
+        return rc;
+    cube_rows cr = {.ds = ds, .t = t};
+    if (pm_cube_each_cell(cube, cube_row, &cr) != 0) {
+        pm_free(cr.b.p);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory preparing %zu cube cells", pm_cube_cells(cube));
+    }
+    static const char del[] =
+        "DELETE FROM problemap.cube_cells WHERE period_kind = $1 AND utc_offset_s = $2::integer";
+    static const char ins[] =
+        "INSERT INTO problemap.cube_cells (period_kind, utc_offset_s, district_id, topic,"
+        " period, source, status, executor, count, answered, answered_24h, open, delays_s,"
+        " open_created_at)"
+        " SELECT $1, $2::integer, district_id, topic, period, source, status, executor,"
+        "  answered + open, answered, answered_24h, open, delays_s,"
+        "  ARRAY(SELECT to_timestamp(x) FROM unnest(open_s) WITH ORDINALITY u(x, k) ORDER BY k)"
+        " FROM pg_temp.pm_cells";
+    char offset[32];
+    snprintf(offset, sizeof offset, "%ld", o->utc_offset_s);
+    const char *params[2] = {pm_period_kind_name(o->period), offset};
+    const char *apply[] = {del, ins};
+    if (staged(db, CUBE_STAGE_SQL, "COPY pg_temp.pm_cells FROM STDIN", &cr.b, apply, 2, 2, params, rows) != 0)
+        rc = PM_ERR(ctx, PM_E_DB, "writing %" PRIu64 " cube cells: %s", cr.n, db->msg);
+    pm_free(cr.b.p);
+    return rc;
 }
 
 /* ---- reading back -------------------------------------------------------- */

@@ -23,6 +23,7 @@
 
 #include "../engine/pm_complaint.h"
 #include "../engine/pm_ctx.h"
+#include "../engine/pm_cube.h"
 #include "../engine/pm_district.h"
 #include "../engine/pm_locate.h"
 #include "../geodata/pm_topics.h"
@@ -65,6 +66,21 @@ int pm_db_load_complaints(pm_ctx *ctx, pm_db *db, const pm_complaints *cs, const
  * the load named by source (e.g. the file name). */
 int pm_db_add_reject(pm_ctx *ctx, pm_db *db, const char *source, uint64_t line, const char *id,
                      const char *field, const char *reason);
+
+/* Writes the engine's placement of cs (complaints read from or loaded into
+ * the database, matched by id) back into problemap.complaints: district_id
+ * and placement (NULL for complaints not placed: rejected after placing,
+ * unknown district code), in one transaction.  *updated (may be NULL) gets
+ * the rows whose placement changed. */
+int pm_db_write_placements(pm_ctx *ctx, pm_db *db, const pm_complaints *cs, const pm_placed *pl,
+                           const pm_districts *ds, uint64_t *updated);
+
+/* Replaces the cells of the cube's period kind and UTC offset in
+ * problemap.cube_cells with the cube's (loading the topic catalogue
+ * first), in one transaction: readers see the old cells or the new, never
+ * a mix.  *rows (may be NULL) gets the cells written. */
+int pm_db_write_cube(pm_ctx *ctx, pm_db *db, const pm_cube *cube, const pm_districts *ds,
+                     const pm_topics *t, uint64_t *rows);
 
 /* Reads the districts back (geometry as WKB → GEOS), frozen. */
 int pm_db_read_districts(pm_ctx *ctx, pm_db *db, pm_districts **out);

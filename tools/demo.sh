@@ -13,16 +13,16 @@ $BIN generate $B --n 200000 --seed 2025 --start 2025-09-01 --days 91 --utc-offse
 $BIN geocode $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
     --output "$OUT/placed.csv" --rejects "$OUT/rejects.csv" --summary "$OUT/placed-summary.json"
 $BIN cube -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 --period week \
-    --rejects "$OUT/cube-rejects.csv" --cube "$OUT/cube.pmc"
+    --rejects "$OUT/cube-rejects.csv" --cube "$OUT/cube.pmc" \
+    --from 2025-11-03 --to 2025-11-30 --report "$OUT/report.png" --report "$OUT/report.pdf" \
+    --title "Обращения граждан — Российская Федерация (синтетические данные)" \
+    --attribution "Границы: Natural Earth (общественное достояние)"
 # The tables: the last four weeks (2025-11-03 .. 2025-11-30), with the change
 # against the four weeks before.
 $BIN export -q $B --cube "$OUT/cube.pmc" --from 2025-11-03 --to 2025-11-30 \
     --geojson "$OUT/districts.geojson" --regions-geojson "$OUT/regions.geojson" \
     --csv "$OUT/districts.csv" --executors-csv "$OUT/executors.csv" \
-    --topics-csv "$OUT/topics.csv" --summary "$OUT/summary.json" --simplify 2000 \
-    --report "$OUT/report.png" --report "$OUT/report.pdf" \
-    --title "Обращения граждан — Российская Федерация (синтетические данные)" \
-    --attribution "Границы: Natural Earth (общественное достояние)"
+    --topics-csv "$OUT/topics.csv" --summary "$OUT/summary.json" --simplify 2000
 # Heat-map tiles for a web map (50 km kernel: a country-wide view), zoom 3 to 6.
 $BIN tiles -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
     --rejects "$OUT/tiles-rejects.csv" --out "$OUT/tiles" --mbtiles "$OUT/heat.mbtiles" \
@@ -50,3 +50,38 @@ against the four weeks before:
   tiles/                heat-map tiles z3-z6 (z/x/y.png) with tilejson.json, for Leaflet
   heat.mbtiles          the same tiles as MBTiles (QGIS: Layer > Add Raster Layer)
 MSG
+
+# The live map: `problemap serve` on the same data, in the background, so a
+# person can open the printed address (PM_DEMO_SERVE=0 skips it; PM_DEMO_LISTEN
+# changes the address).  A server left by an earlier demo is stopped first.
+[ "${PM_DEMO_SERVE:-1}" = 0 ] && exit 0
+LISTEN=${PM_DEMO_LISTEN:-127.0.0.1:8080}
+if [ -f "$OUT/serve.pid" ]; then
+    kill "$(cat "$OUT/serve.pid")" 2>/dev/null && sleep 1
+    rm -f "$OUT/serve.pid"
+fi
+setsid "$BIN" serve -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 --period week \
+    --rejects "$OUT/serve-rejects.csv" --listen "$LISTEN" \
+    --title "Обращения граждан — Российская Федерация (синтетические данные)" \
+    --attribution "Границы: Natural Earth (общественное достояние)" \
+    </dev/null >"$OUT/serve.log" 2>&1 &
+echo $! >"$OUT/serve.pid"
+i=0
+while [ $i -lt 60 ] && ! grep -q "listening on" "$OUT/serve.log"; do
+    kill -0 "$(cat "$OUT/serve.pid")" 2>/dev/null || break
+    sleep 0.5; i=$((i + 1))
+done
+if grep -q "listening on" "$OUT/serve.log"; then
+    url=$(grep -o "http://[^ ]*" "$OUT/serve.log" | head -n 1)
+    cat <<MSG
+
+The live map is running: open $url in a browser
+(heat map, districts by figure, grid; filters by topic, period and source; click a
+district for its figures; report and GeoJSON links).  Its log: $OUT/serve.log.
+Stop it with:  kill \$(cat $OUT/serve.pid)
+MSG
+else
+    echo "problemap demo: the map server did not start (port in use?); see $OUT/serve.log" >&2
+    cat "$OUT/serve.log" >&2
+    exit 1
+fi

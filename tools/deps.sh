@@ -5,7 +5,8 @@
 set -e
 PKGS="build-essential pkg-config libgeos-dev libproj-dev proj-data libcairo2-dev libjansson-dev
 libpq-dev libcmocka-dev libpng-dev gdal-bin postgresql-15 postgresql-15-postgis-3
-fonts-dejavu-core bc time libpango1.0-dev libsqlite3-dev sqlite3 poppler-utils tesseract-ocr tesseract-ocr-rus"
+fonts-dejavu-core bc time libpango1.0-dev libsqlite3-dev sqlite3 poppler-utils tesseract-ocr tesseract-ocr-rus
+libmicrohttpd-dev libjs-leaflet chromium wrk curl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -30,4 +31,11 @@ if [ ! -f build/npm/node_modules/@mapbox/geojsonhint/bin/geojsonhint ]; then
     echo "deps: npm install @mapbox/geojsonhint@2.0.1 into build/npm"
     mkdir -p build/npm
     npm install --silent --no-audit --no-fund --prefix build/npm @mapbox/geojsonhint@2.0.1 >/dev/null
+fi
+# playwright-core drives Debian's chromium in the viewer's browser test
+# (no browser download: the test points it at /usr/bin/chromium).
+if [ ! -f build/npm/node_modules/playwright-core/package.json ]; then
+    echo "deps: npm install playwright-core@1.65.1 into build/npm"
+    mkdir -p build/npm
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix build/npm playwright-core@1.65.1 >/dev/null
 fi

@@ -142,6 +142,33 @@ PY
 [ "$(head -c 8 "$C/report.png" | od -An -c | tr -d ' ')" = "211PNG\r\n032\n" ] &&
 head -c 5 "$C/report.pdf" | grep -q "%PDF-" && grep -q "<svg" "$C/report.svg" &&
     ok "export: the report as PNG, PDF and SVG" || bad "export: report" "$T/why"
+# --- the report of `cube` has the heat layer: exactly the complaints the report selects
+# (placed with coordinates, the filter's topic, source and days), counted independently
+# from geocode's placed.csv; `export` draws the same report without it (no complaints in
+# a snapshot), and a grown snapshot's report leaves it out with a warning.
+"$BIN" cube $B --complaints "$T/gen.csv" --utc-offset +03:00 --period month \
+    --from 2025-02-01 --to 2025-02-28 --topic roads --source vk \
+    --report "$C/heat.png" --report "$C/heat.pdf" --cube "$C/heat.pmc" 2>"$T/heat.log" &&
+"$BIN" export -q $B --cube "$C/heat.pmc" --from 2025-02-01 --to 2025-02-28 --topic roads \
+    --source vk --report "$C/noheat.png" 2>"$T/why" &&
+! cmp -s "$C/heat.png" "$C/noheat.png" && head -c 5 "$C/heat.pdf" | grep -q "%PDF-" &&
+python3 - "$T/p.csv" "$T/heat.log" >>"$T/why" 2>&1 <<'PY' && ok "cube --report: the heat layer draws exactly the selected complaints with coordinates" || bad "cube --report heat layer" "$T/why"
+import csv, datetime, re, sys
+tz = datetime.timezone(datetime.timedelta(hours=3))
+lo, hi = datetime.datetime(2025, 2, 1, tzinfo=tz), datetime.datetime(2025, 3, 1, tzinfo=tz)
+n = 0
+for r in csv.DictReader(open(sys.argv[1], encoding="utf-8")):
+    t = datetime.datetime.fromisoformat(r["created_at"].replace("Z", "+00:00"))
+    n += (lo <= t < hi and r["topic"] == "roads" and r["source"] == "vk" and r["lon"] != ""
+          and r["placement"] in ("inside", "border", "snapped"))
+m = re.search(r"heat layer of (\d+) complaints", open(sys.argv[2], encoding="utf-8").read())
+assert m and int(m.group(1)) == n > 100, (m and m.group(1), n)
+print(n, "complaints on the heat layer")
+PY
+"$BIN" cube $B --complaints "$T/a.csv" --cube "$C/heat.pmc" --utc-offset +03:00 --period month \
+    --report "$C/grown.png" 2>"$T/why" >/dev/null; true
+grep -q "warning: the report has no heat layer" "$T/why" && [ -s "$C/grown.png" ] &&
+    ok "cube --report on a grown snapshot: no heat layer, said so" || bad "cube --report grown" "$T/why"
 # heat-map tiles: a pyramid directory with TileJSON, and MBTiles
 "$BIN" tiles -q $B --complaints "$T/gen.csv" --out "$C/tiles" --mbtiles "$C/heat.mbtiles" \
     --min-zoom 2 --max-zoom 4 --radius-m 20000 2>"$T/why" &&
@@ -166,9 +193,20 @@ if command -v gdalinfo >/dev/null; then
 else
     skipped "MBTiles check" "gdalinfo not installed"
 fi
+# choropleth and grid tiles: legends, and pixels checked against the cube's own table
+"$BIN" tiles -q $B --complaints "$T/gen.csv" --rejects "$T/tr.csv" --out "$C/choro" --layer choropleth \
+    --min-zoom 2 --max-zoom 5 2>"$T/why" &&
+"$BIN" tiles -q $B --complaints "$T/gen.csv" --rejects "$T/tr.csv" --out "$C/grid" --mbtiles "$C/grid.mbtiles" \
+    --layer grid --cell-m 20000 --min-zoom 3 --max-zoom 5 2>>"$T/why" &&
+python3 "$ROOT/tests/e2e/check_choro_grid.py" "$C/choro" "$C/grid" "$C/d.csv" >>"$T/why" 2>&1 &&
+    ok "tiles: choropleth and grid pyramids (legends; a district's pixel has its class colour)" || bad "tiles: choropleth/grid" "$T/why"
+"$BIN" tiles -q $B --complaints "$T/gen.csv" --rejects "$T/tr.csv" --out "$C/bad" --layer choropleth --figure nope 2>"$T/why"; code1=$?
+"$BIN" tiles -q $B --complaints "$T/gen.csv" --rejects "$T/tr.csv" --out "$C/bad" --layer grid --cell-m 50 2>>"$T/why"; code2=$?
+[ $code1 = 2 ] && [ $code2 = 2 ] && grep -q "figure" "$T/why" && ! [ -e "$C/bad" ] &&
+    ok "tiles: an unknown figure or a cell under 100 m is a usage error" || bad "tiles: usage errors" "$T/why"
 ls "$C" | grep -q "\.tmp\." && bad "tiles: a temporary file was left behind" || ok "tiles: no temporary file left behind"
 # personal data: the generator's texts never reach an output
-if grep -rl "Синтетическое обращение" "$T"/p.csv "$T"/r.csv "$T"/s.json "$C"/*.geojson "$C"/*.csv "$C"/*.json "$C"/*.pmc "$C"/report.* "$C"/tiles "$C"/heat.mbtiles >"$T/leak" 2>/dev/null; then
+if grep -rl "Синтетическое обращение" "$T"/p.csv "$T"/r.csv "$T"/s.json "$C"/*.geojson "$C"/*.csv "$C"/*.json "$C"/*.pmc "$C"/report.* "$C"/tiles "$C"/heat.mbtiles "$C"/choro "$C"/grid "$C"/grid.mbtiles "$C"/heat.* >"$T/leak" 2>/dev/null; then
     bad "complaint text in outputs" "$T/leak"
 else
     ok "complaint text is in no output (placed, rejects, GeoJSON, CSV, summary, snapshot, report)"
@@ -279,6 +317,28 @@ assert in_db == accepted, (in_db, accepted)
 assert in_rej == 2 * rejects, (in_rej, rejects)   # two loads, each records its rejects
 print(in_db, "complaints,", in_rej, "reject rows")
 PY
+        # the database as the source: geocode --db places what it reads and writes
+        # the placements back; they equal the file run's, row for row
+        psql -qAt -c "UPDATE problemap.complaints SET district_id = NULL, placement = NULL" >/dev/null 2>>"$T/why" &&
+        "$BIN" geocode -q $DB --output "$T/dbplaced.csv" --rejects "$T/dbplaced-rej.csv" 2>>"$T/why" &&
+        psql -qAt -F, -c "SELECT id, coalesce(district_id, ''), coalesce(placement, '') FROM problemap.complaints" >"$T/dbback.csv" 2>>"$T/why" &&
+        python3 - "$T/kemerovo.idx.csv" "$T/dbplaced.csv" "$T/dbback.csv" >>"$T/why" 2>&1 <<'PY' && ok "db: geocode --db reads PostGIS, places as the file run does, writes the placements back" || bad "geocode --db" "$T/why"
+import csv, sys
+files = {r["id"]: (r["district_id"], r["placement"]) for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))}
+fromdb = {r["id"]: (r["district_id"], r["placement"]) for r in csv.DictReader(open(sys.argv[2], encoding="utf-8"))}
+back = {row[0]: (row[1], row[2]) for row in csv.reader(open(sys.argv[3], encoding="utf-8"))}
+assert fromdb == files, [k for k in files if files[k] != fromdb.get(k)][:10]
+assert back == files, [k for k in files if files[k] != back.get(k)][:10]
+print(len(files), "placements agree (file run, --db run, database)")
+PY
+        # cube --db: the cube of the database's complaints lands in cube_cells; per district ×
+        # topic it equals the placements the database holds, and a second run replaces it
+        "$BIN" cube -q $DB --period week --utc-offset +07:00 2>>"$T/why" >/dev/null &&
+        "$BIN" cube -q $DB --period week --utc-offset +07:00 2>>"$T/why" >/dev/null &&
+        psql -qAt -F, -c "SELECT district_id, topic, sum(count) FROM problemap.cube_cells WHERE period_kind = 'week' GROUP BY 1, 2 ORDER BY 1, 2" >"$T/cells.csv" 2>>"$T/why" &&
+        psql -qAt -F, -c "SELECT district_id, topic, count(*) FROM problemap.complaints WHERE district_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2" >"$T/placed-db.csv" 2>>"$T/why" &&
+        [ -s "$T/cells.csv" ] && cmp "$T/cells.csv" "$T/placed-db.csv" >>"$T/why" 2>&1 &&
+            ok "db: cube --db writes cube_cells = the database's placements per district x topic (twice: replaced, not doubled)" || bad "cube --db" "$T/why"
         python3 - "$T/kemerovo.idx.csv" "$T/pg.csv" >>"$T/why" 2>&1 <<'PY' && ok "PostGIS oracle: ST_Intersects + lowest id = ours (Kemerovo, $NREAL points)" || bad "PostGIS oracle" "$T/why"
 import csv, sys
 ours = {r["id"]: r["district_id"] for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))
@@ -294,6 +354,15 @@ PY
 else
     skipped "PostGIS oracle" "PostgreSQL 15/PostGIS, ogr2ogr or shared data missing"
 fi
+
+# --- the web map: the server (hostile input, caching, reload, canaries; ~40 s) and the
+# viewer in a real browser (headless Debian chromium driven by playwright-core)
+sh "$ROOT/tests/serve/run.sh" "$BIN" >"$T/serve.log" 2>&1 &&
+    ok "serve: tests/serve/run.sh ($(tail -1 "$T/serve.log"))" || bad "serve" "$T/serve.log"
+sh "$ROOT/tests/browser/run.sh" "$BIN" >"$T/browser.log" 2>&1; rc=$?
+if [ $rc -eq 0 ]; then ok "viewer: tests/browser/run.sh in headless chromium ($(tail -1 "$T/browser.log"))"
+elif [ $rc -eq 77 ]; then skipped "viewer browser test" "$(tail -1 "$T/browser.log")"
+else bad "viewer" "$T/browser.log"; fi
 
 echo "e2e: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

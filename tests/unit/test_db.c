@@ -1001,6 +1001,117 @@ static void test_sql_counts_equal_engine_placement(void **state)
     pm_complaints_free(cs);
 }
 
+/* The database as the source: complaints loaded unplaced, read back, placed
+ * by the engine, placements written back; they then agree with PostGIS's
+ * own ST_Intersects answer (the complaint_district view) on every
+ * complaint the database can place, and a second write changes nothing. */
+static void test_placements_written_back_agree_with_postgis(void **state)
+{
+    fixture *f = need_pg(state);
+    fresh_schema(f);
+    ok(f, pm_db_load_districts(f->ctx, f->db, f->regions, "2000-01-01"));
+    pm_complaints *cs = synth_complaints(f, 20000, 17, 60), *back;
+    add_border_points(f, cs, 40);
+    ok(f, pm_db_load_complaints(f->ctx, f->db, cs, NULL, NULL, f->topics, 0, NULL));
+    pm_districts *ds;
+    ok(f, pm_db_read_districts(f->ctx, f->db, &ds));
+    ok(f, pm_db_read_complaints(f->ctx, f->db, f->topics, &back));
+    pm_locator *loc;
+    pm_placed *pl;
+    ok(f, pm_locator_new(f->ctx, ds, 0, &loc));
+    ok(f, pm_locate_batch(f->ctx, loc, back, 0, &pl));
+    pm_locator_free(f->ctx, loc);
+    uint64_t updated = 0, placed = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        placed += pl->district[i] >= 0;
+    ok(f, pm_db_write_placements(f->ctx, f->db, back, pl, ds, &updated));
+    assert_int_equal(updated, pm_complaints_count(back)); /* every row got a placement */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM problemap.complaints"
+                                " WHERE district_id IS NOT NULL"),
+                     (int64_t)placed);
+    assert_true(pl->counts[PM_PLACE_BORDER] >= 10);
+    /* PostGIS's own answer for the points it can place (no snapping there) */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM problemap.complaints c"
+                                " JOIN problemap.complaint_district v USING (id)"
+                                " WHERE c.district_id IS DISTINCT FROM v.district_id"),
+                     0);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM problemap.complaint_district"),
+                     (int64_t)(pl->counts[PM_PLACE_INSIDE] + pl->counts[PM_PLACE_BORDER] +
+                               pl->counts[PM_PLACE_BY_CODE]));
+    ok(f, pm_db_write_placements(f->ctx, f->db, back, pl, ds, &updated));
+    assert_int_equal(updated, 0);
+    pm_placed_free(pl);
+    pm_districts_free(f->ctx, ds);
+    pm_complaints_free(back);
+    pm_complaints_free(cs);
+}
+
+/* The cube written to cube_cells: per district × topic × period the same
+ * counts as the engine's, the exact lists behind the medians, and a second
+ * write (or another period kind) replaces or adds, never duplicates. */
+static void test_cube_written_back(void **state)
+{
+    fixture *f = need_pg(state);
+    fresh_schema(f);
+    pm_complaints *cs = synth_complaints(f, 20000, 19, 90);
+    pm_placed *pl = place(f, cs);
+    const long off = 3 * 3600;
+    pm_cube_opts co = {PM_PERIOD_WEEK, off};
+    pm_cube *cube;
+    ok(f, pm_cube_new(f->ctx, f->regions, pm_topics_count(f->topics), &co, &cube));
+    ok(f, pm_cube_add(f->ctx, cube, cs, pl, NULL, NULL, NULL));
+    uint64_t rows = 0;
+    ok(f, pm_db_write_cube(f->ctx, f->db, cube, f->regions, f->topics, &rows));
+    assert_int_equal(rows, pm_cube_cells(cube));
+    size_t n;
+    cell *e = engine_cells(cs, pl, PM_PERIOD_WEEK, off, &n);
+    PGresult *r = sql_rows(f, "SELECT district_id, topic, period, sum(count), sum(answered),"
+                              " sum(answered_24h), sum(open),"
+                              " sum(cardinality(delays_s)), sum(cardinality(open_created_at))"
+                              " FROM problemap.cube_cells c JOIN problemap.topics t ON t.code = c.topic"
+                              " WHERE period_kind = 'week' AND utc_offset_s = 10800"
+                              " GROUP BY district_id, topic, t.index, period"
+                              " ORDER BY district_id COLLATE \"C\", t.index, period");
+    assert_int_equal((size_t)PQntuples(r), n);
+    for (size_t i = 0; i < n; i++) {
+        int row = (int)i;
+        const cell *c = &e[i];
+        assert_string_equal(PQgetvalue(r, row, 0), pm_district_id(f->regions, (size_t)c->d));
+        assert_string_equal(PQgetvalue(r, row, 1), pm_topic_code(f->topics, c->t));
+        assert_int_equal(strtoll(PQgetvalue(r, row, 2), NULL, 10), c->p);
+        assert_int_equal(strtoull(PQgetvalue(r, row, 3), NULL, 10), c->n);
+        assert_int_equal(strtoull(PQgetvalue(r, row, 4), NULL, 10), c->answered);
+        assert_int_equal(strtoull(PQgetvalue(r, row, 5), NULL, 10), c->a24);
+        assert_int_equal(strtoull(PQgetvalue(r, row, 6), NULL, 10), c->open);
+        assert_int_equal(strtoull(PQgetvalue(r, row, 7), NULL, 10), c->answered);
+        assert_int_equal(strtoull(PQgetvalue(r, row, 8), NULL, 10), c->open);
+    }
+    PQclear(r);
+    free(e);
+    /* the delays are the complaints' own: their sum equals the engine's */
+    int64_t delay_sum = 0;
+    const int64_t *cr = pm_complaints_created(cs), *an = pm_complaints_answered(cs);
+    for (size_t i = 0; i < pl->n; i++)
+        if (pl->district[i] >= 0 && an[i] != PM_TIME_NONE)
+            delay_sum += an[i] - cr[i];
+    assert_int_equal(sql_int(f, "SELECT sum(x) FROM problemap.cube_cells, unnest(delays_s) x"),
+                     delay_sum);
+    ok(f, pm_db_write_cube(f->ctx, f->db, cube, f->regions, f->topics, &rows));
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM problemap.cube_cells"),
+                     (int64_t)pm_cube_cells(cube));
+    pm_cube *daily;
+    pm_cube_opts cd = {PM_PERIOD_DAY, off};
+    ok(f, pm_cube_new(f->ctx, f->regions, pm_topics_count(f->topics), &cd, &daily));
+    ok(f, pm_cube_add(f->ctx, daily, cs, pl, NULL, NULL, NULL));
+    ok(f, pm_db_write_cube(f->ctx, f->db, daily, f->regions, f->topics, NULL));
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM problemap.cube_cells"),
+                     (int64_t)(pm_cube_cells(cube) + pm_cube_cells(daily)));
+    pm_cube_free(daily);
+    pm_cube_free(cube);
+    pm_placed_free(pl);
+    pm_complaints_free(cs);
+}
+
 /* problemap.period_of / period_label against pm_period_of / pm_period_label
  * on times from 1897 to 2201 and offsets of both signs. */
 static void test_period_functions_equal_engine(void **state)
@@ -1229,6 +1340,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_partitions_are_made_per_month),
         cmocka_unit_test(test_rejects_are_recorded),
         cmocka_unit_test(test_sql_counts_equal_engine_placement),
+        cmocka_unit_test(test_placements_written_back_agree_with_postgis),
+        cmocka_unit_test(test_cube_written_back),
         cmocka_unit_test(test_period_functions_equal_engine),
         cmocka_unit_test(test_killed_backend_leaves_whole_batches),
         cmocka_unit_test(test_lost_connection_is_reestablished),

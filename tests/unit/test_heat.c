@@ -5,12 +5,15 @@
  * query against a linear scan, tile densities against a brute-force sum
  * over every point (both kernels, both radius modes, z6, z10, z14, both
  * grids), seams between a 2×2 block and its parent's 512-px tile, the
- * filter, the scale (v_max) against a brute-force percentile.  Then the
- * images: the same density has the same colour on two tiles, the colour
+ * filter, the scale (v_max) against a brute-force percentile.  Weights:
+ * open, overdue and waiting hours of hand-made complaints against the
+ * report time (the cube's rules; open and overdue counts equal the cube's
+ * own), weight-0 points left out, weighted densities and scale against the
+ * brute-force weighted sum.  Then the images: the same density has the same colour on two tiles, the colour
  * scale's ends, empty tiles, and a golden PNG compared on decoded pixels
  * (PM_REGEN_GOLDEN=1 rewrites it; on failure the output and a diff image
- * go to build/test-output/).  Allocation failures through points, layer
- * and tile.  Timings are printed, not asserted (PM_HEAT_BENCH_N sets the
+ * go to build/test-output/).  Allocation failures through points
+ * (weighted or not), layer and tile.  Timings are printed, not asserted (PM_HEAT_BENCH_N sets the
  * scenes' size: default 20 000, to keep the run short; 1000000 for the
  * real numbers; 0 skips).
  *
@@ -24,9 +27,12 @@
 #include "../../engine/pm_alloc.h"
 #include "../../engine/pm_complaint.h"
 #include "../../engine/pm_ctx.h"
+#include "../../engine/pm_cube.h"
+#include "../../engine/pm_district.h"
 #include "../../engine/pm_locate.h"
 #include "../../render/heat_impl.h"
 #include "../../render/pm_heat.h"
+#include "golden.h"
 
 #include <errno.h>
 #include <math.h>
@@ -45,7 +51,6 @@
 #define KEM_LON 86.087
 #define KEM_LAT 55.355
 #define GOLDEN "tests/fixtures/heat/kemerovo_z11_inferno.png"
-#define OUT_DIR "build/test-output"
 
 /* ---- seeded randomness ------------------------------------------------------ */
 
@@ -265,11 +270,12 @@ static void proj_xy(PJ *pj, double lon, double lat, double *x, double *y)
 typedef struct truth {
     size_t n;
     double *x, *y, *k;
+    const double *w;   /* the points' weights; NULL: every point 1 */
 } truth;
 
 static truth truth_of(batch *b, pm_grid g)
 {
-    truth t = {b->n, malloc(b->n * 8 + 8), malloc(b->n * 8 + 8), malloc(b->n * 8 + 8)};
+    truth t = {b->n, malloc(b->n * 8 + 8), malloc(b->n * 8 + 8), malloc(b->n * 8 + 8), NULL};
     assert_true(t.x && t.y && t.k);
     PJ *pj = g == PM_GRID_WORLDMERC ? proj_to(b->ctx, "EPSG:3395") : NULL;
     for (size_t i = 0; i < b->n; i++) {
@@ -314,7 +320,7 @@ static double truth_radius(const truth *t, size_t i, double radius_m, double rad
     return radius_m > 0 ? radius_m * t->k[i] : radius_px * tile_w(z) / 256;
 }
 
-/* Σ K over every point (with on[i], when on is given) within its radius. */
+/* Σ w·K over every point (with on[i], when on is given) within its radius. */
 static double brute(const truth *t, const uint8_t *on, pm_kernel kern, double radius_m,
                     double radius_px, int z, double qx, double qy)
 {
@@ -325,8 +331,8 @@ static double brute(const truth *t, const uint8_t *on, pm_kernel kern, double ra
         double R = truth_radius(t, i, radius_m, radius_px, z), r2 = R * R;
         double dx = t->x[i] - qx, dy = t->y[i] - qy, d2 = dx * dx + dy * dy;
         if (d2 < r2) {
-            double u2 = d2 / r2;
-            v += kern == PM_KERNEL_GAUSSIAN ? exp(-4.5 * u2) : (1 - u2) * (1 - u2);
+            double u2 = d2 / r2, w = t->w ? t->w[i] : 1;
+            v += w * (kern == PM_KERNEL_GAUSSIAN ? exp(-4.5 * u2) : (1 - u2) * (1 - u2));
         }
     }
     return v;
@@ -347,60 +353,9 @@ static float *density(batch *b, const pm_heat_layer *l, int z, uint32_t x, uint3
     return g;
 }
 
-/* ---- PNG in the test: decode, write ------------------------------------------ */
+/* ---- PNG in the test: golden.h ------------------------------------------------ */
 
-typedef struct image {
-    int w, h;
-    uint8_t *rgba;
-} image;
-
-static image decode(const uint8_t *png, size_t len)
-{
-    png_image im;
-    memset(&im, 0, sizeof im);
-    im.version = PNG_IMAGE_VERSION;
-    assert_true(png_image_begin_read_from_memory(&im, png, len));
-    im.format = PNG_FORMAT_RGBA;
-    image out = {(int)im.width, (int)im.height, malloc(PNG_IMAGE_SIZE(im))};
-    assert_non_null(out.rgba);
-    assert_true(png_image_finish_read(&im, NULL, out.rgba, 0, NULL));
-    return out;
-}
-
-static int read_file(const char *path, uint8_t **buf, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *buf = malloc((size_t)n + 1);
-    assert_non_null(*buf);
-    *len = fread(*buf, 1, (size_t)n, f);
-    fclose(f);
-    return *len == (size_t)n ? 0 : -1;
-}
-
-static void write_file(const char *path, const uint8_t *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        fail_msg("%s: %s", path, strerror(errno));
-    assert_int_equal(fwrite(buf, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void write_png(const char *path, const image *im)
-{
-    png_image p;
-    memset(&p, 0, sizeof p);
-    p.version = PNG_IMAGE_VERSION;
-    p.width = (png_uint_32)im->w;
-    p.height = (png_uint_32)im->h;
-    p.format = PNG_FORMAT_RGBA;
-    assert_true(png_image_write_to_file(&p, path, 0, im->rgba, 0, NULL));
-}
+typedef golden_image image;
 
 static uint8_t *tile_png(batch *b, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,
                          int size, size_t *len, int *empty)
@@ -417,7 +372,7 @@ static image tile_image(batch *b, const pm_heat_layer *l, int z, uint32_t x, uin
 {
     size_t len;
     uint8_t *png = tile_png(b, l, z, x, y, size, &len, empty);
-    image im = decode(png, len);
+    image im = golden_decode(png, len);
     pm_free(png);
     assert_int_equal(im.w, size);
     return im;
@@ -1113,37 +1068,244 @@ static void bad_arguments_are_refused(void **state)
     batch_close(&b);
 }
 
-/* ---- the golden image -------------------------------------------------------------- */
+/* ---- weights ------------------------------------------------------------------------ */
 
-static void make_dir(const char *path)
-{
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        fail_msg("mkdir %s: %s", path, strerror(errno));
-}
+#define HOUR 3600
+#define T_REPORT 1762102800LL   /* 2025-11-03T00:00:00+07:00 */
 
-/* Writes the output and a diff image (changed pixels red, by how much;
- * unchanged ones a faint grey copy) to build/test-output/. */
-static void write_failure(const uint8_t *png, size_t len, const image *got, const image *want)
+/* A hand-made complaint and the weight it must get under each pm_weight. */
+typedef struct timed {
+    int64_t created, answered;
+    uint8_t placement;
+    double want[4];   /* ONE, OPEN, OVERDUE, WAIT_H; -1: never a point */
+} timed;
+
+#define NONE PM_TIME_NONE
+static const timed TIMED[] = {
+    {T_REPORT - 48 * HOUR, NONE, PM_PLACE_INSIDE, {1, 1, 1, 48}},
+    {T_REPORT - 24 * HOUR, NONE, PM_PLACE_INSIDE, {1, 1, 0, 24}},   /* not strictly before */
+    {T_REPORT - 24 * HOUR - 1, NONE, PM_PLACE_BORDER, {1, 1, 1, 24 + 1.0 / HOUR}},
+    {T_REPORT - 10 * HOUR, T_REPORT - 5 * HOUR, PM_PLACE_SNAPPED, {1, 0, 0, 5}},
+    /* answered after the report time: answered, as the cube counts it */
+    {T_REPORT - 30 * HOUR, T_REPORT + 2 * HOUR, PM_PLACE_INSIDE, {1, 0, 0, 32}},
+    {T_REPORT + HOUR, NONE, PM_PLACE_INSIDE, {1, 1, 0, 0}},          /* created after it */
+    {T_REPORT - 3 * HOUR, T_REPORT - 3 * HOUR, PM_PLACE_INSIDE, {1, 0, 0, 0}},
+    {T_REPORT - 100 * HOUR, T_REPORT - 99 * HOUR - 1800, PM_PLACE_INSIDE, {1, 0, 0, 0.5}},
+    {T_REPORT - 50 * HOUR, NONE, PM_PLACE_OUTSIDE, {-1, -1, -1, -1}},
+    {T_REPORT - 50 * HOUR, NONE, PM_PLACE_REJECTED, {-1, -1, -1, -1}},
+};
+#undef NONE
+#define N_TIMED (sizeof TIMED / sizeof *TIMED)
+
+static void weights_follow_the_cubes_rules(void **state)
 {
-    make_dir("build");
-    make_dir(OUT_DIR);
-    write_file(OUT_DIR "/heat_golden_actual.png", png, len);
-    image d = {got->w, got->h, malloc((size_t)got->w * got->h * 4)};
-    for (size_t p = 0; p < (size_t)got->w * got->h; p++) {
-        int m = 0;
-        for (int c = 0; c < 4; c++)
-            m = fmax(m, abs((int)got->rgba[4 * p + c] - (int)want->rgba[4 * p + c]));
-        uint8_t *o = d.rgba + 4 * p;
-        if (m) {
-            o[0] = 255, o[1] = 0, o[2] = 0, o[3] = (uint8_t)(m * 4 > 191 ? 255 : 64 + m * 4);
-        } else {
-            o[0] = o[1] = o[2] = 128;
-            o[3] = (uint8_t)(want->rgba[4 * p + 3] / 4);
-        }
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_complaints *cs = pm_complaints_new();
+    pm_placed *pl = placed_inside(N_TIMED);
+    for (size_t i = 0; i < N_TIMED; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "t%zu", i);
+        /* one position for all: Morton ties keep the input order */
+        pm_complaint c = {.id = id, .created_at = TIMED[i].created,
+                          .answered_at = TIMED[i].answered, .lon = KEM_LON, .lat = KEM_LAT,
+                          .topic = (uint16_t)i};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        pl->placement[i] = TIMED[i].placement;
     }
-    write_png(OUT_DIR "/heat_golden_diff.png", &d);
-    free(d.rgba);
+    for (int w = 0; w < 4; w++) {
+        pm_points *p = NULL;
+        assert_int_equal(pm_points_new_weighted(ctx, cs, pl, PM_GRID_WEBMERC, 0, (pm_weight)w,
+                                                T_REPORT, &p),
+                         PM_OK);
+        size_t k = 0;
+        for (size_t i = 0; i < N_TIMED; i++) {
+            double want = TIMED[i].want[w];
+            if (want <= 0)   /* weight 0 and no position: left out */
+                continue;
+            if (k >= p->n)
+                fail_msg("weight %d: complaint %zu is missing", w, i);
+            assert_int_equal(p->topic[k], i);
+            if (fabs(pm_points_weight(p, k) - want) > 1e-6 * want)
+                fail_msg("weight %d, complaint %zu: %.9g, want %.9g", w, i,
+                         pm_points_weight(p, k), want);
+            k++;
+        }
+        assert_int_equal(p->n, k);
+        /* a weight column only when some weight is not 1 */
+        if (w == PM_WEIGHT_WAIT_H)
+            assert_non_null(p->w);
+        else
+            assert_null(p->w);
+        pm_points_free(p);
+    }
+    /* pm_points_new is the weight ONE */
+    pm_points *p = NULL;
+    assert_int_equal(pm_points_new(ctx, cs, pl, PM_GRID_WEBMERC, 0, &p), PM_OK);
+    assert_int_equal(p->n, N_TIMED - 2);
+    pm_points_free(p);
+    p = (pm_points *)cs;
+    assert_int_equal(pm_points_new_weighted(ctx, cs, pl, PM_GRID_WEBMERC, 0, (pm_weight)4,
+                                            T_REPORT, &p),
+                     PM_E_USAGE);
+    assert_null(p);
+    pm_placed_free(pl);
+    pm_complaints_free(cs);
+    pm_ctx_free(ctx);
 }
+
+static void weight_names_parse(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_weight_parse("one"), PM_WEIGHT_ONE);
+    assert_int_equal(pm_weight_parse("open"), PM_WEIGHT_OPEN);
+    assert_int_equal(pm_weight_parse("overdue"), PM_WEIGHT_OVERDUE);
+    assert_int_equal(pm_weight_parse("wait_h"), PM_WEIGHT_WAIT_H);
+    assert_int_equal(pm_weight_parse("Open"), -1);
+    assert_int_equal(pm_weight_parse(""), -1);
+    assert_int_equal(pm_weight_parse(NULL), -1);
+}
+
+/* Complaint i of the Kemerovo scene gets times that give every kind of
+ * weight against T_REPORT: open (a quarter), answered after 0 .. 12 h
+ * (0: at creation), created up to six days before T_REPORT or after it.
+ * want[i] is its WAIT_H weight, computed here (float precision). */
+static pm_complaints *timed_complaints(pm_ctx *ctx, const double *lon, const double *lat,
+                                       size_t n, double *want)
+{
+    pm_complaints *cs = pm_complaints_new();
+    assert_non_null(cs);
+    for (size_t i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "w%zu", i);
+        int64_t created = T_REPORT - (int64_t)(i % 7) * 86400 + 43200 - (int64_t)(i % 11) * 600;
+        int64_t answered = i % 4 == 0 ? PM_TIME_NONE : created + (int64_t)(i % 13) * HOUR;
+        int64_t end = answered == PM_TIME_NONE ? T_REPORT : answered;
+        /* kept as a float, as the points keep it */
+        want[i] = end > created ? (float)((double)(end - created) / HOUR) : 0;
+        pm_complaint c = {.id = id, .created_at = created, .answered_at = answered,
+                          .lon = lon[i], .lat = lat[i], .topic = (uint16_t)(i % 5),
+                          .source = SOURCES[i % 3], .line = i + 1};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    }
+    return cs;
+}
+
+/* The sum of the points' weights. */
+static double weight_sum(const pm_points *p)
+{
+    double v = 0;
+    for (size_t i = 0; i < p->n; i++)
+        v += pm_points_weight(p, i);
+    return v;
+}
+
+/* Open and overdue points are the cube's open and overdue complaints, at
+ * three report times (one district round the scene, every complaint in
+ * it). */
+static void open_and_overdue_points_match_the_cube(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    size_t n = 2000;
+    double *lon = malloc(n * sizeof *lon), *lat = malloc(n * sizeof *lat);
+    double *want = malloc(n * sizeof *want);
+    kemerovo(63, n, lon, lat);
+    pm_complaints *cs = timed_complaints(ctx, lon, lat, n, want);
+    pm_placed *pl = placed_inside(n);
+    pm_districts *ds = pm_districts_new(ctx);
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    GEOSWKTReader *rd = GEOSWKTReader_create_r(h);
+    GEOSGeometry *g = GEOSWKTReader_read_r(h, rd, "POLYGON((80 50, 95 50, 95 60, 80 60, 80 50))");
+    GEOSWKTReader_destroy_r(h, rd);
+    assert_int_equal(pm_districts_add(ctx, ds, "D", "D", "R", NAN, g), PM_OK);
+    assert_int_equal(pm_districts_freeze(ctx, ds), PM_OK);
+    pm_cube *cube = NULL;
+    pm_cube_opts co = {PM_PERIOD_DAY, 0};
+    assert_int_equal(pm_cube_new(ctx, ds, 5, &co, &cube), PM_OK);
+    assert_int_equal(pm_cube_add(ctx, cube, cs, pl, NULL, NULL, NULL), PM_OK);
+    static const int64_t at[3] = {T_REPORT, T_REPORT - 2 * 86400 - 1, T_REPORT + 43200};
+    for (int k = 0; k < 3; k++) {
+        pm_filter f = {.report_time = at[k]};
+        pm_row *rows = NULL;
+        size_t nr = 0;
+        assert_int_equal(pm_cube_query(ctx, cube, PM_LEVEL_TOTAL, &f, &rows, &nr), PM_OK);
+        pm_points *open = NULL, *overdue = NULL;
+        assert_int_equal(pm_points_new_weighted(ctx, cs, pl, PM_GRID_WEBMERC, 0, PM_WEIGHT_OPEN,
+                                                at[k], &open),
+                         PM_OK);
+        assert_int_equal(pm_points_new_weighted(ctx, cs, pl, PM_GRID_WEBMERC, 0,
+                                                PM_WEIGHT_OVERDUE, at[k], &overdue),
+                         PM_OK);
+        assert_true(rows[0].overdue > 0 && rows[0].overdue < rows[0].open);
+        assert_true(weight_sum(open) == (double)rows[0].open);
+        assert_true(weight_sum(overdue) == (double)rows[0].overdue);
+        pm_points_free(open);
+        pm_points_free(overdue);
+        pm_free(rows);
+    }
+    pm_cube_free(cube);
+    pm_districts_free(ctx, ds);
+    pm_placed_free(pl);
+    pm_complaints_free(cs);
+    free(lon);
+    free(lat);
+    free(want);
+    pm_ctx_free(ctx);
+}
+
+/* The waiting-time density of tiles and the scale against the brute-force
+ * weighted sum over every complaint (weight 0 ones adding nothing). */
+static void weighted_density_equals_brute_force_sum(void **state)
+{
+    (void)state;
+    batch b;
+    memset(&b, 0, sizeof b);
+    b.ctx = pm_ctx_new();
+    b.n = 3000;
+    b.lon = malloc(b.n * sizeof *b.lon);
+    b.lat = malloc(b.n * sizeof *b.lat);
+    double *want = malloc(b.n * sizeof *want);
+    kemerovo(61, b.n, b.lon, b.lat);
+    b.cs = timed_complaints(b.ctx, b.lon, b.lat, b.n, want);
+    b.pl = placed_inside(b.n);
+    assert_int_equal(pm_points_new_weighted(b.ctx, b.cs, b.pl, PM_GRID_WEBMERC, 0,
+                                            PM_WEIGHT_WAIT_H, T_REPORT, &b.pts),
+                     PM_OK);
+    size_t kept = 0;
+    for (size_t i = 0; i < b.n; i++)
+        kept += want[i] > 0;
+    assert_true(kept > b.n / 2 && kept < b.n);   /* some weights are 0 */
+    assert_int_equal(pm_points_count(b.pts), kept);
+    truth t = truth_of(&b, PM_GRID_WEBMERC);
+    t.w = want;
+    for (int k = 0; k < 2; k++) {
+        pm_heat_layer *l = layer(&b, NULL, (pm_kernel)k, k ? 400 : 0, 12, PM_RAMP_INFERNO, 0);
+        double vmax = brute_vmax(&b, &t, (pm_kernel)k, k ? 400 : 0, 12);
+        if (!close_rel(pm_heat_layer_vmax(l), vmax, 1e-9))
+            fail_msg("kernel %d: v_max %.12g, brute force %.12g", k, pm_heat_layer_vmax(l), vmax);
+        uint32_t tx, ty;
+        tile_of(KEM_LON, KEM_LAT, 11, &tx, &ty);
+        float *g = density(&b, l, 11, tx, ty, 256);
+        size_t hits = 0;
+        for (int px = 0; px < 256 * 256; px += 29) {
+            double cx, cy;
+            pixel_centre(11, tx, ty, 256, px % 256, px / 256, &cx, &cy);
+            double v = brute(&t, NULL, (pm_kernel)k, k ? 400 : 0, 12, 11, cx, cy);
+            if (!close_rel(g[px], v, 1e-6))
+                fail_msg("kernel %d pixel %d: %.9g, brute force %.9g", k, px, g[px], v);
+            hits += v > 0;
+        }
+        assert_true(hits > 300);
+        free(g);
+        pm_heat_layer_free(l);
+    }
+    truth_free(&t);
+    free(want);
+    batch_close(&b);
+}
+
+/* ---- the golden image -------------------------------------------------------------- */
 
 static void golden_tile_matches_reference(void **state)
 {
@@ -1157,35 +1319,7 @@ static void golden_tile_matches_reference(void **state)
     int empty;
     uint8_t *png = tile_png(&b, l, 11, tx, ty, 256, &len, &empty);
     assert_int_equal(empty, 0);
-    const char *regen = getenv("PM_REGEN_GOLDEN");
-    if (regen && regen[0] == '1') {
-        write_file(GOLDEN, png, len);
-        printf("wrote %s (tile 11/%u/%u, v_max %.6g)\n", GOLDEN, tx, ty, pm_heat_layer_vmax(l));
-    }
-    uint8_t *ref = NULL;
-    size_t ref_len = 0;
-    if (read_file(GOLDEN, &ref, &ref_len) != 0)
-        fail_msg("%s is missing (run from the repository root; PM_REGEN_GOLDEN=1 makes it)", GOLDEN);
-    image want = decode(ref, ref_len), got = decode(png, len);
-    assert_true(want.w == got.w && want.h == got.h);
-    size_t changed = 0, n = (size_t)got.w * got.h;
-    int worst = 0;
-    for (size_t p = 0; p < n; p++) {
-        int m = 0;
-        for (int c = 0; c < 4; c++)
-            m = fmax(m, abs((int)got.rgba[4 * p + c] - (int)want.rgba[4 * p + c]));
-        changed += m > 0;
-        worst = m > worst ? m : worst;
-    }
-    if (changed * 200 > n || worst > 8) {
-        write_failure(png, len, &got, &want);
-        fail_msg("golden %s: %zu pixels changed (%.2f %%, at most 0.5 %%), largest channel "
-                 "difference %d (at most 8); see " OUT_DIR "/heat_golden_{actual,diff}.png",
-                 GOLDEN, changed, 100.0 * changed / n, worst);
-    }
-    free(want.rgba);
-    free(got.rgba);
-    free(ref);
+    golden_check(GOLDEN, "heat_golden", png, len, 0.005, 8);
     pm_free(png);
     pm_heat_layer_free(l);
     batch_close(&b);
@@ -1193,8 +1327,10 @@ static void golden_tile_matches_reference(void **state)
 
 /* ---- allocation failures ---------------------------------------------------------- */
 
-/* Every step, with the n-th allocation from its start failing. */
-static int build_and_draw(batch *b, long n, int *stage)
+/* Every step, with the n-th allocation from its start failing; the
+ * points weighted by w (judged at day 8: every complaint of the scene
+ * open, waiting 3.5 to 8.5 days). */
+static int build_and_draw(batch *b, pm_weight w, long n, int *stage)
 {
     pm_points *p = NULL;
     pm_heat_layer *l = NULL;
@@ -1209,7 +1345,7 @@ static int build_and_draw(batch *b, long n, int *stage)
     float *grid = malloc(256 * 256 * sizeof *grid);
     *stage = 0;
     pm_alloc_fail_at(n);
-    rc = pm_points_new(b->ctx, b->cs, b->pl, PM_GRID_WEBMERC, 0, &p);
+    rc = pm_points_new_weighted(b->ctx, b->cs, b->pl, PM_GRID_WEBMERC, 0, w, 8 * 86400, &p);
     if (!rc) {
         *stage = 1;
         rc = pm_heat_layer_new(b->ctx, p, &f, &o, &l);
@@ -1247,17 +1383,23 @@ static void points_layer_and_tile_survive_alloc_failures(void **state)
     (void)state;
     batch b;
     batch_kemerovo(&b, 101, 800, PM_GRID_WEBMERC);
-    int failures[4] = {0};
-    for (long n = 1; n < 100000; n++) {
-        int stage, r = build_and_draw(&b, n, &stage);
-        if (r == 1)
-            break;
-        if (r < 0)
-            failures[stage]++;
+    int failures[2][4] = {{0}};
+    for (int k = 0; k < 2; k++) {
+        pm_weight w = k ? PM_WEIGHT_WAIT_H : PM_WEIGHT_ONE;
+        for (long n = 1; n < 100000; n++) {
+            int stage, r = build_and_draw(&b, w, n, &stage);
+            if (r == 1)
+                break;
+            if (r < 0)
+                failures[k][stage]++;
+        }
     }
     /* points: gather + sort + arrays; layer: pass flags and sample; tile:
      * accumulator, RGBA and libpng's own allocations */
-    assert_true(failures[0] >= 8 && failures[1] >= 3 && failures[2] >= 5 && failures[3] >= 2);
+    for (int k = 0; k < 2; k++)
+        assert_true(failures[k][0] >= 8 && failures[k][1] >= 3 && failures[k][2] >= 5 &&
+                    failures[k][3] >= 2);
+    assert_int_equal(failures[1][0], failures[0][0] + 1);   /* the weight column */
     batch_close(&b);
 }
 
@@ -1437,6 +1579,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(same_density_same_colour_on_two_tiles),
         cmocka_unit_test(tile_without_points_is_empty),
         cmocka_unit_test(bad_arguments_are_refused),
+        cmocka_unit_test(weights_follow_the_cubes_rules),
+        cmocka_unit_test(weight_names_parse),
+        cmocka_unit_test(open_and_overdue_points_match_the_cube),
+        cmocka_unit_test(weighted_density_equals_brute_force_sum),
         cmocka_unit_test(golden_tile_matches_reference),
         cmocka_unit_test(points_layer_and_tile_survive_alloc_failures),
         cmocka_unit_test(timings),

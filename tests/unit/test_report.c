@@ -41,6 +41,7 @@
 
 #define TOPICS_JSON "data/topics.json"
 #define GOLDEN "tests/fixtures/report/golden_small.png"
+#define GOLDEN_HEAT "tests/fixtures/report/golden_heat.png"
 #define OUT_DIR "build/test-output"
 #define SHARED "../shared/data/"
 #define HOUR 3600
@@ -55,6 +56,9 @@ typedef struct scene {
     pm_districts *ds;
     pm_topics *topics;
     pm_cube *cube;
+    pm_complaints *cs;   /* the complaints of the cube, kept for the heat layer */
+    pm_placed *pl;
+    size_t n_made;       /* complaints made so far (their ids) */
     char dir[64];
     char path[160];
 } scene;
@@ -97,6 +101,8 @@ static int teardown(void **state)
         closedir(d);
     rmdir(s->dir);
     pm_cube_free(s->cube);
+    pm_placed_free(s->pl);
+    pm_complaints_free(s->cs);
     pm_topics_free(s->topics);
     pm_districts_free(s->ctx, s->ds);
     pm_ctx_free(s->ctx);
@@ -167,19 +173,74 @@ static uint64_t rnd(uint64_t *st)
 
 static double unit(uint64_t *st) { return (double)(rnd(st) >> 11) / 9007199254740992.0; }
 
-/* n complaints over the four weeks from T0: districts weighted unevenly
- * (so the classes differ), points uniform in the district's envelope,
- * topics skewed, 90 % answered with mostly short delays.  Placed with the
- * locator and added to a new weekly cube. */
+/* Complaint k of the scene: created in the four weeks from T0, topics
+ * skewed, 90 % answered with mostly short delays. */
+static void add_one(scene *s, uint64_t *st, double lon, double lat, const char *source)
+{
+    if (!s->cs)
+        assert_non_null(s->cs = pm_complaints_new());
+    size_t nt = pm_topics_count(s->topics), k = s->n_made++;
+    char id[32];
+    snprintf(id, sizeof id, "c%07zu", k);
+    int64_t created = T0 + (int64_t)(unit(st) * 28 * DAY);
+    double r = unit(st);
+    int64_t delay = (int64_t)(r * r * r * 4 * DAY);
+    uint16_t topic = (uint16_t)(nt * unit(st) * unit(st));
+    pm_complaint c = {.id = id, .created_at = created,
+                      .answered_at = unit(st) < 0.9 ? created + delay : PM_TIME_NONE,
+                      .lon = lon, .lat = lat, .topic = topic, .source = source, .line = k + 2};
+    assert_int_equal(pm_complaints_add(s->ctx, s->cs, &c), PM_OK);
+}
+
+/* Places the scene's complaints with the locator and adds them to a new
+ * weekly cube; both are kept. */
+static void make_cube(scene *s)
+{
+    pm_locator *loc = NULL;
+    assert_int_equal(pm_locator_new(s->ctx, s->ds, -1, &loc), PM_OK);
+    assert_int_equal(pm_locate_batch(s->ctx, loc, s->cs, 1, &s->pl), PM_OK);
+    pm_cube_opts o = {PM_PERIOD_WEEK, OFFSET};
+    assert_int_equal(pm_cube_new(s->ctx, s->ds, pm_topics_count(s->topics), &o, &s->cube), PM_OK);
+    uint64_t added = 0;
+    assert_int_equal(pm_cube_add(s->ctx, s->cube, s->cs, s->pl, NULL, NULL, &added), PM_OK);
+    assert_true(added > 0);
+    pm_locator_free(s->ctx, loc);
+}
+
+/* n complaints (add_one) around lon0, lat0, Gaussian with sigma_m metres. */
+static void add_cluster(scene *s, double lon0, double lat0, double sigma_m, size_t n,
+                        const char *source, uint64_t seed)
+{
+    uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 1;
+    for (size_t k = 0; k < n; k++) {
+        double u = fmax(unit(&st), 1e-300), v = unit(&st), g = sqrt(-2 * log(u));
+        double dx = g * cos(2 * M_PI * v) * sigma_m, dy = g * sin(2 * M_PI * v) * sigma_m;
+        add_one(s, &st, lon0 + dx / (111320.0 * cos(lat0 * M_PI / 180)), lat0 + dy / 111320.0,
+                source);
+    }
+}
+
+/* n complaints uniform in the box. */
+static void add_uniform(scene *s, double lon0, double lat0, double lon1, double lat1, size_t n,
+                        const char *source, uint64_t seed)
+{
+    uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 1;
+    for (size_t k = 0; k < n; k++) {
+        double lon = lon0 + unit(&st) * (lon1 - lon0), lat = lat0 + unit(&st) * (lat1 - lat0);
+        add_one(s, &st, lon, lat, source);
+    }
+}
+
+/* n complaints over the four weeks from T0 (add_one): districts weighted
+ * unevenly (so the classes differ), points uniform in the district's
+ * envelope.  Placed with the locator and added to a new weekly cube. */
 static void add_complaints(scene *s, size_t n, uint64_t seed)
 {
     GEOSContextHandle_t h = pm_ctx_geos(s->ctx);
-    size_t nd = pm_districts_count(s->ds), nt = pm_topics_count(s->topics);
+    size_t nd = pm_districts_count(s->ds);
     double *cum = calloc(nd, sizeof *cum), tot = 0;
     for (size_t i = 0; i < nd; i++)
         cum[i] = tot += 1 + (double)((i * 7 + 3) % 11) * (double)((i * 7 + 3) % 11);
-    pm_complaints *cs = pm_complaints_new();
-    assert_non_null(cs);
     uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 1;
     for (size_t k = 0; k < n; k++) {
         double u = unit(&st) * tot;
@@ -192,31 +253,15 @@ static void add_complaints(scene *s, size_t n, uint64_t seed)
         GEOSGeom_getXMax_r(h, g, &x1);
         GEOSGeom_getYMin_r(h, g, &y0);
         GEOSGeom_getYMax_r(h, g, &y1);
-        char id[32];
-        snprintf(id, sizeof id, "c%07zu", k);
-        int64_t created = T0 + (int64_t)(unit(&st) * 28 * DAY);
-        double r = unit(&st);
-        int64_t delay = (int64_t)(r * r * r * 4 * DAY);
-        uint16_t topic = (uint16_t)(nt * unit(&st) * unit(&st));
-        pm_complaint c = {.id = id, .created_at = created,
-                          .answered_at = unit(&st) < 0.9 ? created + delay : PM_TIME_NONE,
-                          .lon = x0 + unit(&st) * (x1 - x0), .lat = y0 + unit(&st) * (y1 - y0),
-                          .topic = topic, .source = "vk", .line = k + 2};
-        assert_int_equal(pm_complaints_add(s->ctx, cs, &c), PM_OK);
+        /* the position's draws come after the complaint's own, as before */
+        uint64_t own = st;
+        for (int skip = 0; skip < 5; skip++)
+            unit(&st);
+        double lon = x0 + unit(&st) * (x1 - x0), lat = y0 + unit(&st) * (y1 - y0);
+        add_one(s, &own, lon, lat, "vk");
     }
     free(cum);
-    pm_locator *loc = NULL;
-    pm_placed *pl = NULL;
-    assert_int_equal(pm_locator_new(s->ctx, s->ds, -1, &loc), PM_OK);
-    assert_int_equal(pm_locate_batch(s->ctx, loc, cs, 1, &pl), PM_OK);
-    pm_cube_opts o = {PM_PERIOD_WEEK, OFFSET};
-    assert_int_equal(pm_cube_new(s->ctx, s->ds, nt, &o, &s->cube), PM_OK);
-    uint64_t added = 0;
-    assert_int_equal(pm_cube_add(s->ctx, s->cube, cs, pl, NULL, NULL, &added), PM_OK);
-    assert_true(added > 0);
-    pm_placed_free(pl);
-    pm_locator_free(s->ctx, loc);
-    pm_complaints_free(cs);
+    make_cube(s);
 }
 
 /* Writes the report, failing with the context's message. */
@@ -459,7 +504,8 @@ static void test_layout_holds_for_127_moscow_units(void **state)
     assert_int_equal(pm_districts_count(s->ds), 127);
     add_complaints(s, 20000, 6);
     pm_report_opts o = {.title = "Обращения жителей Москвы", .dpi = 150,
-                        .generated = "2025-12-01"};
+                        .generated = "2025-12-01", .heat_cs = s->cs, .heat_pl = s->pl,
+                        .heat_utc_offset_s = 3 * HOUR};
     report(s, out_path(s, "moscow.png"), PM_REPORT_PNG, NULL, &o);
     assert_margins_white(s->path, 297, 210, 150);
     o.figure = "answered_within_24h_share";
@@ -528,6 +574,43 @@ static long image_diff(cairo_surface_t *a, cairo_surface_t *b, int tol, int *max
     return changed;
 }
 
+/* Draws the report and compares it with the golden image golden (or
+ * rewrites that with PM_REGEN_GOLDEN=1); on failure the output and a diff
+ * go to OUT_DIR/report_<name>{,_diff}.png. */
+static void compare_golden(scene *s, const char *golden, const char *name, const pm_filter *f,
+                           const pm_report_opts *o)
+{
+    const char *regen = getenv("PM_REGEN_GOLDEN");
+    if (regen && strcmp(regen, "1") == 0) {
+        report(s, golden, PM_REPORT_PNG, f, o);
+        print_message("rewrote %s\n", golden);
+        return;
+    }
+    report(s, out_path(s, "golden.png"), PM_REPORT_PNG, f, o);
+    cairo_surface_t *got = load_png(s->path), *want = load_png(golden);
+    int W = cairo_image_surface_get_width(want), H = cairo_image_surface_get_height(want);
+    assert_int_equal(cairo_image_surface_get_width(got), W);
+    assert_int_equal(cairo_image_surface_get_height(got), H);
+    int max_diff = 0;
+    long changed = image_diff(got, want, 16, &max_diff, NULL);
+    double share = (double)changed / ((double)W * H);
+    char out[256], diff[256];
+    snprintf(out, sizeof out, OUT_DIR "/report_%s.png", name);
+    snprintf(diff, sizeof diff, OUT_DIR "/report_%s_diff.png", name);
+    if (share > 0.01) {
+        mkdir("build", 0777);
+        mkdir(OUT_DIR, 0777);
+        cairo_surface_write_to_png(got, out);
+        image_diff(got, want, 16, &max_diff, diff);
+    }
+    cairo_surface_destroy(got);
+    cairo_surface_destroy(want);
+    if (share > 0.01)
+        fail_msg("%s: %ld pixels (%.2f %%) differ by more than 16 (largest difference %d); see "
+                 "%s and %s; PM_REGEN_GOLDEN=1 rewrites",
+                 golden, changed, 100 * share, max_diff, out, diff);
+}
+
 static void test_golden_small_scene(void **state)
 {
     scene *s = *state;
@@ -537,32 +620,24 @@ static void test_golden_small_scene(void **state)
                         .generated = "2025-12-01"};
     pm_filter f = {.has_range = 1};
     assert_int_equal(pm_cube_period_span(s->cube, &f.period_from, &f.period_to), 1);
-    const char *regen = getenv("PM_REGEN_GOLDEN");
-    if (regen && strcmp(regen, "1") == 0) {
-        report(s, GOLDEN, PM_REPORT_PNG, &f, &o);
-        print_message("rewrote %s\n", GOLDEN);
-        return;
-    }
-    report(s, out_path(s, "golden.png"), PM_REPORT_PNG, &f, &o);
-    cairo_surface_t *got = load_png(s->path), *want = load_png(GOLDEN);
-    int W = cairo_image_surface_get_width(want), H = cairo_image_surface_get_height(want);
-    assert_int_equal(cairo_image_surface_get_width(got), W);
-    assert_int_equal(cairo_image_surface_get_height(got), H);
-    int max_diff = 0;
-    long changed = image_diff(got, want, 16, &max_diff, NULL);
-    double share = (double)changed / ((double)W * H);
-    if (share > 0.01) {
-        mkdir("build", 0777);
-        mkdir(OUT_DIR, 0777);
-        cairo_surface_write_to_png(got, OUT_DIR "/report_golden_small.png");
-        image_diff(got, want, 16, &max_diff, OUT_DIR "/report_golden_small_diff.png");
-    }
-    cairo_surface_destroy(got);
-    cairo_surface_destroy(want);
-    if (share > 0.01)
-        fail_msg("%ld pixels (%.2f %%) differ by more than 16 (largest difference %d); see "
-                 OUT_DIR "/report_golden_small{,_diff}.png; PM_REGEN_GOLDEN=1 rewrites",
-                 changed, 100 * share, max_diff);
+    compare_golden(s, GOLDEN, "golden_small", &f, &o);
+}
+
+/* The same scene with a town (a dense cluster) in the central district
+ * and the heat layer over it. */
+static void test_golden_heat_scene(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_cluster(s, 86.12, 55.30, 3000, 600, "vk", 31);
+    add_cluster(s, 86.55, 55.62, 2000, 250, "vk", 32);
+    add_complaints(s, 900, 8);
+    pm_report_opts o = {.title = "Обращения граждан: тестовая сцена", .dpi = 80,
+                        .generated = "2025-12-01", .heat_cs = s->cs, .heat_pl = s->pl,
+                        .heat_utc_offset_s = OFFSET};
+    pm_filter f = {.has_range = 1};
+    assert_int_equal(pm_cube_period_span(s->cube, &f.period_from, &f.period_to), 1);
+    compare_golden(s, GOLDEN_HEAT, "golden_heat", &f, &o);
 }
 
 /* ---- tests: figures and data ------------------------------------------ */
@@ -632,6 +707,248 @@ static void test_empty_cube_renders_no_data(void **state)
     report(s, out_path(s, "empty.pdf"), PM_REPORT_PDF, NULL, NULL);
 }
 
+/* ---- tests: the heat layer ---------------------------------------------- */
+
+/* Where lon/lat lands on the page of two_districts(), in pixels: the
+ * design of render/report.c (LAEA at the centre of the extent, the map
+ * frame of layout_page(), 5 mm shorter with the heat legend line, the
+ * extent fitted at 97 %). */
+static void page_xy(scene *s, double lon, double lat, int heat, double dpi, double *px,
+                    double *py)
+{
+    static const double corners[6][2] = {{60, 58}, {61, 58}, {61, 59}, {60, 59}, {62, 58}, {62, 59}};
+    char def[160];
+    snprintf(def, sizeof def, "+proj=laea +lat_0=58.5 +lon_0=61 +datum=WGS84 +units=m +no_defs "
+                              "+type=crs");
+    PJ *raw = proj_create_crs_to_crs(pm_ctx_proj(s->ctx), "EPSG:4326", def, NULL);
+    PJ *P = proj_normalize_for_visualization(pm_ctx_proj(s->ctx), raw);
+    proj_destroy(raw);
+    assert_non_null(P);
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int k = 0; k < 6; k++) {
+        PJ_COORD c = proj_trans(P, PJ_FWD, proj_coord(corners[k][0], corners[k][1], 0, 0));
+        x0 = fmin(x0, c.xy.x);
+        x1 = fmax(x1, c.xy.x);
+        y0 = fmin(y0, c.xy.y);
+        y1 = fmax(y1, c.xy.y);
+    }
+    PJ_COORD c = proj_trans(P, PJ_FWD, proj_coord(lon, lat, 0, 0));
+    proj_destroy(P);
+    double cw = 277, map_w = cw - 0.35 * cw - 7, top = 28;
+    double map_h = 200 - top - 18 - (heat ? 5 : 0) - 3;
+    double sc = 0.97 * fmin(map_w / (x1 - x0), map_h / (y1 - y0));
+    double mx = 10 + map_w / 2 + (c.xy.x - (x0 + x1) / 2) * sc;
+    double my = top + map_h / 2 - (c.xy.y - (y0 + y1) / 2) * sc;
+    *px = mx * dpi / 25.4;
+    *py = my * dpi / 25.4;
+}
+
+/* The largest channel difference of two pixels. */
+static int channel_diff(uint32_t p, uint32_t q)
+{
+    int m = 0;
+    for (int c = 0; c < 24; c += 8) {
+        int e = abs((int)((p >> c) & 255) - (int)((q >> c) & 255));
+        m = e > m ? e : m;
+    }
+    return m;
+}
+
+/* The pixel at lon/lat of the page at path. */
+static uint32_t pixel_at(scene *s, const char *path, double lon, double lat, int heat, double dpi)
+{
+    double x, y;
+    page_xy(s, lon, lat, heat, dpi, &x, &y);
+    cairo_surface_t *img = load_png(path);
+    uint32_t p = pixel(img, (int)x, (int)y);
+    cairo_surface_destroy(img);
+    return p;
+}
+
+#define CLUSTER_LON 60.3
+#define CLUSTER_LAT 58.3
+
+#define EDGE_LON 60.02   /* a cluster 1 km inside A's western border */
+#define EDGE_LAT 58.6
+
+/* Two districts: a dense cluster (source "vk") in A and one at its
+ * western border, complaints spread over B ("telegram"). */
+static void cluster_scene(scene *s)
+{
+    two_districts(s);
+    add_cluster(s, CLUSTER_LON, CLUSTER_LAT, 2500, 700, "vk", 21);
+    add_cluster(s, EDGE_LON, EDGE_LAT, 1000, 200, "vk", 23);
+    add_uniform(s, 61.05, 58.05, 61.95, 58.95, 300, "telegram", 22);
+    make_cube(s);
+}
+
+static pm_report_opts heat_opts(scene *s, const pm_heat_filter *f)
+{
+    return (pm_report_opts){.dpi = 100, .generated = "2025-12-01", .heat_cs = s->cs,
+                            .heat_pl = s->pl, .heat_filter = f, .heat_utc_offset_s = OFFSET};
+}
+
+/* The heat is drawn over the cluster, where the map put it, and nowhere
+ * far from every complaint; the page without heat shows the class colour
+ * there. */
+static void test_heat_layer_marks_the_dense_place(void **state)
+{
+    scene *s = *state;
+    cluster_scene(s);
+    pm_report_opts plain = {.dpi = 100, .generated = "2025-12-01"};
+    report(s, out_path(s, "plain.png"), PM_REPORT_PNG, NULL, &plain);
+    char plain_path[160];
+    strcpy(plain_path, s->path);
+    pm_report_opts o = heat_opts(s, NULL);
+    report(s, out_path(s, "heat.png"), PM_REPORT_PNG, NULL, &o);
+    assert_margins_white(s->path, 297, 210, 100);
+    uint32_t hot = pixel_at(s, s->path, CLUSTER_LON, CLUSTER_LAT, 1, 100);
+    uint32_t class_a = pixel_at(s, plain_path, CLUSTER_LON, CLUSTER_LAT, 0, 100);
+    if (channel_diff(hot, class_a) < 60)
+        fail_msg("the cluster: %06x with heat, %06x without", hot, class_a);
+    /* 40 km from the cluster, nothing near: the class colour shows through */
+    uint32_t far = pixel_at(s, s->path, 60.85, 58.85, 1, 100);
+    assert_true(channel_diff(far, pixel_at(s, plain_path, 60.85, 58.85, 0, 100)) <= 2);
+    /* the heat ends at the border: inside it glows, outside (where the
+     * kernels of the snapped and inside points reach) the page is white */
+    assert_true(channel_diff(pixel_at(s, s->path, EDGE_LON, EDGE_LAT, 1, 100),
+                             pixel_at(s, plain_path, EDGE_LON, EDGE_LAT, 0, 100)) > 40);
+    for (double lat = EDGE_LAT - 0.01; lat <= EDGE_LAT + 0.01; lat += 0.005)
+        for (double lon = 59.97; lon <= 59.99; lon += 0.01) {
+            uint32_t p = pixel_at(s, s->path, lon, lat, 1, 100);
+            if (p != 0xffffff)
+                fail_msg("outside A at %.3f, %.3f: %06x", lon, lat, p);
+        }
+    /* the legend line under the classes has ink */
+    cairo_surface_t *img = load_png(s->path);
+    double px = 100 / 25.4;
+    assert_true(ink(img, (int)(10 * px), (int)(195 * px), (int)(120 * px), (int)(199 * px)) > 200);
+    cairo_surface_destroy(img);
+}
+
+/* The heat filter picks the points: only B's source, then nothing (no
+ * layer: the page is the plain page, byte for byte). */
+static void test_heat_filter_selects_the_points(void **state)
+{
+    scene *s = *state;
+    cluster_scene(s);
+    pm_report_opts plain = {.dpi = 100, .generated = "2025-12-01"};
+    report(s, out_path(s, "plain.png"), PM_REPORT_PNG, NULL, &plain);
+    size_t plain_len;
+    char *plain_png = slurp(s->path, &plain_len);
+    char plain_path[160];
+    strcpy(plain_path, s->path);
+    uint32_t telegram = 0;
+    for (uint32_t k = 0; k < pm_complaints_dict_count(s->cs, PM_DICT_SOURCE); k++)
+        if (strcmp(pm_complaints_dict_str(s->cs, PM_DICT_SOURCE, k), "telegram") == 0)
+            telegram = k;
+    pm_heat_filter f = {.sources = &telegram, .n_sources = 1};
+    pm_report_opts o = heat_opts(s, &f);
+    report(s, out_path(s, "b_only.png"), PM_REPORT_PNG, NULL, &o);
+    uint32_t cluster = pixel_at(s, s->path, CLUSTER_LON, CLUSTER_LAT, 1, 100);
+    assert_true(channel_diff(cluster, pixel_at(s, plain_path, CLUSTER_LON, CLUSTER_LAT, 0, 100)) <= 2);
+    /* B has heat: a good part of a grid of its pixels differs */
+    long changed = 0;
+    for (int i = 0; i < 20; i++)
+        for (int j = 0; j < 20; j++) {
+            double lon = 61.05 + 0.045 * i, lat = 58.05 + 0.045 * j;
+            changed += channel_diff(pixel_at(s, s->path, lon, lat, 1, 100),
+                                    pixel_at(s, plain_path, lon, lat, 0, 100)) > 20;
+        }
+    if (changed < 100)
+        fail_msg("%ld of 400 pixels of B have heat", changed);
+    /* days before the complaints: no layer, no legend line */
+    int64_t day0 = (T0 + OFFSET) / DAY;
+    f = (pm_heat_filter){.has_days = 1, .day_from = day0 - 10, .day_to = day0 - 1};
+    report(s, out_path(s, "none.png"), PM_REPORT_PNG, NULL, &o);
+    size_t len;
+    char *png = slurp(s->path, &len);
+    assert_int_equal(len, plain_len);
+    assert_memory_equal(png, plain_png, len);
+    free(png);
+    free(plain_png);
+}
+
+/* A suppressed district shows no data: no heat of its complaints there,
+ * while the others keep theirs. */
+static void test_heat_leaves_suppressed_districts_out(void **state)
+{
+    scene *s = *state;
+    cluster_scene(s);
+    pm_filter f = {.min_count = 500};   /* A has the 700 of the cluster, B 300 */
+    pm_report_opts o = heat_opts(s, NULL);
+    report(s, out_path(s, "supp.png"), PM_REPORT_PNG, &f, &o);
+    for (int i = 0; i < 20; i++)
+        for (int j = 0; j < 20; j++) {
+            uint32_t p = pixel_at(s, s->path, 61.05 + 0.045 * i, 58.05 + 0.045 * j, 1, 100);
+            int r = (int)(p >> 16), g = (int)((p >> 8) & 255), b = (int)(p & 255);
+            if (!(abs(r - g) < 8 && abs(g - b) < 8))   /* grey or its hatch, not heat */
+                fail_msg("suppressed B at (%d, %d) is %06x", i, j, p);
+        }
+    uint32_t hot = pixel_at(s, s->path, CLUSTER_LON, CLUSTER_LAT, 1, 100);
+    int r = (int)(hot >> 16), b = (int)(hot & 255);
+    assert_true(r - b > 40);   /* the cluster in A still glows */
+}
+
+/* pm_report_render draws what pm_report_write writes. */
+static void test_render_to_memory_equals_the_file(void **state)
+{
+    scene *s = *state;
+    cluster_scene(s);
+    pm_report_opts o = heat_opts(s, NULL);
+    report(s, out_path(s, "file.png"), PM_REPORT_PNG, NULL, &o);
+    size_t len;
+    char *file = slurp(s->path, &len);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    assert_int_equal(pm_report_render(s->ctx, "memory", PM_REPORT_PNG, s->ds, s->cube, s->topics,
+                                      NULL, &o, &buf, &n),
+                     PM_OK);
+    assert_int_equal(n, len);
+    assert_memory_equal(buf, file, len);
+    pm_free(buf);
+    free(file);
+    assert_int_equal(pm_report_render(s->ctx, "memory", PM_REPORT_PDF, s->ds, s->cube, s->topics,
+                                      NULL, &o, &buf, &n),
+                     PM_OK);
+    assert_true(n > 1000);
+    assert_memory_equal(buf, "%PDF-", 5);
+    pm_free(buf);
+    assert_int_equal(pm_report_render(s->ctx, "memory", PM_REPORT_SVG, s->ds, s->cube, s->topics,
+                                      NULL, &o, &buf, &n),
+                     PM_OK);
+    assert_memory_equal(buf, "<?xml", 5);
+    assert_non_null(strstr((char *)buf, "<image"));   /* the heat raster */
+    pm_free(buf);
+    buf = (uint8_t *)s;   /* must be reset */
+    assert_int_equal(pm_report_render(s->ctx, "memory", (pm_report_format)5, s->ds, s->cube,
+                                      s->topics, NULL, &o, &buf, &n),
+                     PM_E_USAGE);
+    assert_null(buf);
+    assert_int_equal(n, 0);
+}
+
+static void test_heat_usage_errors(void **state)
+{
+    scene *s = *state;
+    cluster_scene(s);
+    const char *p = out_path(s, "x.png");
+    pm_report_opts o = heat_opts(s, NULL);
+    o.heat_radius_m = -5;
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    assert_non_null(strstr(pm_ctx_errmsg(s->ctx), "radius"));
+    o = heat_opts(s, NULL);
+    o.heat_pl = NULL;
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    pm_heat_filter f = {.has_days = 1, .day_from = 5, .day_to = 4};
+    o = heat_opts(s, &f);
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PNG, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    assert_int_equal(files_in_dir(s->dir), 0);
+}
+
 /* ---- tests: errors ----------------------------------------------------- */
 
 static void test_usage_errors(void **state)
@@ -683,7 +1000,9 @@ static void test_allocation_failures_are_clean(void **state)
     scene *s = *state;
     three_districts(s);
     add_complaints(s, 300, 13);
-    pm_report_opts o = {.dpi = 25};
+    uint16_t topics[3] = {0, 1, 2};
+    pm_heat_filter hf = {.topics = topics, .n_topics = 3};
+    pm_report_opts o = {.dpi = 25, .heat_cs = s->cs, .heat_pl = s->pl, .heat_filter = &hf};
     for (int fmt = 0; fmt < 3; fmt++) {
         const char *p = out_path(s, fmt == 0 ? "oom.png" : fmt == 1 ? "oom.pdf" : "oom.svg");
         int rc = PM_E_NOMEM;
@@ -712,9 +1031,15 @@ static void test_kemerovo_report(void **state)
     scene *s = *state;
     if (!read_districts(s, SHARED "ru_kemerovo_districts_osm.geojson"))
         return;
+    /* the towns: Kemerovo, Novokuznetsk, Prokopyevsk, Mezhdurechensk */
+    add_cluster(s, 86.087, 55.355, 4000, 5000, "vk", 41);
+    add_cluster(s, 87.11, 53.76, 4000, 4000, "vk", 42);
+    add_cluster(s, 86.75, 53.89, 2500, 1500, "vk", 43);
+    add_cluster(s, 88.06, 53.69, 2000, 1000, "vk", 44);
     add_complaints(s, 12000, 2025);
     pm_report_opts o = {.title = "Обращения граждан — Кемеровская область",
-                        .generated = "2025-12-01"};
+                        .generated = "2025-12-01", .heat_cs = s->cs, .heat_pl = s->pl,
+                        .heat_utc_offset_s = OFFSET};
     report(s, out_path(s, "report_kemerovo.png"), PM_REPORT_PNG, NULL, &o);
     assert_margins_white(s->path, 297, 210, 150);
     report(s, out_path(s, "report_kemerovo.pdf"), PM_REPORT_PDF, NULL, &o);
@@ -741,9 +1066,15 @@ int main(int argc, char **argv)
         T(test_layout_holds_for_127_moscow_units),
         T(test_layout_holds_for_russia_across_the_antimeridian),
         T(test_golden_small_scene),
+        T(test_golden_heat_scene),
         T(test_every_figure_renders),
         T(test_suppressed_rows_are_no_data),
         T(test_empty_cube_renders_no_data),
+        T(test_heat_layer_marks_the_dense_place),
+        T(test_heat_filter_selects_the_points),
+        T(test_heat_leaves_suppressed_districts_out),
+        T(test_render_to_memory_equals_the_file),
+        T(test_heat_usage_errors),
         T(test_usage_errors),
         T(test_unwritable_path_is_an_io_error),
         T(test_allocation_failures_are_clean),
