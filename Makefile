@@ -72,7 +72,7 @@ test-e2e: $(BIN)
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:
-	@PM_E2E_N=20000 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
+	@PM_E2E_N=20000 PM_DB_ORACLE_N=125000 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	    $(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
 
 test: deps

@@ -19,6 +19,8 @@ static const char usage[] =
     "  export     the tables of an existing cube snapshot, with filters\n"
     "  tiles      heat-map tiles: a z/x/y.png pyramid with TileJSON, and MBTiles\n"
     "  serve      the web map: an HTTP server of live tiles, tables and reports\n"
+    "  analyze    hot spots (Gi*, local Moran), emerging hot spots, forecasts and surge\n"
+    "             alerts, the recurrence register\n"
     "  db         PostGIS as the database of record: migrate, load\n"
     "  generate   write a deterministic synthetic complaint CSV over real boundaries\n"
     "  topics     list the topic catalogue\n"
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
         return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "tiles") == 0)
         return cmd_tiles(argc - 1, argv + 1);
+    if (strcmp(cmd, "analyze") == 0)
+        return cmd_analyze(argc - 1, argv + 1);
     if (strcmp(cmd, "db") == 0)
         return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)

@@ -650,17 +650,11 @@ static int put_json_string(gj_writer *w, const char *s)
     return rc;
 }
 
-static int feature_write(gj_writer *w, const source *src, const pm_row *row, feature *ft)
+/* One feature: id, bbox, the caller's properties, the geometry. */
+static int feature_write(gj_writer *w, const char *id, json_t *props, feature *ft)
 {
-    col cols[C_N];
-    size_t nc = level_columns(src->level, cols);
-    json_t *props;
-    int rc = row_object(w->ctx, w->name, src, row, cols, NULL, nc, &props);
-    if (rc != PM_OK)
-        return rc;
     fputs("{\"type\":\"Feature\",\"id\":", w->f);
-    rc = put_json_string(w, src->level == PM_LEVEL_REGION ? pm_region_id(src->ds, row->key)
-                                                          : pm_district_id(src->ds, row->key));
+    int rc = put_json_string(w, id);
     if (rc == PM_OK) {
         putc(',', w->f);
         if (ft->n_polys)
@@ -669,7 +663,6 @@ static int feature_write(gj_writer *w, const source *src, const pm_row *row, fea
         if (json_dumpf(props, w->f, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) != 0)
             rc = dump_error(w->ctx, w->name, w->f);
     }
-    json_decref(props);
     if (rc != PM_OK)
         return rc;
     fputs(",\"geometry\":", w->f);
@@ -678,7 +671,8 @@ static int feature_write(gj_writer *w, const source *src, const pm_row *row, fea
     return rc;
 }
 
-static int write_features(gj_writer *w, const source *src, const pm_row *rows, feature *fts, size_t n)
+static int write_features(gj_writer *w, const char *const *ids, json_t *const *props, feature *fts,
+                          size_t n)
 {
     double all[4];
     bbox_empty(all);
@@ -693,7 +687,7 @@ static int write_features(gj_writer *w, const source *src, const pm_row *rows, f
         put_bbox(w, all);
     fputs("\"features\":[\n", w->f);
     for (size_t i = 0; i < n; i++) {
-        int rc = feature_write(w, src, &rows[i], &fts[i]);
+        int rc = feature_write(w, ids[i], props[i], &fts[i]);
         if (rc != PM_OK)
             return rc;
         fputs(i + 1 < n ? ",\n" : "\n", w->f);
@@ -712,6 +706,60 @@ static int check_export_opts(pm_ctx *ctx, const char *name, const pm_export_opts
     return PM_OK;
 }
 
+/* The features of rows (district or region keys) with props[i] each: the
+ * geometry pass, then the collection.  ids and props are the caller's. */
+static int collection_stream(gj_writer *w, const pm_districts *ds, pm_level level, const pm_row *rows,
+                             const char *const *ids, json_t *const *props, size_t n,
+                             const pm_export_opts *opts)
+{
+    int rc = check_export_opts(w->ctx, w->name, opts, &w->decimals);
+    if (rc != PM_OK)
+        return rc;
+    feature *fts = pm_calloc(n ? n : 1, sizeof *fts);
+    if (!fts)
+        return PM_ERR(w->ctx, PM_E_NOMEM, "%s: out of memory (%zu features)", w->name, n);
+    double simplify_m = opts ? opts->simplify_m : 0;
+    FILE *f = w->f;
+    w->f = NULL;   /* the measuring pass */
+    for (size_t i = 0; i < n && rc == PM_OK; i++)
+        rc = feature_prepare(w, ds, level, &rows[i], i, simplify_m, &fts[i]);
+    if (rc == PM_OK) {
+        w->f = f;
+        rc = write_features(w, ids, props, fts, n);
+    }
+    if (rc == PM_OK)
+        rc = stream_check(w->ctx, w->name, f);
+    for (size_t i = 0; i < n; i++)
+        GEOSGeom_destroy_r(w->h, fts[i].owned);
+    pm_free(fts);
+    pm_free(w->pts);
+    w->pts = NULL;
+    return rc;
+}
+
+/* Per-feature arrays: ids (borrowed strings) and props (owned objects). */
+typedef struct feature_props {
+    const char **ids;
+    json_t **props;
+    size_t n;
+} feature_props;
+
+static void feature_props_free(feature_props *fp)
+{
+    for (size_t i = 0; fp->props && i < fp->n; i++)
+        json_decref(fp->props[i]);
+    pm_free(fp->props);
+    pm_free(fp->ids);
+}
+
+static int feature_props_alloc(pm_ctx *ctx, const char *name, size_t n, feature_props *fp)
+{
+    fp->n = n;
+    fp->ids = pm_calloc(n ? n : 1, sizeof *fp->ids);
+    fp->props = pm_calloc(n ? n : 1, sizeof *fp->props);
+    return fp->ids && fp->props ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory (%zu features)", name, n);
+}
+
 int pm_cube_geojson_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
                            const pm_cube *cube, pm_level level, const pm_row *rows, size_t n,
                            const pm_export_opts *opts)
@@ -719,31 +767,60 @@ int pm_cube_geojson_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_dist
     source src = {level, ds, cube, NULL};
     if (level != PM_LEVEL_DISTRICT && level != PM_LEVEL_REGION)
         return PM_ERR(ctx, PM_E_USAGE, "%s: GeoJSON is written for districts or regions only", name);
-    gj_writer w = {ctx, pm_ctx_geos(ctx), name, 6, NULL, NULL, 0};
+    gj_writer w = {ctx, pm_ctx_geos(ctx), name, 6, f, NULL, 0};
     int rc = check_source(ctx, name, &src);
     if (rc == PM_OK)
         rc = check_keys(ctx, name, &src, rows, n);
-    if (rc == PM_OK)
-        rc = check_export_opts(ctx, name, opts, &w.decimals);
     if (rc != PM_OK)
         return rc;
-    feature *fts = pm_calloc(n ? n : 1, sizeof *fts);
-    if (!fts)
-        return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory (%zu features)", name, n);
-    double simplify_m = opts ? opts->simplify_m : 0;
-    for (size_t i = 0; i < n && rc == PM_OK; i++)
-        rc = feature_prepare(&w, ds, level, &rows[i], i, simplify_m, &fts[i]);
-    if (rc == PM_OK) {
-        w.f = f;
-        rc = write_features(&w, &src, rows, fts, n);
+    feature_props fp = {0};
+    col cols[C_N];
+    size_t nc = level_columns(level, cols);
+    rc = feature_props_alloc(ctx, name, n, &fp);
+    for (size_t i = 0; i < n && rc == PM_OK; i++) {
+        fp.ids[i] = level == PM_LEVEL_REGION ? pm_region_id(ds, rows[i].key) : pm_district_id(ds, rows[i].key);
+        rc = row_object(ctx, name, &src, &rows[i], cols, NULL, nc, &fp.props[i]);
     }
     if (rc == PM_OK)
-        rc = stream_check(ctx, name, f);
-    for (size_t i = 0; i < n; i++)
-        GEOSGeom_destroy_r(w.h, fts[i].owned);
-    pm_free(fts);
-    pm_free(w.pts);
+        rc = collection_stream(&w, ds, level, rows, fp.ids, fp.props, n, opts);
+    feature_props_free(&fp);
     return rc;
+}
+
+int pm_districts_geojson_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                                const size_t *keys, json_t *const *props, size_t n,
+                                const pm_export_opts *opts)
+{
+    size_t nd = pm_districts_count(ds);
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] >= nd || !json_is_object(props[i]))
+            return PM_ERR(ctx, PM_E_USAGE, "%s: feature %zu: district %zu of %zu, or properties that "
+                                           "are not an object", name, i, keys[i], nd);
+    gj_writer w = {ctx, pm_ctx_geos(ctx), name, 6, f, NULL, 0};
+    pm_row *rows = pm_calloc(n ? n : 1, sizeof *rows);
+    const char **ids = pm_calloc(n ? n : 1, sizeof *ids);
+    int rc = rows && ids ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory (%zu features)", name, n);
+    for (size_t i = 0; i < n && rc == PM_OK; i++) {
+        rows[i].key = keys[i];
+        ids[i] = pm_district_id(ds, keys[i]);
+    }
+    if (rc == PM_OK)
+        rc = collection_stream(&w, ds, PM_LEVEL_DISTRICT, rows, ids, props, n, opts);
+    pm_free(rows);
+    pm_free(ids);
+    return rc;
+}
+
+int pm_districts_write_geojson(pm_ctx *ctx, const char *path, const pm_districts *ds,
+                               const size_t *keys, json_t *const *props, size_t n,
+                               const pm_export_opts *opts)
+{
+    pm_outfile *of;
+    int rc = pm_outfile_open(ctx, path, &of);
+    if (rc != PM_OK)
+        return rc;
+    return outfile_finish(ctx, of, pm_districts_geojson_stream(ctx, pm_outfile_stream(of), path, ds,
+                                                               keys, props, n, opts));
 }
 
 int pm_cube_write_geojson(pm_ctx *ctx, const char *path, const pm_districts *ds,

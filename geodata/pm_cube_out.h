@@ -29,6 +29,7 @@
 #include "../engine/pm_district.h"
 #include "pm_topics.h"
 #include <stddef.h>
+#include <jansson.h>
 #include <stdio.h>
 
 /* Arguments that may be NULL: cube for GeoJSON; CSV needs ds (DISTRICT,
@@ -51,6 +52,17 @@ typedef struct pm_export_opts {
 int pm_cube_write_geojson(pm_ctx *ctx, const char *path, const pm_districts *ds,
                           const pm_cube *cube, pm_level level, const pm_row *rows, size_t n,
                           const pm_export_opts *opts);
+
+/* A FeatureCollection of districts with the caller's properties (analysis
+ * layers: hot spots, emerging classes): feature i is district keys[i] with
+ * props[i] (a JSON object, borrowed), geometry, bbox and id as in
+ * pm_cube_write_geojson(). */
+int pm_districts_write_geojson(pm_ctx *ctx, const char *path, const pm_districts *ds,
+                               const size_t *keys, json_t *const *props, size_t n,
+                               const pm_export_opts *opts);
+int pm_districts_geojson_stream(pm_ctx *ctx, FILE *f, const char *name, const pm_districts *ds,
+                                const size_t *keys, json_t *const *props, size_t n,
+                                const pm_export_opts *opts);
 
 /* CSV with a header of the property names (for PM_LEVEL_EXECUTOR the key
  * columns are executor; for PM_LEVEL_TOPIC topic, topic_name_ru). */

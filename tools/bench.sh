@@ -65,6 +65,45 @@ assert dict(c) == pg, "counts per district x topic differ from PostGIS"
 print("bench: counts per district x topic identical to PostGIS (%d cells)" % len(pg))
 PY
 
+# --- the tile server under load (wrk): one tile again and again (the cache), and random
+# tiles at z10 and z14 over the districts' extent (nearly every request a miss)
+echo "bench: problemap serve under wrk"
+"$BIN" serve -q $B --complaints "$T/c.csv" --listen 127.0.0.1:0 --access-log /dev/null \
+    >"$T/serve.log" 2>&1 &
+SPID=$!
+trap 'kill $SPID 2>/dev/null; [ -n "$PG_DIR" ] && sh "$ROOT/tests/pg/cluster.sh" stop "$PG_DIR"; rm -rf "$T"' EXIT INT TERM
+i=0; while [ $i -lt 600 ] && ! grep -q "listening on" "$T/serve.log"; do sleep 0.5; i=$((i + 1)); done
+U=$(grep -o "http://[^ /]*" "$T/serve.log" | head -n 1)
+curl -s "$U/api/meta.json" >"$T/meta.json"
+read -r W S E NN CLON <<EOF2
+$(python3 -c "import json, sys; m = json.load(open(sys.argv[1])); print(*m['bounds'], m['center'][0])" "$T/meta.json")
+EOF2
+tiles_lua() { # z → a wrk script asking for random tiles of zoom z inside the bounds
+    python3 - "$1" "$W" "$S" "$E" "$NN" <<'PY'
+import math, sys
+z, w, s, e, n = int(sys.argv[1]), *map(float, sys.argv[2:])
+e = min(e, 180.0)
+t = lambda lon, lat: (int((lon + 180) / 360 * 2**z),
+                      int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z))
+x0, y1 = t(w, s); x1, y0 = t(e, n)
+print("math.randomseed(42)\nrequest = function()\n  return wrk.format('GET', string.format("
+      "'/tiles/heat/%d/%%d/%%d.png', math.random(%d, %d), math.random(%d, %d)))\nend" % (z, x0, x1, y0, y1))
+PY
+}
+wrk_run() { # label url [script] → "label|req/s|p50|p99"
+    out=$(wrk -t2 -c16 -d10s --latency ${3:+-s "$3"} "$2" 2>&1)
+    echo "$1|$(echo "$out" | awk '/Requests\/sec/ {print $2}')|$(echo "$out" | awk '$1 == "50%" {print $2}')|$(echo "$out" | awk '$1 == "99%" {print $2}')"
+}
+curl -s -o /dev/null "$U/tiles/heat.json"   # builds the layer
+tiles_lua 10 >"$T/z10.lua"; tiles_lua 14 >"$T/z14.lua"
+MID=$(python3 -c "import math, sys; z = 8; lon, lat = float(sys.argv[1]), (float(sys.argv[2]) + float(sys.argv[3])) / 2
+print('%d/%d/%d' % (z, (lon + 180) / 360 * 2**z, (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z))" "$CLON" "$S" "$NN")
+wrk_cached=$(wrk_run "one z8 tile, cached" "$U/tiles/heat/$MID.png")
+wrk_z10=$(wrk_run "random z10 tiles (mostly uncached)" "$U" "$T/z10.lua")
+wrk_z14=$(wrk_run "random z14 tiles (uncached; many empty)" "$U" "$T/z14.lua")
+kill $SPID 2>/dev/null; wait $SPID 2>/dev/null || true
+wrk_rows=$(printf '%s\n' "$wrk_cached" "$wrk_z10" "$wrk_z14" | awk -F'|' '{print "| " $1 " | " $2 " | " $3 " | " $4 " |"}')
+
 r() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
 rate() { printf '%.3f' "$(echo "$N / $1 / 1000000" | bc -l)"; }
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -88,6 +127,17 @@ Both sides give identical counts per district × topic (checked in the same run)
 Ratio, PostGIS join alone / our whole run: **$(r "$pg" "$ours_all")×** (we include reading, checking and
 writing; PostGIS's figure excludes loading). Peak RSS of our run: $rss KiB
 ($(echo "scale=0; $rss * 1024 / $N" | bc) bytes per complaint, input file not counted in it).
+
+## The tile server under load
+
+\`wrk -t2 -c16 -d10s --latency\` against \`problemap serve\` on the same $N complaints (heat layer,
+256 px; the server and wrk share the machine's $(nproc) cores):
+
+| requests | req/s | p50 | p99 |
+|---|---|---|---|
+$wrk_rows
+
+## Notes
 
 The spine's locator is the exact base (GEOS STRtree + prepared geometries); the grid fast path
 and Morton ordering of issue 7 are not in yet. Most of our run is reading, checking and writing

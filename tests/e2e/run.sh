@@ -355,6 +355,40 @@ else
     skipped "PostGIS oracle" "PostgreSQL 15/PostGIS, ogr2ogr or shared data missing"
 fi
 
+# --- analyze: a planted surge (RU-TUL, roads, the last of 14 weeks, on Poisson(15) a week
+# everywhere) is a new hot spot with the highest Gi*, only its queen neighbours are flagged
+# with it (Gi* sums a neighbourhood), and it is a surge alert; the layers open in ogrinfo
+python3 "$ROOT/tests/e2e/planted_surge.py" "$ROOT/data/ru_regions.geojson" "$T/surge.csv" &&
+"$BIN" analyze -q $B --complaints "$T/surge.csv" --rejects "$T/surge-rej.csv" --topic roads --fdr \
+    --to 2025-09-07 --hotspots "$C/hot.geojson" --emerging "$C/emerging.geojson" \
+    --emerging-csv "$C/emerging.csv" --alerts "$C/alerts.csv" --forecast "$C/forecast.csv" 2>"$T/why" &&
+ogrinfo -ro -so -al "$C/hot.geojson" 2>>"$T/why" | grep -q "Feature Count: 86" &&
+ogrinfo -ro -so -al "$C/emerging.geojson" 2>>"$T/why" | grep -q "Feature Count: 86" &&
+python3 - "$C/emerging.csv" "$C/alerts.csv" "$ROOT/data/ru_regions.geojson" >>"$T/why" 2>&1 <<'PY' && ok "analyze: a planted surge is a new hot spot (highest Gi*, only neighbours with it) and the only surge alert at FDR 5 %" || bad "analyze: planted surge" "$T/why"
+import csv, json, sys
+em = {r["id"]: r for r in csv.DictReader(open(sys.argv[1], encoding="utf-8"))}
+alerts = [r for r in csv.DictReader(open(sys.argv[2], encoding="utf-8"))]
+flagged = {k for k, r in em.items() if r["emerging_class"] != "no pattern"}
+assert em["RU-TUL"]["emerging_class"] == "new hot spot", em["RU-TUL"]
+top = max(em, key=lambda k: float(em[k]["last_gi_z"] or "-inf"))
+assert top == "RU-TUL", top
+# queen neighbours of RU-TUL, by an independent test: shared boundary vertices
+def verts(g):
+    polys = g["coordinates"] if g["type"] == "MultiPolygon" else [g["coordinates"]]
+    return {(round(x, 9), round(y, 9)) for p in polys for ring in p for x, y in ring}
+feats = {f["properties"]["iso"]: verts(f["geometry"]) for f in json.load(open(sys.argv[3], encoding="utf-8"))["features"]}
+near = {k for k, v in feats.items() if v & feats["RU-TUL"]}
+assert flagged <= near, flagged - near
+assert [(r["district_id"], r["topic"], r["surge"]) for r in alerts] == [("RU-TUL", "roads", "true")], alerts
+print("flagged", sorted(flagged), "alerts", [r["district_id"] for r in alerts])
+PY
+
+# --- analytics: spatial weights, Gi* and local Moran against libpysal + numpy (Debian)
+sh "$ROOT/tests/analytics/run.sh" "$(dirname "$BIN")/libproblemap.a" >"$T/analytics.log" 2>&1; rc=$?
+if [ $rc -eq 0 ]; then ok "analytics: queen/distance/kNN weights, Gi*, local Moran = libpysal + numpy ($(tail -1 "$T/analytics.log"))"
+elif [ $rc -eq 77 ]; then skipped "analytics vs pysal" "$(tail -1 "$T/analytics.log")"
+else bad "analytics vs pysal" "$T/analytics.log"; fi
+
 # --- the web map: the server (hostile input, caching, reload, canaries; ~40 s) and the
 # viewer in a real browser (headless Debian chromium driven by playwright-core)
 sh "$ROOT/tests/serve/run.sh" "$BIN" >"$T/serve.log" 2>&1 &&

@@ -1119,6 +1119,39 @@ static void writers_fail_cleanly_when_out_of_memory(void **state)
     fail_each_allocation(f, write_summary_file);
 }
 
+/* Districts with the caller's properties (analysis layers): the same
+ * geometry and id as the cube's GeoJSON, the properties as given. */
+static void districts_geojson_carries_given_properties(void **state)
+{
+    fixture *f = *state;
+    json_t *cube_root = district_collection(f, 6);
+    size_t keys[2] = {1, 0};
+    json_t *props[2] = {json_pack("{s:f, s:s}", "gi_z", 2.5, "class", "new hot spot"),
+                        json_pack("{s:f, s:s}", "gi_z", -1.0, "class", "no pattern")};
+    pm_export_opts o = {.decimals = 6};
+    assert_int_equal(pm_districts_write_geojson(f->ctx, f->path, f->ds, keys, props, 2, &o), PM_OK);
+    json_error_t err;
+    json_t *root = json_load_file(f->path, 0, &err);
+    assert_non_null(root);
+    assert_int_equal(json_array_size(json_object_get(root, "features")), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *ft = feature(root, i), *same = feature(cube_root, keys[i]);
+        assert_string_equal(json_string_value(json_object_get(ft, "id")), pm_district_id(f->ds, keys[i]));
+        assert_true(json_equal(json_object_get(ft, "geometry"), json_object_get(same, "geometry")));
+        assert_true(json_equal(json_object_get(ft, "properties"), props[i]));
+    }
+    json_t *bad = json_string("not an object");
+    size_t out_of_range = 99;
+    assert_int_equal(pm_districts_write_geojson(f->ctx, f->path, f->ds, &out_of_range, props, 1, &o),
+                     PM_E_USAGE);
+    assert_int_equal(pm_districts_write_geojson(f->ctx, f->path, f->ds, keys, &bad, 1, &o), PM_E_USAGE);
+    json_decref(bad);
+    json_decref(props[0]);
+    json_decref(props[1]);
+    json_decref(root);
+    json_decref(cube_root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1154,6 +1187,7 @@ int main(void)
         T(summary_is_sorted_indented_and_stable),
         T(summary_of_empty_cube_has_null_period),
         T(writers_fail_cleanly_when_out_of_memory),
+        T(districts_geojson_carries_given_properties),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

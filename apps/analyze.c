@@ -1,0 +1,475 @@
+/* analyze.c — `problemap analyze`: statistics a coordination centre can
+ * trust and explain (docs/analytics.md).
+ *   hot spots        Getis-Ord Gi* and local Moran's I per district, on a
+ *                    cube figure over the chosen range (queen neighbours);
+ *   emerging         Gi* per week over the last --weeks weeks, a
+ *                    Mann-Kendall trend, and the emerging-hot-spot class;
+ *   forecast         next week's count per district × topic with intervals,
+ *                    backtested, and surge alerts;
+ *   recurrence       complaints on one topic at one place again and again.
+ * The work is the library's (engine/pm_hotspot.h, pm_weights.h,
+ * pm_forecast.h, pm_recur.h); this file picks the values from the cube and
+ * writes GeoJSON and CSV.  No complaint text, author or id is written. */
+#include "analyze.h"
+#include "../geodata/pm_out.h"
+#include "../engine/pm_alloc.h"
+#include "../engine/pm_hotspot.h"
+#include "../engine/pm_weights.h"
+#include "../geodata/pm_cube_out.h"
+#include "../render/pm_figure.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "Usage: problemap analyze --boundaries B.geojson --complaints C.csv [outputs] [options]\n"
+    "\n"
+    "Statistics over the placed complaints (docs/analytics.md):\n"
+    "  hot spots   Getis-Ord Gi* z-scores, p-values and confidence bins (99/95/90 %), and\n"
+    "              local Moran's I clusters (HH, LL, HL, LH; permutation p-values), per\n"
+    "              district, with neighbours that share a border (queen contiguity)\n"
+    "  emerging    the same Gi* for each of the last --weeks weeks, a Mann-Kendall trend,\n"
+    "              and the class: new, consecutive, intensifying, persistent, diminishing,\n"
+    "              sporadic, oscillating or historical hot (cold) spot, or none\n"
+    "\n";
+static const char usage_analyze[] =
+    "Outputs (GeoJSON for GIS tools, CSV for spreadsheets; at least one):\n"
+    "  --hotspots FILE          districts with value, gi_z, gi_p, gi_p_fdr, gi_bin,\n"
+    "                           moran_i, moran_p, moran_cluster (GeoJSON)\n"
+    "  --hotspots-csv FILE      the same table as CSV\n"
+    "  --emerging FILE          districts with emerging_class, trend_z, trend_p,\n"
+    "                           hot_weeks, cold_weeks, last_gi_z (GeoJSON)\n"
+    "  --emerging-csv FILE      the same table as CSV\n"
+    ANALYZE_USAGE_MORE
+    "Filters:\n"
+    "  --topic T, --source S    (repeat for several)\n"
+    "  --from YYYY-MM-DD, --to YYYY-MM-DD   the range (default: the whole data)\n"
+    "Options:\n"
+    "  --figure NAME            the value per district (default complaints; see 'cube')\n"
+    "  --weeks N                weeks of the emerging analysis (default 8, at least 4)\n"
+    "  --fdr                    Gi* bins and surge alerts from Benjamini-Hochberg adjusted\n"
+    "                           p-values (a false discovery rate of 5 %), for many districts\n"
+    "  --permutations N         local Moran's permutations (default 999)\n"
+    "  --seed N                 their seed (default 12345): the same seed, the same output\n"
+    "  --snap-m M               districts whose borders come within M metres are neighbours\n"
+    "                           (gaps in real boundary data; default 0)\n"
+    "  -h, --help               this help\n";
+
+/* ---- values per district ------------------------------------------------------ */
+
+/* The figure of every district under filter f; PM_E_INPUT_VALUE naming the
+ * first district without a value (the statistics need one everywhere). */
+static int district_values(pm_ctx *ctx, const dataset *d, const pm_filter *f, const pm_figure *fig,
+                           double *v)
+{
+    size_t nd = pm_districts_count(d->run.ds), n = 0;
+    pm_row *rows = NULL;
+    int rc = pm_cube_query(ctx, d->cube, PM_LEVEL_DISTRICT, f, &rows, &n);
+    for (size_t i = 0; rc == PM_OK && i < nd; i++)
+        v[i] = NAN;
+    for (size_t k = 0; rc == PM_OK && k < n; k++)
+        if (rows[k].key < nd)
+            v[rows[k].key] = pm_figure_value(fig, &rows[k]);
+    for (size_t i = 0; rc == PM_OK && i < nd; i++)
+        if (!isfinite(v[i]))
+            rc = PM_ERR(ctx, PM_E_INPUT_VALUE,
+                        "district \"%s\" has no %s (no population, nothing answered ...): "
+                        "choose another --figure", pm_district_id(d->run.ds, i), pm_figure_name(fig));
+    pm_free(rows);
+    return rc;
+}
+
+/* A row-standardised copy of w: local Moran's I needs one, Gi* refuses it. */
+static int weights_standardised(pm_ctx *ctx, const pm_weights *w, pm_weights **out)
+{
+    size_t n = pm_weights_count(w), m = pm_weights_links(w), k = 0;
+    size_t *off = pm_calloc(n + 1, sizeof *off), *nb = pm_calloc(m ? m : 1, sizeof *nb);
+    double *wt = pm_calloc(m ? m : 1, sizeof *wt);
+    int rc = off && nb && wt ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu links", m);
+    for (size_t i = 0; rc == PM_OK && i < n; i++) {
+        const size_t *ni;
+        const double *wi;
+        size_t len = pm_weights_row(w, i, &ni, &wi);
+        memcpy(nb + k, ni, len * sizeof *nb);
+        memcpy(wt + k, wi, len * sizeof *wt);
+        off[i + 1] = k += len;
+    }
+    if (rc == PM_OK && (rc = pm_weights_from_csr(ctx, n, off, nb, wt, out)) == PM_OK)
+        pm_weights_row_standardise(*out);
+    pm_free(off);
+    pm_free(nb);
+    pm_free(wt);
+    return rc;
+}
+
+/* ---- hot spots ---------------------------------------------------------------- */
+
+typedef struct hotspots {
+    double *value;
+    pm_gistar *gi;
+    pm_moran *moran;
+} hotspots;
+
+static void hotspots_free(hotspots *h)
+{
+    pm_free(h->value);
+    pm_gistar_free(h->gi);
+    pm_moran_free(h->moran);
+}
+
+static int hotspots_compute(pm_ctx *ctx, const analyze_job *j, const dataset *d,
+                            const pm_weights *w, const pm_weights *w_std, const pm_filter *f,
+                            const pm_figure *fig, hotspots *h)
+{
+    size_t nd = pm_districts_count(d->run.ds);
+    if (!(h->value = pm_calloc(nd ? nd : 1, sizeof *h->value)))
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu district values", nd);
+    pm_gistar_opts go = {j->fdr, j->snap_m};
+    int rc = district_values(ctx, d, f, fig, h->value);
+    if (!rc)
+        rc = pm_gistar_compute(ctx, w, h->value, nd, &go, &h->gi);
+    if (!rc)
+        rc = pm_moran_local(ctx, w_std, h->value, nd, &j->moran, &h->moran);
+    return rc;
+}
+
+/* ---- emerging hot spots ------------------------------------------------------- */
+
+typedef struct emerging {
+    pm_gistar **steps;
+    size_t n_steps;
+    int64_t first_week;
+    pm_emerging *e;
+} emerging;
+
+static void emerging_free(emerging *em)
+{
+    for (size_t t = 0; em->steps && t < em->n_steps; t++)
+        pm_gistar_free(em->steps[t]);
+    pm_free(em->steps);
+    pm_emerging_free(em->e);
+}
+
+/* Gi* of every week from the range's last week back --weeks weeks. */
+static int emerging_compute(pm_ctx *ctx, const analyze_job *j, const dataset *d, const pm_weights *w,
+                            const pm_filter *range, const pm_figure *fig, emerging *em)
+{
+    int64_t first = 0, last = 0;
+    if (range->has_range)
+        first = range->period_from, last = range->period_to;
+    else
+        pm_cube_period_span(d->cube, &first, &last);
+    if (last - first + 1 < (int64_t)j->weeks)
+        return PM_ERR(ctx, PM_E_USAGE, "the range holds %lld weeks; the emerging analysis needs "
+                                       "--weeks %zu (widen --from/--to or lower --weeks)",
+                      (long long)(last - first + 1), j->weeks);
+    size_t nd = pm_districts_count(d->run.ds);
+    em->n_steps = j->weeks;
+    em->first_week = last - (int64_t)j->weeks + 1;
+    em->steps = pm_calloc(em->n_steps, sizeof *em->steps);
+    double *v = pm_calloc(nd ? nd : 1, sizeof *v);
+    int rc = em->steps && v ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu weeks", j->weeks);
+    pm_gistar_opts go = {j->fdr, j->snap_m};
+    for (size_t t = 0; rc == PM_OK && t < em->n_steps; t++) {
+        pm_filter f = *range;
+        f.has_range = 1;
+        f.period_from = f.period_to = em->first_week + (int64_t)t;
+        f.report_time = 0;
+        rc = district_values(ctx, d, &f, fig, v);
+        if (!rc)
+            rc = pm_gistar_compute(ctx, w, v, nd, &go, &em->steps[t]);
+    }
+    pm_free(v);
+    pm_ehs_opts eo;
+    pm_ehs_opts_default(&eo);
+    if (!rc)
+        rc = pm_emerging_compute(ctx, (const pm_gistar *const *)em->steps, em->n_steps, &eo, &em->e);
+    return rc;
+}
+
+/* ---- tables ------------------------------------------------------------------ */
+
+static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+/* The properties of district i in the hot-spot table. */
+static json_t *hotspot_props(const dataset *d, const hotspots *h, size_t i)
+{
+    const pm_districts *ds = d->run.ds;
+    const pm_gistar *g = h->gi;
+    const pm_moran *m = h->moran;
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:s}", "id",
+                     pm_district_id(ds, i), "name", pm_district_name(ds, i), "value", num(h->value[i]),
+                     "gi_z", num(g->z[i]), "gi_p", num(g->p[i]), "gi_p_fdr", num(g->p_fdr[i]),
+                     "gi_bin", (int)g->bin[i], "moran_i", num(m->I[i]), "moran_p", num(m->p[i]),
+                     "moran_cluster", pm_quadrant_name((pm_quadrant)m->cluster[i]));
+}
+
+static json_t *emerging_props(const dataset *d, const emerging *em, size_t i)
+{
+    int hot = 0, cold = 0;
+    for (size_t t = 0; t < em->n_steps; t++) {
+        hot += em->steps[t]->bin[i] > 0;
+        cold += em->steps[t]->bin[i] < 0;
+    }
+    const pm_mk *mk = &em->e->trend[i];
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:o}", "id", pm_district_id(d->run.ds, i),
+                     "name", pm_district_name(d->run.ds, i), "emerging_class",
+                     pm_ehs_class_name((pm_ehs_class)em->e->cls[i]), "trend_z", num(mk->z), "trend_p",
+                     num(mk->p), "hot_weeks", hot, "cold_weeks", cold, "last_gi_z",
+                     num(em->steps[em->n_steps - 1]->z[i]));
+}
+
+typedef json_t *(*props_fn)(const dataset *d, const void *what, size_t i);
+static json_t *hotspot_props_v(const dataset *d, const void *h, size_t i) { return hotspot_props(d, h, i); }
+static json_t *emerging_props_v(const dataset *d, const void *e, size_t i) { return emerging_props(d, e, i); }
+
+/* One JSON object per district, in district order (NULL: out of memory). */
+static json_t **table_props(const dataset *d, props_fn fn, const void *what)
+{
+    size_t nd = pm_districts_count(d->run.ds);
+    json_t **p = pm_calloc(nd ? nd : 1, sizeof *p);
+    for (size_t i = 0; p && i < nd; i++)
+        if (!(p[i] = fn(d, what, i))) {
+            analyze_props_free(p, i);
+            return NULL;
+        }
+    return p;
+}
+
+void analyze_props_free(json_t **p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++)
+        json_decref(p[i]);
+    pm_free(p);
+}
+
+/* The table as GeoJSON (path_geojson) and/or CSV (path_csv), columns in the
+ * order of the first object's keys as json_pack made them, sorted. */
+static int write_table(pm_ctx *ctx, const dataset *d, props_fn fn, const void *what,
+                       const char *path_geojson, const char *path_csv)
+{
+    if (!path_geojson && !path_csv)
+        return PM_OK;
+    size_t nd = pm_districts_count(d->run.ds);
+    json_t **props = table_props(d, fn, what);
+    size_t *keys = pm_calloc(nd ? nd : 1, sizeof *keys);
+    int rc = props && keys ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu rows", nd);
+    for (size_t i = 0; keys && i < nd; i++)
+        keys[i] = i;
+    pm_export_opts eo = {.simplify_m = 0};
+    if (!rc && path_geojson)
+        rc = pm_districts_write_geojson(ctx, path_geojson, d->run.ds, keys, props, nd, &eo);
+    if (!rc && path_csv)
+        rc = analyze_write_csv(ctx, path_csv, props, nd, NULL);
+    pm_free(keys);
+    analyze_props_free(props, nd);
+    return rc;
+}
+
+int analyze_write_csv(pm_ctx *ctx, const char *path, json_t *const *rows, size_t n,
+                      const json_t *sample)
+{
+    const json_t *first = n ? rows[0] : sample;
+    pm_outfile *of;
+    int rc = pm_outfile_open(ctx, path, &of);
+    if (rc)
+        return rc;
+    FILE *f = pm_outfile_stream(of);
+    size_t nk = first ? json_object_size(first) : 0;
+    const char **keys = pm_calloc(nk ? nk : 1, sizeof *keys), **cells = pm_calloc(nk ? nk : 1, sizeof *cells);
+    char (*buf)[64] = pm_calloc(nk ? nk : 1, sizeof *buf);
+    if (!keys || !cells || !buf) {
+        rc = PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)first, key, v) keys[k++] = key;
+    qsort(keys, nk, sizeof *keys, analyze_cmp_str);
+    pm_csv_write_row(f, ',', nk, keys);
+    for (size_t i = 0; i < n; i++) {
+        for (k = 0; k < nk; k++) {
+            v = json_object_get(rows[i], keys[k]);
+            cells[k] = NULL;
+            if (json_is_string(v))
+                cells[k] = json_string_value(v);
+            else if (json_is_integer(v))
+                snprintf(buf[k], sizeof buf[k], "%lld", (long long)json_integer_value(v)), cells[k] = buf[k];
+            else if (json_is_real(v))
+                snprintf(buf[k], sizeof buf[k], "%.10g", json_real_value(v)), cells[k] = buf[k];
+            else if (json_is_boolean(v))
+                cells[k] = json_is_true(v) ? "true" : "false";
+        }
+        pm_csv_write_row(f, ',', nk, cells);
+    }
+done:
+    pm_free(keys);
+    pm_free(cells);
+    pm_free(buf);
+    if (rc) {
+        pm_outfile_abort(of);
+        return rc;
+    }
+    return pm_outfile_commit(ctx, of);
+}
+
+int analyze_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* ---- the command ------------------------------------------------------------- */
+
+static int parse_count(const char *flag, const char *arg, unsigned long long lo, unsigned long long hi,
+                       unsigned long long *out)
+{
+    char *end;
+    *out = strtoull(arg, &end, 10);
+    if (*end || arg[0] == '-' || !arg[0] || *out < lo || *out > hi)
+        return cli_usage_error("analyze", "%s: '%s' is not a whole number from %llu to %llu", flag, arg,
+                               lo, hi);
+    return EXIT_OK;
+}
+
+static int parse_args(int argc, char **argv, analyze_job *j)
+{
+    enum { O_HOT = OPT_PLACE_LAST, O_HOT_CSV, O_EM, O_EM_CSV, O_TOPIC, O_SOURCE, O_FROM, O_TO,
+           O_FIGURE, O_WEEKS, O_FDR, O_PERMS, O_SEED, O_SNAP, O_MORE };
+    static const struct option longopts[] = {
+        CLI_PLACE_OPTIONS,
+        {"hotspots", required_argument, 0, O_HOT}, {"hotspots-csv", required_argument, 0, O_HOT_CSV},
+        {"emerging", required_argument, 0, O_EM}, {"emerging-csv", required_argument, 0, O_EM_CSV},
+        {"topic", required_argument, 0, O_TOPIC}, {"source", required_argument, 0, O_SOURCE},
+        {"from", required_argument, 0, O_FROM}, {"to", required_argument, 0, O_TO},
+        {"figure", required_argument, 0, O_FIGURE}, {"weeks", required_argument, 0, O_WEEKS},
+        {"fdr", no_argument, 0, O_FDR}, {"permutations", required_argument, 0, O_PERMS},
+        {"seed", required_argument, 0, O_SEED}, {"snap-m", required_argument, 0, O_SNAP},
+        ANALYZE_MORE_OPTIONS(O_MORE),
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int opt, ex = EXIT_OK;
+    unsigned long long u;
+    char *end;
+    optind = 1;
+    while (ex == EXIT_OK && (opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        int k = place_option(&j->p, "analyze", opt, optarg);
+        if (k < 0)
+            return EXIT_USAGE;
+        if (k)
+            continue;
+        if (opt >= O_MORE && opt < O_MORE + ANALYZE_MORE_N) {
+            ex = analyze_more_option(&j->more, opt - O_MORE, optarg);
+            continue;
+        }
+        switch (opt) {
+        case O_HOT: j->hotspots = optarg; break;
+        case O_HOT_CSV: j->hotspots_csv = optarg; break;
+        case O_EM: j->emerging = optarg; break;
+        case O_EM_CSV: j->emerging_csv = optarg; break;
+        case O_FROM: j->req.from = optarg; break;
+        case O_TO: j->req.to = optarg; break;
+        case O_FIGURE:
+            if (!pm_figure_find(optarg))
+                return cli_usage_error("analyze", "--figure: unknown figure '%s' (%s)", optarg,
+                                       pm_figure_names());
+            j->req.figure = optarg;
+            break;
+        case O_TOPIC: case O_SOURCE: {
+            const char **v = opt == O_TOPIC ? j->req.topics : j->req.sources;
+            size_t *n = opt == O_TOPIC ? &j->req.n_topics : &j->req.n_sources;
+            if (*n >= LAYER_MAX_VALUES)
+                return cli_usage_error("analyze", "at most %d values per filter", LAYER_MAX_VALUES);
+            v[(*n)++] = optarg;
+            break;
+        }
+        case O_WEEKS: ex = parse_count("--weeks", optarg, 4, 520, &u); j->weeks = (size_t)u; break;
+        case O_PERMS: ex = parse_count("--permutations", optarg, 0, 99999, &u); j->moran.permutations = (unsigned)u; break;
+        case O_SEED: ex = parse_count("--seed", optarg, 0, UINT64_MAX, &u); j->moran.seed = u; break;
+        case O_FDR: j->fdr = 1; break;
+        case O_SNAP:
+            j->snap_m = strtod(optarg, &end);
+            if (*end || !(j->snap_m >= 0 && j->snap_m <= 10000))
+                return cli_usage_error("analyze", "--snap-m: '%s' is not metres from 0 to 10000", optarg);
+            break;
+        case 'h': printf("%s%s%s", usage, place_usage, usage_analyze); return -1;
+        default: return cli_usage_error("analyze", "unknown option");
+        }
+    }
+    if (ex)
+        return ex;
+    if (optind < argc)
+        return cli_usage_error("analyze", "unexpected argument '%s'", argv[optind]);
+    if (!j->hotspots && !j->hotspots_csv && !j->emerging && !j->emerging_csv && !analyze_more_wanted(&j->more))
+        return cli_usage_error("analyze", "no output asked for (--hotspots, --emerging, ...)");
+    return place_check(&j->p, "analyze");
+}
+
+static int run(pm_ctx *ctx, analyze_job *j, dataset *d)
+{
+    const pm_figure *fig = pm_figure_find(j->req.figure ? j->req.figure : "complaints");
+    layer_filters lf;
+    pm_weights *w = NULL, *w_std = NULL;
+    hotspots h = {0};
+    emerging em = {0};
+    int spatial = j->hotspots || j->hotspots_csv || j->emerging || j->emerging_csv;
+    int rc = layer_filters_make(ctx, d, &j->req, &lf);
+    if (rc == PM_E_USAGE)
+        return cli_usage_error("analyze", "%s", pm_ctx_errmsg(ctx));
+    if (!rc && spatial && !(rc = pm_weights_queen(ctx, d->run.ds, j->snap_m, &w)))
+        rc = weights_standardised(ctx, w, &w_std);
+    if (!rc && (j->hotspots || j->hotspots_csv) &&
+        !(rc = hotspots_compute(ctx, j, d, w, w_std, &lf.cube, fig, &h)))
+        rc = write_table(ctx, d, hotspot_props_v, &h, j->hotspots, j->hotspots_csv);
+    if (!rc && (j->emerging || j->emerging_csv) &&
+        !(rc = emerging_compute(ctx, j, d, w, &lf.cube, fig, &em)))
+        rc = write_table(ctx, d, emerging_props_v, &em, j->emerging, j->emerging_csv);
+    if (!rc && !j->p.quiet && h.gi) {
+        size_t hot = 0, cold = 0;
+        for (size_t i = 0; i < h.gi->n; i++)
+            hot += h.gi->bin[i] >= 2, cold += h.gi->bin[i] <= -2;
+        fprintf(stderr, "problemap: hot spots (Gi*, 95 %%%s): %zu hot, %zu cold of %zu districts; "
+                        "%zu without neighbours\n", j->fdr ? ", FDR" : "", hot, cold, h.gi->n,
+                h.gi->n_island);
+    }
+    if (!rc && !j->p.quiet && em.e) {
+        fprintf(stderr, "problemap: emerging hot spots over %zu weeks:", em.n_steps);
+        for (int c = 1; c < PM_EHS_CLASSES; c++)
+            if (em.e->count[c])
+                fprintf(stderr, " %s %zu,", pm_ehs_class_name((pm_ehs_class)c), em.e->count[c]);
+        fprintf(stderr, " none %zu\n", em.e->count[PM_EHS_NONE]);
+    }
+    j->more.fdr = j->fdr;
+    if (!rc)
+        rc = analyze_more_run(ctx, &j->more, d, &lf, j->p.quiet);
+    hotspots_free(&h);
+    emerging_free(&em);
+    pm_weights_free(w);
+    pm_weights_free(w_std);
+    return rc == PM_OK ? EXIT_OK : rc == EXIT_USAGE ? EXIT_USAGE : cli_fail(ctx, "analysing");
+}
+
+int cmd_analyze(int argc, char **argv)
+{
+    analyze_job j;
+    memset(&j, 0, sizeof j);
+    place_opts_init(&j.p);
+    layer_request_init(&j.req);
+    pm_moran_opts_default(&j.moran);
+    analyze_more_init(&j.more);
+    j.weeks = 8;
+    int ex = parse_args(argc, argv, &j);
+    if (ex)
+        return ex < 0 ? EXIT_OK : ex;
+    pm_ctx *ctx = pm_ctx_new();
+    if (!ctx)
+        return EXIT_RUN;
+    pm_ctx_set_log(ctx, cli_warn_log, j.p.quiet ? (void *)&cli_quiet : NULL);
+    dataset *d = NULL;
+    ex = dataset_new(ctx, &j.p, "week", &d);
+    if (!ex)
+        ex = run(ctx, &j, d);
+    dataset_free(ctx, d);
+    pm_ctx_free(ctx);
+    return ex;
+}
