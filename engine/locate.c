@@ -7,6 +7,16 @@
  * (districts are sorted by id, so this is the border rule).  The winner's
  * prepared Contains says INSIDE or BORDER.
  *
+ * Raster.  Before all that, the point's cell in the raster (raster.c,
+ * raster_impl.h) may answer: a cell inside one district gives INSIDE
+ * without GEOS, a cell in no district skips to snapping, a border cell
+ * gives its list of districts in place of the STRtree's candidates (a
+ * superset of those whose closure holds the point, ascending, so the
+ * first match is the same).  pm_locator_set_raster(loc, 0) turns it off.
+ * It is built in pm_locator_new() on this thread with the locator's own
+ * prepared geometries; the polygon predicates build GEOS's segment index
+ * inside them then, and queries only ever use the point predicates.
+ *
  * Oracle.  pm_locator_set_brute_force() makes every query test every
  * district in index order with the unprepared GEOSIntersects_r /
  * GEOSContains_r: no tree, no prepared geometry, and snapping scans every
@@ -21,8 +31,9 @@
  * Intersects and Contains per district with a point inside its envelope,
  * and the extent of every ring.  Afterwards nothing in the locator or in
  * the districts is written, so any number of threads may query it, each
- * through its own pm_ctx (GEOS handle).  pm_locator_set_brute_force() is
- * the one mutator; call it before sharing the locator.  (GEOS 3.11 itself
+ * through its own pm_ctx (GEOS handle).  pm_locator_set_brute_force() and
+ * pm_locator_set_raster() are the mutators; call them before sharing the
+ * locator.  (GEOS 3.11 itself
  * still bumps a plain int, the reference count of its shared default
  * GeometryFactory, whenever any thread creates or destroys a geometry:
  * GEOS issue #847.  That factory is never freed, so the race is harmless,
@@ -80,6 +91,7 @@
  */
 #include "pm_locate.h"
 #include "pm_alloc.h"
+#include "raster_impl.h"
 
 #include <geodesic.h>
 #include <inttypes.h>
@@ -101,6 +113,7 @@
 #define LOCAL_CANDS 64
 /* Segments per chunk of the snapping index. */
 #define CHUNK_SEGS 32
+#define RASTER_SIDE 4096
 
 /* CHUNK_SEGS consecutive segments of one ring (fewer at its end). */
 typedef struct ring_chunk {
@@ -129,6 +142,8 @@ struct pm_locator {
     double lon_min, lon_max;             /* of all the points */
     GEOSSTRtree *chunk_tree;             /* items: &chunks[k] */
     struct geod_geodesic geod;
+    pm_raster *raster;                   /* the fast path; NULL: nothing to grid */
+    int use_raster;
 };
 
 const char *pm_placement_name(pm_placement p)
@@ -265,7 +280,7 @@ static int first_containing(pm_ctx *ctx, const pm_locator *loc, const GEOSGeomet
     *district = -1;
     for (size_t k = 0; k < n; k++) {
         size_t i = list ? (size_t)list[k] : k;
-        int rel, rc = relate_point(ctx, loc, i, pt, brute, &rel);
+        int rel = REL_OUTSIDE, rc = relate_point(ctx, loc, i, pt, brute, &rel);
         if (rc)
             return rc;
         if (rel != REL_OUTSIDE) {
@@ -604,10 +619,48 @@ static int check_point(pm_ctx *ctx, double lon, double lat)
     return PM_OK;
 }
 
-static int locate_brute(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *pt, double lon,
-                        double lat, int32_t *district, pm_placement *placement, double *dist_m)
+static int point_new(pm_ctx *ctx, double lon, double lat, GEOSGeometry **pt)
 {
-    int rc = first_containing(ctx, loc, pt, NULL, loc->n, 1, district, placement);
+    *pt = GEOSGeom_createPointFromXY_r(pm_ctx_geos(ctx), lon, lat);
+    if (!*pt)
+        return PM_ERR(ctx, PM_E_GEOM, "point (%.9g, %.9g): cannot build it: %s", lon, lat,
+                      pm_ctx_geos_msg(ctx));
+    return PM_OK;
+}
+
+/* The first district of list (ascending; NULL: the tree's candidates)
+ * whose closure holds the point, or -1. */
+static int containing(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                      const int32_t *list, size_t n, int32_t *district, pm_placement *placement)
+{
+    GEOSGeometry *pt;
+    int rc = point_new(ctx, lon, lat, &pt);
+    if (rc)
+        return rc;
+    if (list) {
+        rc = first_containing(ctx, loc, pt, list, n, 0, district, placement);
+    } else {
+        cands c;
+        cands_init(&c);
+        rc = query_geom(ctx, loc->tree, loc->n_tree, pt, &c);
+        if (!rc) {
+            cands_sort_unique(&c);
+            rc = first_containing(ctx, loc, pt, c.v, c.n, 0, district, placement);
+        }
+        cands_free(&c);
+    }
+    GEOSGeom_destroy_r(pm_ctx_geos(ctx), pt);
+    return rc;
+}
+
+static int locate_brute(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                        int32_t *district, pm_placement *placement, double *dist_m)
+{
+    GEOSGeometry *pt;
+    int rc = point_new(ctx, lon, lat, &pt);
+    if (!rc)
+        rc = first_containing(ctx, loc, pt, NULL, loc->n, 1, district, placement);
+    GEOSGeom_destroy_r(pm_ctx_geos(ctx), pt);
     if (rc || *district >= 0 || loc->snap_m <= 0.0)
         return rc;
     rc = nearest_district_brute(ctx, loc, lon, lat, district, dist_m);
@@ -616,17 +669,27 @@ static int locate_brute(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *
     return rc;
 }
 
-static int locate_indexed(pm_ctx *ctx, const pm_locator *loc, const GEOSGeometry *pt, double lon,
-                          double lat, int32_t *district, pm_placement *placement, double *dist_m)
+/* The raster first (raster_impl.h): a cell inside one district answers
+ * at once; a cell in no district skips to snapping; a border cell gives
+ * the candidates; off the grid, the STRtree does. */
+static int locate_indexed(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
+                          int32_t *district, pm_placement *placement, double *dist_m)
 {
-    cands c;
-    cands_init(&c);
-    int rc = query_geom(ctx, loc->tree, loc->n_tree, pt, &c);
-    if (!rc) {
-        cands_sort_unique(&c);
-        rc = first_containing(ctx, loc, pt, c.v, c.n, 0, district, placement);
+    int32_t code = loc->raster && loc->use_raster ? pm_raster_lookup(loc->raster, lon, lat)
+                                                  : PM_RASTER_EXACT;
+    if (code >= 0) {
+        *district = code;
+        *placement = PM_PLACE_INSIDE;
+        return PM_OK;
     }
-    cands_free(&c);
+    int rc = PM_OK;
+    if (code <= PM_RASTER_LIST0) {
+        size_t n;
+        const int32_t *list = pm_raster_list(loc->raster, code, &n);
+        rc = containing(ctx, loc, lon, lat, list, n, district, placement);
+    } else if (code == PM_RASTER_EXACT) {
+        rc = containing(ctx, loc, lon, lat, NULL, 0, district, placement);
+    }
     if (rc || *district >= 0 || loc->snap_m <= 0.0)
         return rc;
     rc = nearest_district_indexed(ctx, loc, lon, lat, district, dist_m);
@@ -644,14 +707,8 @@ int pm_locate_point(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
     int rc = check_point(ctx, lon, lat);
     if (rc)
         return rc;
-    GEOSContextHandle_t h = pm_ctx_geos(ctx);
-    GEOSGeometry *pt = GEOSGeom_createPointFromXY_r(h, lon, lat);
-    if (!pt)
-        return PM_ERR(ctx, PM_E_GEOM, "point (%.9g, %.9g): cannot build it: %s", lon, lat,
-                      pm_ctx_geos_msg(ctx));
-    rc = loc->brute ? locate_brute(ctx, loc, pt, lon, lat, district, placement, dist_m)
-                    : locate_indexed(ctx, loc, pt, lon, lat, district, placement, dist_m);
-    GEOSGeom_destroy_r(h, pt);
+    rc = loc->brute ? locate_brute(ctx, loc, lon, lat, district, placement, dist_m)
+                    : locate_indexed(ctx, loc, lon, lat, district, placement, dist_m);
     if (rc) {
         *district = -1;
         *placement = PM_PLACE_OUTSIDE;
@@ -838,6 +895,13 @@ static int index_chunks(pm_ctx *ctx, pm_locator *loc)
     return build_tree(ctx, loc->chunk_tree, loc->n_chunks);
 }
 
+/* Cells along the longer side of the raster (docs/geocoding.md). */
+static uint32_t raster_side(size_t n_districts)
+{
+    (void)n_districts;
+    return RASTER_SIDE;
+}
+
 int pm_locator_new(pm_ctx *ctx, const pm_districts *ds, double snap_tolerance_m,
                    pm_locator **out)
 {
@@ -878,6 +942,9 @@ int pm_locator_new(pm_ctx *ctx, const pm_districts *ds, double snap_tolerance_m,
     int rc = build_tree(ctx, loc->tree, loc->n_tree);
     if (!rc && loc->snap_m > 0.0)
         rc = index_chunks(ctx, loc);
+    if (!rc)
+        rc = pm_raster_new(ctx, ds, loc->prep, raster_side(loc->n), &loc->raster);
+    loc->use_raster = 1;
     if (rc) {
         pm_locator_free(ctx, loc);
         return rc;
@@ -902,10 +969,26 @@ void pm_locator_free(pm_ctx *ctx, pm_locator *loc)
             GEOSPreparedGeom_destroy_r(h, loc->prep[i]);
     pm_free(loc->prep);
     pm_free(loc->item);
+    pm_raster_free(loc->raster);
     pm_free(loc);
 }
 
 void pm_locator_set_brute_force(pm_locator *loc, int on) { loc->brute = on != 0; }
+
+void pm_locator_set_raster(pm_locator *loc, int on) { loc->use_raster = on != 0; }
+
+void pm_locator_raster_info(const pm_locator *loc, pm_raster_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!loc->raster)
+        return;
+    const pm_raster *r = loc->raster;
+    const pm_raster_stats *st = &r->stats;
+    *info = (pm_raster_info){.nx = r->nx, .ny = r->ny, .lon0_deg = r->x0, .lat0_deg = r->y0,
+                             .cell_lon_deg = r->dx, .cell_lat_deg = r->dy,
+                             .cells_inside = st->cells_inside, .cells_outside = st->cells_out,
+                             .cells_border = st->cells_mixed, .bytes = st->bytes};
+}
 
 /* ---- the batch ----------------------------------------------------------- */
 

@@ -58,6 +58,30 @@ void pm_locator_free(pm_ctx *ctx, pm_locator *loc);
  * for tests and `problemap geocode --brute-force`. */
 void pm_locator_set_brute_force(pm_locator *loc, int on);
 
+/* The raster fast path (docs/geocoding.md, "The raster"): a grid over the
+ * districts whose cells are classified exactly at build time; a point in
+ * a cell inside one district is answered without GEOS, a point in a
+ * border cell is tested against that cell's districts only.  On by
+ * default; with on == 0 every query takes the STRtree path.  The answers
+ * are the same either way (tests compare them); for tests and
+ * measurements.  Like pm_locator_set_brute_force(), call it before
+ * sharing the locator between threads. */
+void pm_locator_set_raster(pm_locator *loc, int on);
+
+/* What the raster holds (all zero when the locator has none: no district
+ * with an area). */
+typedef struct pm_raster_info {
+    uint32_t nx, ny;             /* cells */
+    double lon0_deg, lat0_deg;   /* the grid's corner: cell edges are at
+                                  * lon0_deg + i * cell_lon_deg, and so on */
+    double cell_lon_deg, cell_lat_deg;
+    size_t cells_inside;         /* wholly inside one district */
+    size_t cells_outside;        /* meeting no district */
+    size_t cells_border;         /* the rest: exact test on the cell's districts */
+    size_t bytes;
+} pm_raster_info;
+void pm_locator_raster_info(const pm_locator *loc, pm_raster_info *info);
+
 /* Locates one point.  *district is the index in ds or -1; *dist_m is the
  * snap distance in metres (0 unless snapped).  PM_E_INPUT_VALUE for a
  * non-finite or out-of-range lon/lat; PM_E_GEOM, PM_E_NOMEM. */

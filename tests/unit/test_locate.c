@@ -3,9 +3,12 @@
  * across the antimeridian), placement by code, the brute-force oracle
  * against the index (grids, detailed jagged coastlines for the snapping
  * index, a huge tolerance near the pole), thread-count invariance and
- * allocation failures.
- * Every single-point check also asks the oracle and requires the same
- * answer.  An optional argument is a cmocka test filter (for helgrind). */
+ * allocation failures; the raster fast path against the STRtree path and
+ * the oracle (cell edges and one ulp off them, vertices, holes, ±180°,
+ * Russia's regions and Kemerovo's OSM districts when ../shared/data is
+ * there).  Every single-point check also asks the oracle and the STRtree
+ * path (raster off) and requires the same answer.  An optional argument
+ * is a cmocka test filter (for helgrind). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +19,8 @@
 #include "../../engine/pm_ctx.h"
 #include "../../engine/pm_district.h"
 #include "../../engine/pm_locate.h"
+#include "../../engine/raster_impl.h"
+#include "../../geodata/pm_boundaries.h"
 
 #include <geodesic.h>
 #include <math.h>
@@ -83,24 +88,37 @@ typedef struct where {
     double dist_m;
 } where;
 
-static where locate_one(scene *s, double lon, double lat, int brute)
+/* How to ask: the default (raster first), the oracle, the STRtree path. */
+enum { VIA_RASTER = 0, VIA_BRUTE = 1, VIA_EXACT = 2 };
+
+static where locate_one(scene *s, double lon, double lat, int via)
 {
     where w;
-    pm_locator_set_brute_force(s->loc, brute);
+    pm_locator_set_brute_force(s->loc, via == VIA_BRUTE);
+    pm_locator_set_raster(s->loc, via == VIA_RASTER);
     int rc = pm_locate_point(s->ctx, s->loc, lon, lat, &w.district, &w.pl, &w.dist_m);
     pm_locator_set_brute_force(s->loc, 0);
+    pm_locator_set_raster(s->loc, 1);
     if (rc)
         fail_msg("(%.17g, %.17g): %s", lon, lat, pm_ctx_errmsg(s->ctx));
     return w;
 }
 
-/* The indexed answer, after checking that the oracle agrees. */
+static int same(const where *a, const where *b)
+{
+    return a->district == b->district && a->pl == b->pl && a->dist_m == b->dist_m;
+}
+
+/* The default answer, after checking that the STRtree path and the
+ * oracle agree. */
 static where locate(scene *s, double lon, double lat)
 {
-    where a = locate_one(s, lon, lat, 0), b = locate_one(s, lon, lat, 1);
+    where a = locate_one(s, lon, lat, VIA_RASTER), b = locate_one(s, lon, lat, VIA_BRUTE);
+    where c = locate_one(s, lon, lat, VIA_EXACT);
     assert_int_equal(a.district, b.district);
     assert_int_equal(a.pl, b.pl);
     assert_true(a.dist_m == b.dist_m);
+    assert_true(same(&a, &c));
     return a;
 }
 
@@ -116,6 +134,17 @@ static void assert_at(scene *s, double lon, double lat, const char *id, pm_place
     assert_string_equal(pm_placement_name(w.pl), pm_placement_name(pl));
     if (pl != PM_PLACE_SNAPPED)
         assert_true(w.dist_m == 0.0);
+}
+
+/* Asks the other way and fails, naming both answers, unless it gives a. */
+static void assert_same(scene *s, double lon, double lat, const where *a, int via)
+{
+    static const char *const name[] = {"raster", "brute force", "STRtree"};
+    where b = locate_one(s, lon, lat, via);
+    if (!same(a, &b))
+        fail_msg("(%.17g, %.17g): raster %s %s %.17g m, %s %s %s %.17g m", lon, lat,
+                 id_of(s, a->district), pm_placement_name(a->pl), a->dist_m, name[via],
+                 id_of(s, b.district), pm_placement_name(b.pl), b.dist_m);
 }
 
 /* A square cell with a vertex in the middle of each side: GEOS does not
@@ -669,11 +698,9 @@ static void brute_force_agrees_with_index(void **state)
     random_points(42, lon, lat, RPOINTS);
     size_t count[PM_PLACE_N] = {0};
     for (size_t i = 0; i < RPOINTS; i++) {
-        where a = locate_one(&s, lon[i], lat[i], 0), b = locate_one(&s, lon[i], lat[i], 1);
-        if (a.district != b.district || a.pl != b.pl || a.dist_m != b.dist_m)
-            fail_msg("point %zu (%.17g, %.17g): index %s %s %.9g m, brute force %s %s %.9g m", i,
-                     lon[i], lat[i], id_of(&s, a.district), pm_placement_name(a.pl), a.dist_m,
-                     id_of(&s, b.district), pm_placement_name(b.pl), b.dist_m);
+        where a = locate_one(&s, lon[i], lat[i], VIA_RASTER);
+        assert_same(&s, lon[i], lat[i], &a, VIA_BRUTE);
+        assert_same(&s, lon[i], lat[i], &a, VIA_EXACT);
         count[a.pl]++;
     }
     /* The scene must exercise every outcome. */
@@ -736,7 +763,7 @@ static void batch_does_not_depend_on_thread_count(void **state)
         total += 1;
         if (isnan(lon[i]))
             continue;
-        where w = locate_one(&s, lon[i], lat[i], 0);
+        where w = locate_one(&s, lon[i], lat[i], VIA_RASTER);
         assert_int_equal(p1->district[i], w.district);
         assert_int_equal(p1->placement[i], w.pl);
         assert_true(p1->snap_m[i] == (float)w.dist_m);
@@ -914,11 +941,9 @@ static void jagged_coast_index_agrees_with_brute_force(void **state)
     jagged_points(&rs, 5, lon, lat, JPOINTS);
     size_t count[PM_PLACE_N] = {0}, per_district[3] = {0};
     for (size_t i = 0; i < JPOINTS; i++) {
-        where a = locate_one(&s, lon[i], lat[i], 0), b = locate_one(&s, lon[i], lat[i], 1);
-        if (a.district != b.district || a.pl != b.pl || a.dist_m != b.dist_m)
-            fail_msg("point %zu (%.17g, %.17g): index %s %s %.17g m, brute force %s %s %.17g m",
-                     i, lon[i], lat[i], id_of(&s, a.district), pm_placement_name(a.pl),
-                     a.dist_m, id_of(&s, b.district), pm_placement_name(b.pl), b.dist_m);
+        where a = locate_one(&s, lon[i], lat[i], VIA_RASTER);
+        assert_same(&s, lon[i], lat[i], &a, VIA_BRUTE);
+        assert_same(&s, lon[i], lat[i], &a, VIA_EXACT);
         count[a.pl]++;
         if (a.pl == PM_PLACE_SNAPPED) {
             assert_true(a.dist_m > 0 && a.dist_m <= 1000);
@@ -957,7 +982,7 @@ static void jagged_coast_batch_does_not_depend_on_threads(void **state)
     assert_int_equal(pm_locate_batch(s.ctx, s.loc, cs, 3, &p3), PM_OK);
     assert_placed_equal(p1, p3);
     for (size_t i = 0; i < n; i += 7) {   /* the brute force on a sample: it is slow here */
-        where w = locate_one(&s, lon[i], lat[i], 1);
+        where w = locate_one(&s, lon[i], lat[i], VIA_BRUTE);
         assert_int_equal(p1->district[i], w.district);
         assert_int_equal(p1->placement[i], w.pl);
         assert_true(p1->snap_m[i] == (float)w.dist_m);
@@ -1021,6 +1046,270 @@ static void huge_tolerance_near_pole_agrees_with_brute_force(void **state)
     assert_true(snapped > 1000);
     assert_true(fallback_outside > 500);
     scene_close(&s);
+}
+
+/* ---- the raster against the STRtree path and the oracle ------------------ */
+
+/* A growing list of query points. */
+typedef struct pts {
+    double *lon, *lat;
+    size_t n, cap;
+} pts;
+
+static void pts_add(pts *p, double lon, double lat)
+{
+    if (!(fabs(lon) <= 180.0 && fabs(lat) <= 90.0))
+        return;
+    if (p->n == p->cap) {
+        p->cap = p->cap * 2 + 1024;
+        p->lon = realloc(p->lon, p->cap * sizeof *p->lon);
+        p->lat = realloc(p->lat, p->cap * sizeof *p->lat);
+        assert_true(p->lon && p->lat);
+    }
+    p->lon[p->n] = lon, p->lat[p->n++] = lat;
+}
+
+static void pts_free(pts *p)
+{
+    free(p->lon);
+    free(p->lat);
+}
+
+static pm_raster_info raster_of(const scene *s)
+{
+    pm_raster_info ri;
+    pm_locator_raster_info(s->loc, &ri);
+    assert_true(ri.nx > 0 && ri.ny > 0);
+    assert_int_equal(ri.cells_inside + ri.cells_outside + ri.cells_border,
+                     (size_t)ri.nx * ri.ny);
+    return ri;
+}
+
+/* Points on the raster's cell edges and corners (the doubles the cells
+ * were classified with), and uniform ones over the grid and a margin. */
+static void raster_points(const pm_raster_info *ri, uint64_t seed, size_t n, pts *p)
+{
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = (uint32_t)(xorshift(&seed) % (ri->nx + 1));
+        uint32_t j = (uint32_t)(xorshift(&seed) % (ri->ny + 1));
+        double ex = ri->lon0_deg + (double)i * ri->cell_lon_deg;
+        double ey = ri->lat0_deg + (double)j * ri->cell_lat_deg;
+        double ux = ri->lon0_deg + uniform(&seed, -0.02, 1.02) * ri->nx * ri->cell_lon_deg;
+        double uy = ri->lat0_deg + uniform(&seed, -0.02, 1.02) * ri->ny * ri->cell_lat_deg;
+        switch (k % 4) {
+        case 0: pts_add(p, ex, uy); break;
+        case 1: pts_add(p, ux, ey); break;
+        case 2: pts_add(p, ex, ey); break;
+        default: pts_add(p, ux, uy); break;
+        }
+    }
+}
+
+/* Every step-th vertex of every ring (holes too), the middle of its
+ * segment, and a point up to 0.002° around it: borders, both sides of
+ * them, enclaves and holes. */
+static void vertex_points(scene *s, size_t step, uint64_t seed, pts *p)
+{
+    GEOSContextHandle_t h = pm_ctx_geos(s->ctx);
+    for (size_t d = 0; d < pm_districts_count(s->ds); d++) {
+        const GEOSGeometry *g = pm_district_geom_borrow(s->ds, d);
+        for (int m = 0; m < GEOSGetNumGeometries_r(h, g); m++) {
+            const GEOSGeometry *poly = GEOSGetGeometryN_r(h, g, m);
+            int nh = GEOSGetNumInteriorRings_r(h, poly);
+            for (int r = -1; r < nh; r++) {
+                const GEOSGeometry *ring = r < 0 ? GEOSGetExteriorRing_r(h, poly)
+                                                 : GEOSGetInteriorRingN_r(h, poly, r);
+                const GEOSCoordSequence *cs = GEOSGeom_getCoordSeq_r(h, ring);
+                unsigned int n = 0;
+                assert_true(cs && GEOSCoordSeq_getSize_r(h, cs, &n));
+                for (unsigned int k = 0; k + 1 < n; k += (unsigned int)step) {
+                    double x, y, x1, y1;
+                    assert_true(GEOSCoordSeq_getXY_r(h, cs, k, &x, &y));
+                    assert_true(GEOSCoordSeq_getXY_r(h, cs, k + 1, &x1, &y1));
+                    pts_add(p, x, y);
+                    pts_add(p, (x + x1) / 2, (y + y1) / 2);
+                    double jx = uniform(&seed, -0.002, 0.002), jy = uniform(&seed, -0.002, 0.002);
+                    pts_add(p, x + jx, y + jy);
+                }
+            }
+        }
+    }
+}
+
+/* Every point: raster = STRtree path; every brute_step-th: = oracle too.
+ * Counts the placements. */
+static void assert_raster_agrees(scene *s, const pts *p, size_t brute_step,
+                                 size_t count[PM_PLACE_N])
+{
+    for (size_t i = 0; i < p->n; i++) {
+        where a = locate_one(s, p->lon[i], p->lat[i], VIA_RASTER);
+        assert_same(s, p->lon[i], p->lat[i], &a, VIA_EXACT);
+        if (i % brute_step == 0)
+            assert_same(s, p->lon[i], p->lat[i], &a, VIA_BRUTE);
+        count[a.pl]++;
+    }
+}
+
+static void raster_classifies_every_cell(void **state)
+{
+    (void)state;
+    scene s;
+    grid_open(&s, 1000);
+    pm_raster_info ri = raster_of(&s);
+    /* The 3 x 3 grid of 0.125° fills the extent: cells in one district and
+     * on the grid lines, none outside. */
+    assert_true(ri.cells_inside > ri.cells_border);
+    assert_true(ri.cells_border > 0);
+    assert_true(ri.bytes > 0);
+    assert_true(ri.lon0_deg == 37.0 && ri.lat0_deg == 55.0);
+    assert_true(ri.nx * ri.cell_lon_deg >= 0.375 && ri.ny * ri.cell_lat_deg >= 0.375);
+    scene_close(&s);
+}
+
+static void raster_cell_edges_agree_with_exact_path(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        scene s;
+        random_open(&s, 4242);
+        if (k == 1) {   /* again with snapping off */
+            pm_locator_free(s.ctx, s.loc);
+            assert_int_equal(pm_locator_new(s.ctx, s.ds, 0, &s.loc), PM_OK);
+        }
+        pm_raster_info ri = raster_of(&s);
+        pts p = {0};
+        raster_points(&ri, 17, 20000, &p);
+        double lon[5000], lat[5000];   /* a third on the districts' grid lines */
+        random_points(23, lon, lat, 5000);
+        for (size_t i = 0; i < 5000; i++)
+            pts_add(&p, lon[i], lat[i]);
+        size_t count[PM_PLACE_N] = {0};
+        assert_raster_agrees(&s, &p, 10, count);
+        assert_true(count[PM_PLACE_INSIDE] > 5000 && count[PM_PLACE_BORDER] > 500);
+        assert_true(count[PM_PLACE_SNAPPED] == 0 ? k == 1 : k == 0);
+        assert_true(count[PM_PLACE_OUTSIDE] > 50);
+        pts_free(&p);
+        scene_close(&s);
+    }
+}
+
+/* Whether the closed rectangle of cell (i, j) or of a neighbour holds
+ * the point and has the code. */
+static int code_near(const pm_raster *r, uint32_t i, uint32_t j, double lon, double lat,
+                     int32_t code)
+{
+    for (uint32_t a = i ? i - 1 : 0; a <= i + 1 && a < r->nx; a++)
+        for (uint32_t b = j ? j - 1 : 0; b <= j + 1 && b < r->ny; b++)
+            if (pm_raster_x(r, a) <= lon && lon <= pm_raster_x(r, a + 1) &&
+                pm_raster_y(r, b) <= lat && lat <= pm_raster_y(r, b + 1) &&
+                pm_raster_cell(r, a, b) == code)
+                return 1;
+    return 0;
+}
+
+/* A lookup on a cell edge, or one ulp either side of it, answers with
+ * the code of a cell whose closed rectangle holds the point, or sends the
+ * point to the exact path when rounding put it in the wrong cell. */
+static void raster_lookup_never_trusts_a_rounded_cell(void **state)
+{
+    (void)state;
+    scene s;
+    random_open(&s, 4242);
+    GEOSContextHandle_t h = pm_ctx_geos(s.ctx);
+    size_t n = pm_districts_count(s.ds);
+    const GEOSPreparedGeometry **prep = calloc(n, sizeof *prep);
+    assert_non_null(prep);
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(prep[i] = GEOSPrepare_r(h, pm_district_geom_borrow(s.ds, i)));
+    pm_raster *r = NULL;
+    assert_int_equal(pm_raster_new(s.ctx, s.ds, prep, 1000, &r), PM_OK);
+    assert_non_null(r);
+    uint64_t seed = 5;
+    size_t exact = 0, trusted = 0;
+    for (int k = 0; k < 400000; k++) {
+        uint32_t i = (uint32_t)(xorshift(&seed) % r->nx), j = (uint32_t)(xorshift(&seed) % r->ny);
+        double lon = pm_raster_x(r, i), lat = pm_raster_y(r, j);
+        int sx = (int)(xorshift(&seed) % 3), sy = (int)(xorshift(&seed) % 3);
+        lon = sx == 0 ? lon : nextafter(lon, sx == 1 ? -INFINITY : INFINITY);
+        lat = sy == 0 ? lat : nextafter(lat, sy == 1 ? -INFINITY : INFINITY);
+        int32_t code = pm_raster_lookup(r, lon, lat);
+        if (code == PM_RASTER_EXACT) {
+            exact++;
+        } else if (lon >= r->ext[0] && lat >= r->ext[1]) {
+            if (!code_near(r, i, j, lon, lat, code))
+                fail_msg("(%.17g, %.17g): code %d from a cell that does not hold it", lon, lat,
+                         code);
+            trusted++;
+        }
+    }
+    assert_true(trusted > 300000 && exact + trusted <= 400000);
+    pm_raster_free(r);
+    for (size_t i = 0; i < n; i++)
+        GEOSPreparedGeom_destroy_r(h, prep[i]);
+    free(prep);
+    scene_close(&s);
+}
+
+/* Real districts from path (skipped when absent), snapping on and off:
+ * cell edges, uniform points, vertices and their surroundings, and the
+ * points given. */
+static void real_raster_agrees(const char *path, const char *id_field, const pts *extra,
+                               size_t brute_step)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        print_message("skipped: %s is absent\n", path);
+        return;
+    }
+    fclose(f);
+    const double tols[2] = {1000, 0};
+    for (int k = 0; k < 2; k++) {
+        scene s;
+        scene_begin(&s);
+        pm_boundary_opts o = {.id_field = id_field};
+        assert_int_equal(pm_boundaries_read_geojson(s.ctx, path, &o, s.ds, NULL), PM_OK);
+        scene_build(&s, tols[k]);
+        pm_raster_info ri = raster_of(&s);
+        assert_true(ri.cells_inside > ri.cells_border);
+        pts p = {0};
+        raster_points(&ri, 99, 6000, &p);
+        vertex_points(&s, 97, 5, &p);
+        for (size_t i = 0; extra && i < extra->n; i++)
+            pts_add(&p, extra->lon[i], extra->lat[i]);
+        size_t count[PM_PLACE_N] = {0};
+        assert_raster_agrees(&s, &p, brute_step, count);
+        assert_true(count[PM_PLACE_INSIDE] > 1000 && count[PM_PLACE_BORDER] > 100);
+        assert_true(count[PM_PLACE_OUTSIDE] > 100);
+        assert_true(k == 0 ? count[PM_PLACE_SNAPPED] > 10 : count[PM_PLACE_SNAPPED] == 0);
+        pts_free(&p);
+        scene_close(&s);
+    }
+}
+
+/* Russia's regions: Chukotka is split at ±180° (points on both sides and
+ * on the meridian itself), Moscow fills a hole of Moscow Oblast. */
+static void raster_agrees_on_russian_regions(void **state)
+{
+    (void)state;
+    pts extra = {0};
+    uint64_t seed = 180;
+    for (int k = 0; k < 400; k++) {
+        double lat = uniform(&seed, 64.0, 72.0);
+        pts_add(&extra, k % 2 ? 180.0 : -180.0, lat);
+        pts_add(&extra, k % 2 ? 179.99999 : -179.99999, lat);
+        pts_add(&extra, uniform(&seed, -180.0, -168.0), lat);
+    }
+    for (int k = 0; k < 400; k++)   /* Moscow and around */
+        pts_add(&extra, uniform(&seed, 36.8, 38.0), uniform(&seed, 55.1, 56.1));
+    real_raster_agrees("data/ru_regions.geojson", "iso", &extra, 40);
+    pts_free(&extra);
+}
+
+/* Kemerovo's OSM districts: detailed borders, city okrugs in holes. */
+static void raster_agrees_on_kemerovo_osm_districts(void **state)
+{
+    (void)state;
+    real_raster_agrees("../shared/data/ru_kemerovo_districts_osm.geojson", NULL, NULL, 25);
 }
 
 /* ---- allocation failures ---------------------------------------------- */
@@ -1088,6 +1377,7 @@ static void many_candidates_survive_alloc_failure(void **state)
     int32_t d;
     pm_placement pl;
     double m;
+    pm_locator_set_raster(s.loc, 0);   /* the STRtree's candidate list; the raster's needs none */
     pm_alloc_fail_at(1);
     int rc = pm_locate_point(s.ctx, s.loc, 10.0, 10.0, &d, &pl, &m);
     pm_alloc_fail_at(0);
@@ -1129,6 +1419,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(jagged_coast_index_agrees_with_brute_force),
         cmocka_unit_test(jagged_coast_batch_does_not_depend_on_threads),
         cmocka_unit_test(huge_tolerance_near_pole_agrees_with_brute_force),
+        cmocka_unit_test(raster_classifies_every_cell),
+        cmocka_unit_test(raster_cell_edges_agree_with_exact_path),
+        cmocka_unit_test(raster_lookup_never_trusts_a_rounded_cell),
+        cmocka_unit_test(raster_agrees_on_russian_regions),
+        cmocka_unit_test(raster_agrees_on_kemerovo_osm_districts),
         cmocka_unit_test(locator_new_survives_alloc_failures),
         cmocka_unit_test(batch_survives_alloc_failures),
         cmocka_unit_test(many_candidates_survive_alloc_failure),
