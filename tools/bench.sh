@@ -12,7 +12,14 @@ RUNS=${BENCH_RUNS:-3}
 SHARED=$ROOT/../shared/data
 T=$(mktemp -d /tmp/pm_bench.XXXXXX)
 PG_DIR=""
-trap '[ -n "$PG_DIR" ] && sh "$ROOT/tests/pg/cluster.sh" stop "$PG_DIR"; rm -rf "$T"' EXIT INT TERM
+SPID=""
+cleanup() {   # under set -e: nothing here may fail
+    if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null || true; fi
+    if [ -n "$PG_DIR" ]; then sh "$ROOT/tests/pg/cluster.sh" stop "$PG_DIR" || true; fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 export PROBLEMAP_DATA="$ROOT/data"
 if [ -f "$SHARED/ru_kemerovo_districts_osm.geojson" ]; then
     BFILE="$SHARED/ru_kemerovo_districts_osm.geojson"; BOPT=""; BNAME="Kemerovo OSM districts (34)"
@@ -83,7 +90,6 @@ echo "bench: problemap serve under wrk"
 "$BIN" serve -q $B --complaints "$T/c.csv" --listen 127.0.0.1:0 --access-log /dev/null \
     >"$T/serve.log" 2>&1 &
 SPID=$!
-trap 'kill $SPID 2>/dev/null; [ -n "$PG_DIR" ] && sh "$ROOT/tests/pg/cluster.sh" stop "$PG_DIR"; rm -rf "$T"' EXIT INT TERM
 i=0; while [ $i -lt 600 ] && ! grep -q "listening on" "$T/serve.log"; do sleep 0.5; i=$((i + 1)); done
 U=$(grep -o "http://[^ /]*" "$T/serve.log" | head -n 1)
 curl -s "$U/api/meta.json" >"$T/meta.json"
@@ -113,7 +119,9 @@ print('%d/%d/%d' % (z, (lon + 180) / 360 * 2**z, (1 - math.asinh(math.tan(math.r
 wrk_cached=$(wrk_run "one z8 tile, cached" "$U/tiles/heat/$MID.png")
 wrk_z10=$(wrk_run "random z10 tiles (mostly uncached)" "$U" "$T/z10.lua")
 wrk_z14=$(wrk_run "random z14 tiles (uncached; many empty)" "$U" "$T/z14.lua")
-kill $SPID 2>/dev/null; wait $SPID 2>/dev/null || true
+kill "$SPID" 2>/dev/null || true
+wait "$SPID" 2>/dev/null || true
+SPID=""
 wrk_rows=$(printf '%s\n' "$wrk_cached" "$wrk_z10" "$wrk_z14" | awk -F'|' '{print "| " $1 " | " $2 " | " $3 " | " $4 " |"}')
 
 r() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
