@@ -446,7 +446,9 @@ static int run(pm_ctx *ctx, analyze_job *j, dataset *d)
     emerging_free(&em);
     pm_weights_free(w);
     pm_weights_free(w_std);
-    return rc == PM_OK ? EXIT_OK : rc == EXIT_USAGE ? EXIT_USAGE : cli_fail(ctx, "analysing");
+    if (rc == PM_E_USAGE)
+        return cli_usage_error("analyze", "%s", pm_ctx_errmsg(ctx));
+    return rc == PM_OK ? EXIT_OK : cli_fail(ctx, "analysing");
 }
 
 int cmd_analyze(int argc, char **argv)
