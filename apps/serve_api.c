@@ -197,6 +197,14 @@ static int take_param(const api_call *a, const param *p, query *q, long *topics,
             return 0;
         }
         lr->grid = strcmp(v, "3395") == 0 ? PM_GRID_WORLDMERC : PM_GRID_WEBMERC;
+    } else if (strcmp(key, "g") == 0) {
+        /* the data generation the TileJSON named: it makes a tile's URL new
+         * after a reload (browsers keep tiles for max-age); the answer does
+         * not depend on it */
+        if (strspn(v, "0123456789") != strlen(v) || strlen(v) > 19) {
+            reply_error(r, MHD_HTTP_BAD_REQUEST, "g: \"%s\" is not a generation number", shown(v, b1));
+            return 0;
+        }
     } else {
         reply_error(r, MHD_HTTP_BAD_REQUEST, "unknown parameter \"%s\"", shown(key, b2));
         return 0;
@@ -424,8 +432,9 @@ void api_tilejson(const api_call *a, layer_kind k, reply *r)
         return;
     json_t *legend = map_layer_legend(lr->l);
     shared_unref(&lr->sh);
-    char url[sizeof q.norm + 64], name[256];
-    snprintf(url, sizeof url, "/tiles/%s/{z}/{x}/{y}.png%s%s", layer_kind_name(k), q.norm[0] ? "?" : "", q.norm);
+    char url[sizeof q.norm + 96], name[256];
+    snprintf(url, sizeof url, "/tiles/%s/{z}/{x}/{y}.png?%s%sg=%llu", layer_kind_name(k), q.norm,
+             q.norm[0] ? "&" : "", (unsigned long long)a->g->number);
     const serve_opts *o = &a->srv->o;
     snprintf(name, sizeof name, "%s: %s", o->title ? o->title : DEFAULT_TITLE, layer_kind_name(k));
     const double *bd = a->g->d->view_bounds;

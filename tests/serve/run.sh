@@ -114,7 +114,7 @@ python3 - "$T/r/tj.json" >"$T/why" 2>&1 <<'PY' && ok "TileJSON 3.0.0: normalised
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j['tilejson'] == '3.0.0' and j['minzoom'] == 0 and j['maxzoom'] == 18
-assert j['tiles'] == ['/tiles/heat/{z}/{x}/{y}.png?topic=housing&topic=roads&from=2025-10-01'], j['tiles']
+assert j['tiles'] == ['/tiles/heat/{z}/{x}/{y}.png?topic=housing&topic=roads&from=2025-10-01&g=1'], j['tiles']
 assert len(j['bounds']) == 4 and len(j['center']) == 3
 assert j['problemap_legend']['kind'] == 'heat' and len(j['problemap_legend']['stops']) > 2
 PY
@@ -273,6 +273,12 @@ bad_codes=$(grep -vc '^200$' "$T/codes")
 [ "$g1" = $((g0 + 1)) ] && [ "$bad_codes" = 0 ] && [ "$(wc -l <"$T/codes")" = 80 ] &&
     ok "SIGHUP: generation $g0 → $g1 while 80 tile requests all got 200" ||
     { echo "generation $g0 -> $g1, non-200: $bad_codes" >"$T/why"; bad "SIGHUP reload" "$T/why"; }
+# after a reload the TileJSON names new tile URLs (browsers keep tiles for max-age); g is
+# accepted on tiles, and must be a number
+get tj2.json "/tiles/heat.json" >/dev/null
+c_ok=$(get gtile.png "/tiles/heat/$Z6.png?g=$g1"); c_bad=$(get gbad.txt "/tiles/heat/$Z6.png?g=x1")
+grep -q "png?g=$g1\"" "$T/r/tj2.json" && [ "$c_ok" = 200 ] && [ "$c_bad" = 400 ] &&
+    ok "TileJSON tile URLs carry the generation (g=$g1); g=x1 is a 400" || bad "tile URL generation ($c_ok $c_bad)" "$T/r/tj2.json"
 printf '{"type": "FeatureCollection", "features": [' >"$T/b.geojson"   # broken, truncated
 kill -HUP "$PID"
 for i in $(seq 1 900); do grep -q 'reload failed' "$T/stderr" && break; sleep 0.1; done
