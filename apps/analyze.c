@@ -335,15 +335,13 @@ static int parse_count(const char *flag, const char *arg, unsigned long long lo,
 
 static int parse_args(int argc, char **argv, analyze_job *j)
 {
-    enum { O_HOT = OPT_PLACE_LAST, O_HOT_CSV, O_EM, O_EM_CSV, O_TOPIC, O_SOURCE, O_FROM, O_TO,
-           O_FIGURE, O_WEEKS, O_FDR, O_PERMS, O_SEED, O_SNAP, O_MORE };
+    enum { O_HOT = OPT_PLACE_LAST, O_HOT_CSV, O_EM, O_EM_CSV, O_FIGURE, O_WEEKS, O_FDR, O_PERMS,
+           O_SEED, O_SNAP, O_FILTER, O_MORE = O_FILTER + LAYER_FILTER_N };
     static const struct option longopts[] = {
         CLI_PLACE_OPTIONS,
         {"hotspots", required_argument, 0, O_HOT}, {"hotspots-csv", required_argument, 0, O_HOT_CSV},
         {"emerging", required_argument, 0, O_EM}, {"emerging-csv", required_argument, 0, O_EM_CSV},
-        {"topic", required_argument, 0, O_TOPIC}, {"source", required_argument, 0, O_SOURCE},
-        {"from", required_argument, 0, O_FROM}, {"to", required_argument, 0, O_TO},
-        {"figure", required_argument, 0, O_FIGURE}, {"weeks", required_argument, 0, O_WEEKS},
+        LAYER_FILTER_OPTIONS(O_FILTER), {"figure", required_argument, 0, O_FIGURE}, {"weeks", required_argument, 0, O_WEEKS},
         {"fdr", no_argument, 0, O_FDR}, {"permutations", required_argument, 0, O_PERMS},
         {"seed", required_argument, 0, O_SEED}, {"snap-m", required_argument, 0, O_SNAP},
         ANALYZE_MORE_OPTIONS(O_MORE),
@@ -358,6 +356,10 @@ static int parse_args(int argc, char **argv, analyze_job *j)
             return EXIT_USAGE;
         if (k)
             continue;
+        if (opt >= O_FILTER && opt < O_FILTER + LAYER_FILTER_N) {
+            ex = layer_filter_option(&j->req, "analyze", opt - O_FILTER, optarg);
+            continue;
+        }
         if (opt >= O_MORE && opt < O_MORE + ANALYZE_MORE_N) {
             ex = analyze_more_option(&j->more, opt - O_MORE, optarg);
             continue;
@@ -367,22 +369,12 @@ static int parse_args(int argc, char **argv, analyze_job *j)
         case O_HOT_CSV: j->hotspots_csv = optarg; break;
         case O_EM: j->emerging = optarg; break;
         case O_EM_CSV: j->emerging_csv = optarg; break;
-        case O_FROM: j->req.from = optarg; break;
-        case O_TO: j->req.to = optarg; break;
         case O_FIGURE:
             if (!pm_figure_find(optarg))
                 return cli_usage_error("analyze", "--figure: unknown figure '%s' (%s)", optarg,
                                        pm_figure_names());
             j->req.figure = optarg;
             break;
-        case O_TOPIC: case O_SOURCE: {
-            const char **v = opt == O_TOPIC ? j->req.topics : j->req.sources;
-            size_t *n = opt == O_TOPIC ? &j->req.n_topics : &j->req.n_sources;
-            if (*n >= LAYER_MAX_VALUES)
-                return cli_usage_error("analyze", "at most %d values per filter", LAYER_MAX_VALUES);
-            v[(*n)++] = optarg;
-            break;
-        }
         case O_WEEKS: ex = parse_count("--weeks", optarg, 4, 520, &u); j->weeks = (size_t)u; break;
         case O_PERMS: ex = parse_count("--permutations", optarg, 0, 99999, &u); j->moran.permutations = (unsigned)u; break;
         case O_SEED: ex = parse_count("--seed", optarg, 0, UINT64_MAX, &u); j->moran.seed = u; break;

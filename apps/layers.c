@@ -256,6 +256,23 @@ void layer_request_init(layer_request *r)
     r->cell_m = 0;
 }
 
+int layer_filter_option(layer_request *r, const char *cmd, int which, const char *arg)
+{
+    switch (which) {
+    case LAYER_OPT_TOPIC: case LAYER_OPT_SOURCE: {
+        const char **v = which == LAYER_OPT_TOPIC ? r->topics : r->sources;
+        size_t *n = which == LAYER_OPT_TOPIC ? &r->n_topics : &r->n_sources;
+        if (*n == LAYER_MAX_VALUES)
+            return cli_usage_error(cmd, "at most %d values per filter", LAYER_MAX_VALUES);
+        v[(*n)++] = arg;
+        return EXIT_OK;
+    }
+    case LAYER_OPT_FROM: r->from = arg; return EXIT_OK;
+    case LAYER_OPT_TO: r->to = arg; return EXIT_OK;
+    }
+    return cli_usage_error(cmd, "unknown option");
+}
+
 double layer_auto_scale_m(const dataset *d, double divisor)
 {
     double x = d->extent_m / divisor;

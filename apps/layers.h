@@ -72,6 +72,19 @@ typedef struct layer_request {
 
 /* heat, 3857, quartic, inferno, radius and cell by the extent. */
 void layer_request_init(layer_request *r);
+
+/* The filter options of every map command (--topic and --source, each
+ * repeatable, --from, --to), as getopt_long entries numbered from base. */
+enum { LAYER_OPT_TOPIC, LAYER_OPT_SOURCE, LAYER_OPT_FROM, LAYER_OPT_TO, LAYER_FILTER_N };
+#define LAYER_FILTER_OPTIONS(base)                                                      \
+    {"topic", required_argument, 0, (base) + LAYER_OPT_TOPIC},                          \
+    {"source", required_argument, 0, (base) + LAYER_OPT_SOURCE},                        \
+    {"from", required_argument, 0, (base) + LAYER_OPT_FROM},                            \
+    {"to", required_argument, 0, (base) + LAYER_OPT_TO}
+/* Handles filter option which (LAYER_OPT_*) of command cmd: an exit
+ * status (the message printed).  Names are checked later, against the
+ * data, by layer_filters_make(). */
+int layer_filter_option(layer_request *r, const char *cmd, int which, const char *arg);
 /* The automatic heat radius (divisor 150) or grid cell (divisor 100): the
  * dataset's extent over the divisor, rounded down to 1, 2 or 5 × 10^k,
  * between 500 m and 100 km — so a heat map of a city, a region or the

@@ -86,8 +86,8 @@ static int pick(const char *arg, const char *const *names, int n)
 
 enum {
     O_OUT = OPT_PLACE_LAST, O_MBTILES, O_MINZ, O_MAXZ, O_SIZE, O_GRID, O_KERNEL, O_RADIUS_M,
-    O_RADIUS_PX, O_RAMP, O_VMAX, O_NAME, O_ATTR, O_TOPIC, O_SOURCE, O_FROM, O_TO, O_LAYER,
-    O_FIGURE, O_CELL, O_WEIGHT, O_PERIOD
+    O_RADIUS_PX, O_RAMP, O_VMAX, O_NAME, O_ATTR, O_LAYER,
+    O_FIGURE, O_CELL, O_WEIGHT, O_PERIOD, O_FILTER
 };
 
 /* The options that pick one of a few names. */
@@ -167,14 +167,6 @@ static int parse_number(tiles_job *j, int opt, const char *arg)
     return EXIT_OK;
 }
 
-static int add_value(const char **v, size_t *n, const char *arg)
-{
-    if (*n == LAYER_MAX_VALUES)
-        return cli_usage_error("tiles", "at most %d values per filter", LAYER_MAX_VALUES);
-    v[(*n)++] = arg;
-    return EXIT_OK;
-}
-
 /* Checks what the options say together. */
 static int check_args(const tiles_job *j)
 {
@@ -203,9 +195,8 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         {"radius-m", required_argument, 0, O_RADIUS_M},
         {"radius-px", required_argument, 0, O_RADIUS_PX}, {"ramp", required_argument, 0, O_RAMP},
         {"v-max", required_argument, 0, O_VMAX}, {"name", required_argument, 0, O_NAME},
-        {"attribution", required_argument, 0, O_ATTR}, {"topic", required_argument, 0, O_TOPIC},
-        {"source", required_argument, 0, O_SOURCE}, {"from", required_argument, 0, O_FROM},
-        {"to", required_argument, 0, O_TO}, {"layer", required_argument, 0, O_LAYER},
+        {"attribution", required_argument, 0, O_ATTR}, LAYER_FILTER_OPTIONS(O_FILTER),
+        {"layer", required_argument, 0, O_LAYER},
         {"figure", required_argument, 0, O_FIGURE}, {"cell-m", required_argument, 0, O_CELL},
         {"weight", required_argument, 0, O_WEIGHT}, {"period", required_argument, 0, O_PERIOD},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -217,13 +208,15 @@ static int parse_args(int argc, char **argv, tiles_job *j)
             return EXIT_USAGE;
         if (k)
             continue;
+        if (opt >= O_FILTER && opt < O_FILTER + LAYER_FILTER_N) {
+            ex = layer_filter_option(&j->req, "tiles", opt - O_FILTER, optarg);
+            continue;
+        }
         switch (opt) {
         case O_OUT: j->out = optarg; break;
         case O_MBTILES: j->mbtiles = optarg; break;
         case O_NAME: j->name = optarg; break;
         case O_ATTR: j->attribution = optarg; break;
-        case O_FROM: j->req.from = optarg; break;
-        case O_TO: j->req.to = optarg; break;
         case O_GRID: case O_KERNEL: case O_RAMP: case O_LAYER: case O_WEIGHT: case O_PERIOD:
         case O_FIGURE:
             ex = parse_choice(j, opt, optarg);
@@ -232,8 +225,6 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         case O_CELL:
             ex = parse_number(j, opt, optarg);
             break;
-        case O_TOPIC: ex = add_value(j->req.topics, &j->req.n_topics, optarg); break;
-        case O_SOURCE: ex = add_value(j->req.sources, &j->req.n_sources, optarg); break;
         case 'h': printf("%s%s%s", usage, place_usage, usage_tiles); return -1;
         default: return cli_usage_error("tiles", "unknown option");
         }
