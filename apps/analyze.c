@@ -6,7 +6,9 @@
  *                    Mann-Kendall trend, and the emerging-hot-spot class;
  *   forecast         next week's count per district × topic with intervals,
  *                    backtested, and surge alerts;
- *   recurrence       complaints on one topic at one place again and again.
+ *   recurrence       complaints on one topic at one place again and again;
+ *   grid hot spots   Gi* (and emerging hot spots) on equal-area square or
+ *                    hexagonal cells (analyze_grid.c).
  * The work is the library's (engine/pm_hotspot.h, pm_weights.h,
  * pm_forecast.h, pm_recur.h); this file picks the values from the cube and
  * writes GeoJSON and CSV.  No complaint text, author or id is written. */
@@ -17,6 +19,7 @@
 #include "../engine/pm_weights.h"
 #include "../geodata/pm_cube_out.h"
 #include "../render/pm_figure.h"
+#include "../render/pm_report.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,6 +35,8 @@ static const char usage[] =
     "  emerging    the same Gi* for each of the last --weeks weeks, a Mann-Kendall trend,\n"
     "              and the class: new, consecutive, intensifying, persistent, diminishing,\n"
     "              sporadic, oscillating or historical hot (cold) spot, or none\n"
+    "  grid        Gi* hot spots (and emerging ones) on equal-area square or hexagonal\n"
+    "              cells over the districts, neighbours within a distance or the k nearest\n"
     "\n";
 static const char usage_analyze[] =
     "Outputs (GeoJSON for GIS tools, CSV for spreadsheets; at least one):\n"
@@ -41,7 +46,12 @@ static const char usage_analyze[] =
     "  --emerging FILE          districts with emerging_class, trend_z, trend_p,\n"
     "                           hot_weeks, cold_weeks, last_gi_z (GeoJSON)\n"
     "  --emerging-csv FILE      the same table as CSV\n"
+    "  --report FILE            the report for officials (.png, .pdf or .svg; repeat for\n"
+    "                           several formats): the usual page\n"
+    "                           (the choropleth of --figure) and a page of the emerging hot\n"
+    "                           spots and the surge alerts, in Russian\n"
     ANALYZE_USAGE_MORE
+    ANALYZE_USAGE_GRID
     "Filters:\n"
     "  --topic T, --source S    (repeat for several)\n"
     "  --from YYYY-MM-DD, --to YYYY-MM-DD   the range (default: the whole data)\n"
@@ -50,35 +60,12 @@ static const char usage_analyze[] =
     "  --weeks N                weeks of the emerging analysis (default 8, at least 4)\n"
     "  --fdr                    Gi* bins and surge alerts from Benjamini-Hochberg adjusted\n"
     "                           p-values (a false discovery rate of 5 %), for many districts\n"
+    "                           or grid cells\n"
     "  --permutations N         local Moran's permutations (default 999)\n"
     "  --seed N                 their seed (default 12345): the same seed, the same output\n"
     "  --snap-m M               districts whose borders come within M metres are neighbours\n"
     "                           (gaps in real boundary data; default 0)\n"
     "  -h, --help               this help\n";
-
-/* ---- values per district ------------------------------------------------------ */
-
-/* The figure of every district under filter f; PM_E_INPUT_VALUE naming the
- * first district without a value (the statistics need one everywhere). */
-static int district_values(pm_ctx *ctx, const dataset *d, const pm_filter *f, const pm_figure *fig,
-                           double *v)
-{
-    size_t nd = pm_districts_count(d->run.ds), n = 0;
-    pm_row *rows = NULL;
-    int rc = pm_cube_query(ctx, d->cube, PM_LEVEL_DISTRICT, f, &rows, &n);
-    for (size_t i = 0; rc == PM_OK && i < nd; i++)
-        v[i] = NAN;
-    for (size_t k = 0; rc == PM_OK && k < n; k++)
-        if (rows[k].key < nd)
-            v[rows[k].key] = pm_figure_value(fig, &rows[k]);
-    for (size_t i = 0; rc == PM_OK && i < nd; i++)
-        if (!isfinite(v[i]))
-            rc = PM_ERR(ctx, PM_E_INPUT_VALUE,
-                        "district \"%s\" has no %s (no population, nothing answered ...): "
-                        "choose another --figure", pm_district_id(d->run.ds, i), pm_figure_name(fig));
-    pm_free(rows);
-    return rc;
-}
 
 /* A row-standardised copy of w: local Moran's I needs one, Gi* refuses it. */
 static int weights_standardised(pm_ctx *ctx, const pm_weights *w, pm_weights **out)
@@ -126,7 +113,7 @@ static int hotspots_compute(pm_ctx *ctx, const analyze_job *j, const dataset *d,
     if (!(h->value = pm_calloc(nd ? nd : 1, sizeof *h->value)))
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu district values", nd);
     pm_gistar_opts go = {j->fdr, j->snap_m};
-    int rc = district_values(ctx, d, f, fig, h->value);
+    int rc = dataset_district_values(ctx, d, f, fig, h->value);
     if (!rc)
         rc = pm_gistar_compute(ctx, w, h->value, nd, &go, &h->gi);
     if (!rc)
@@ -136,49 +123,38 @@ static int hotspots_compute(pm_ctx *ctx, const analyze_job *j, const dataset *d,
 
 /* ---- emerging hot spots ------------------------------------------------------- */
 
-typedef struct emerging {
-    pm_gistar **steps;
-    size_t n_steps;
-    int64_t first_week;
-    pm_emerging *e;
-} emerging;
-
-static void emerging_free(emerging *em)
+void analyze_emerging_free(analyze_emerging *em)
 {
     for (size_t t = 0; em->steps && t < em->n_steps; t++)
         pm_gistar_free(em->steps[t]);
     pm_free(em->steps);
     pm_emerging_free(em->e);
+    memset(em, 0, sizeof *em);
 }
 
-/* Gi* of every week from the range's last week back --weeks weeks. */
-static int emerging_compute(pm_ctx *ctx, const analyze_job *j, const dataset *d, const pm_weights *w,
-                            const pm_filter *range, const pm_figure *fig, emerging *em)
+int analyze_emerging_compute(pm_ctx *ctx, const dataset *d, const pm_weights *w, size_t n,
+                             const pm_filter *range, size_t weeks, int fdr, analyze_week_fn fn,
+                             void *user, analyze_emerging *em)
 {
     int64_t first = 0, last = 0;
     if (range->has_range)
         first = range->period_from, last = range->period_to;
     else
         pm_cube_period_span(d->cube, &first, &last);
-    if (last - first + 1 < (int64_t)j->weeks)
+    if (last - first + 1 < (int64_t)weeks)
         return PM_ERR(ctx, PM_E_USAGE, "the range holds %lld weeks; the emerging analysis needs "
                                        "--weeks %zu (widen --from/--to or lower --weeks)",
-                      (long long)(last - first + 1), j->weeks);
-    size_t nd = pm_districts_count(d->run.ds);
-    em->n_steps = j->weeks;
-    em->first_week = last - (int64_t)j->weeks + 1;
+                      (long long)(last - first + 1), weeks);
+    em->n_steps = weeks;
+    em->first_week = last - (int64_t)weeks + 1;
     em->steps = pm_calloc(em->n_steps, sizeof *em->steps);
-    double *v = pm_calloc(nd ? nd : 1, sizeof *v);
-    int rc = em->steps && v ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu weeks", j->weeks);
-    pm_gistar_opts go = {j->fdr, j->snap_m};
+    double *v = pm_calloc(n ? n : 1, sizeof *v);
+    int rc = em->steps && v ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu weeks", weeks);
+    pm_gistar_opts go = {fdr, 0};
     for (size_t t = 0; rc == PM_OK && t < em->n_steps; t++) {
-        pm_filter f = *range;
-        f.has_range = 1;
-        f.period_from = f.period_to = em->first_week + (int64_t)t;
-        f.report_time = 0;
-        rc = district_values(ctx, d, &f, fig, v);
+        rc = fn(ctx, user, em->first_week + (int64_t)t, v);
         if (!rc)
-            rc = pm_gistar_compute(ctx, w, v, nd, &go, &em->steps[t]);
+            rc = pm_gistar_compute(ctx, w, v, n, &go, &em->steps[t]);
     }
     pm_free(v);
     pm_ehs_opts eo;
@@ -188,9 +164,26 @@ static int emerging_compute(pm_ctx *ctx, const analyze_job *j, const dataset *d,
     return rc;
 }
 
+/* The districts' values of one week: the figure under the range's filters. */
+typedef struct district_week {
+    const dataset *d;
+    const pm_filter *range;
+    const pm_figure *fig;
+} district_week;
+
+static int district_week_values(pm_ctx *ctx, void *user, int64_t week, double *v)
+{
+    const district_week *dw = user;
+    pm_filter f = *dw->range;
+    f.has_range = 1;
+    f.period_from = f.period_to = week;
+    f.report_time = 0;
+    return dataset_district_values(ctx, dw->d, &f, dw->fig, v);
+}
+
 /* ---- tables ------------------------------------------------------------------ */
 
-static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+#define num analyze_num
 
 /* The properties of district i in the hot-spot table. */
 static json_t *hotspot_props(const dataset *d, const hotspots *h, size_t i)
@@ -205,7 +198,9 @@ static json_t *hotspot_props(const dataset *d, const hotspots *h, size_t i)
                      "moran_cluster", pm_quadrant_name((pm_quadrant)m->cluster[i]));
 }
 
-static json_t *emerging_props(const dataset *d, const emerging *em, size_t i)
+json_t *analyze_num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+int analyze_emerging_props(const analyze_emerging *em, size_t i, json_t *props)
 {
     int hot = 0, cold = 0;
     for (size_t t = 0; t < em->n_steps; t++) {
@@ -213,11 +208,24 @@ static json_t *emerging_props(const dataset *d, const emerging *em, size_t i)
         cold += em->steps[t]->bin[i] < 0;
     }
     const pm_mk *mk = &em->e->trend[i];
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:o}", "id", pm_district_id(d->run.ds, i),
-                     "name", pm_district_name(d->run.ds, i), "emerging_class",
-                     pm_ehs_class_name((pm_ehs_class)em->e->cls[i]), "trend_z", num(mk->z), "trend_p",
-                     num(mk->p), "hot_weeks", hot, "cold_weeks", cold, "last_gi_z",
-                     num(em->steps[em->n_steps - 1]->z[i]));
+    json_t *add = json_pack("{s:s, s:o, s:o, s:i, s:i, s:o}", "emerging_class",
+                            pm_ehs_class_name((pm_ehs_class)em->e->cls[i]), "trend_z", num(mk->z),
+                            "trend_p", num(mk->p), "hot_weeks", hot, "cold_weeks", cold, "last_gi_z",
+                            num(em->steps[em->n_steps - 1]->z[i]));
+    int bad = !add || json_object_update(props, add) != 0;
+    json_decref(add);
+    return bad ? -1 : 0;
+}
+
+static json_t *emerging_props(const dataset *d, const analyze_emerging *em, size_t i)
+{
+    json_t *p = json_pack("{s:s, s:s}", "id", pm_district_id(d->run.ds, i), "name",
+                          pm_district_name(d->run.ds, i));
+    if (p && analyze_emerging_props(em, i, p) != 0) {
+        json_decref(p);
+        return NULL;
+    }
+    return p;
 }
 
 typedef json_t *(*props_fn)(const dataset *d, const void *what, size_t i);
@@ -267,52 +275,95 @@ static int write_table(pm_ctx *ctx, const dataset *d, props_fn fn, const void *w
     return rc;
 }
 
-int analyze_write_csv(pm_ctx *ctx, const char *path, json_t *const *rows, size_t n,
-                      const json_t *sample)
-{
-    const json_t *first = n ? rows[0] : sample;
+struct analyze_csv {
     pm_outfile *of;
-    int rc = pm_outfile_open(ctx, path, &of);
-    if (rc)
-        return rc;
-    FILE *f = pm_outfile_stream(of);
+    const char *path;
+    json_t *first;        /* holds the keys */
+    const char **keys, **cells;
+    char (*buf)[64];
+    size_t nk;
+};
+
+void analyze_csv_abort(analyze_csv *c)
+{
+    if (!c)
+        return;
+    pm_outfile_abort(c->of);
+    json_decref(c->first);
+    pm_free(c->keys);
+    pm_free(c->cells);
+    pm_free(c->buf);
+    pm_free(c);
+}
+
+int analyze_csv_open(pm_ctx *ctx, const char *path, const json_t *first, analyze_csv **out)
+{
+    analyze_csv *c = pm_calloc(1, sizeof *c);
     size_t nk = first ? json_object_size(first) : 0;
-    const char **keys = pm_calloc(nk ? nk : 1, sizeof *keys), **cells = pm_calloc(nk ? nk : 1, sizeof *cells);
-    char (*buf)[64] = pm_calloc(nk ? nk : 1, sizeof *buf);
-    if (!keys || !cells || !buf) {
-        rc = PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
-        goto done;
+    *out = NULL;
+    if (c) {
+        c->path = path;
+        c->nk = nk;
+        c->first = json_incref((json_t *)first);
+        c->keys = pm_calloc(nk ? nk : 1, sizeof *c->keys);
+        c->cells = pm_calloc(nk ? nk : 1, sizeof *c->cells);
+        c->buf = pm_calloc(nk ? nk : 1, sizeof *c->buf);
+    }
+    if (!c || !c->keys || !c->cells || !c->buf) {
+        analyze_csv_abort(c);
+        return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
+    }
+    int rc = pm_outfile_open(ctx, path, &c->of);
+    if (rc) {
+        analyze_csv_abort(c);
+        return rc;
     }
     size_t k = 0;
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)first, key, v) keys[k++] = key;
-    qsort(keys, nk, sizeof *keys, analyze_cmp_str);
-    pm_csv_write_row(f, ',', nk, keys);
-    for (size_t i = 0; i < n; i++) {
-        for (k = 0; k < nk; k++) {
-            v = json_object_get(rows[i], keys[k]);
-            cells[k] = NULL;
-            if (json_is_string(v))
-                cells[k] = json_string_value(v);
-            else if (json_is_integer(v))
-                snprintf(buf[k], sizeof buf[k], "%lld", (long long)json_integer_value(v)), cells[k] = buf[k];
-            else if (json_is_real(v))
-                snprintf(buf[k], sizeof buf[k], "%.10g", json_real_value(v)), cells[k] = buf[k];
-            else if (json_is_boolean(v))
-                cells[k] = json_is_true(v) ? "true" : "false";
-        }
-        pm_csv_write_row(f, ',', nk, cells);
+    json_object_foreach(c->first, key, v) c->keys[k++] = key;
+    qsort(c->keys, nk, sizeof *c->keys, analyze_cmp_str);
+    pm_csv_write_row(pm_outfile_stream(c->of), ',', nk, c->keys);
+    *out = c;
+    return PM_OK;
+}
+
+void analyze_csv_row(analyze_csv *c, const json_t *row)
+{
+    for (size_t k = 0; k < c->nk; k++) {
+        json_t *v = json_object_get(row, c->keys[k]);
+        c->cells[k] = NULL;
+        if (json_is_string(v))
+            c->cells[k] = json_string_value(v);
+        else if (json_is_integer(v))
+            snprintf(c->buf[k], sizeof c->buf[k], "%lld", (long long)json_integer_value(v)),
+                c->cells[k] = c->buf[k];
+        else if (json_is_real(v))
+            snprintf(c->buf[k], sizeof c->buf[k], "%.10g", json_real_value(v)), c->cells[k] = c->buf[k];
+        else if (json_is_boolean(v))
+            c->cells[k] = json_is_true(v) ? "true" : "false";
     }
-done:
-    pm_free(keys);
-    pm_free(cells);
-    pm_free(buf);
-    if (rc) {
-        pm_outfile_abort(of);
-        return rc;
-    }
+    pm_csv_write_row(pm_outfile_stream(c->of), ',', c->nk, c->cells);
+}
+
+int analyze_csv_commit(pm_ctx *ctx, analyze_csv *c)
+{
+    pm_outfile *of = c->of;
+    c->of = NULL;
+    analyze_csv_abort(c);
     return pm_outfile_commit(ctx, of);
+}
+
+int analyze_write_csv(pm_ctx *ctx, const char *path, json_t *const *rows, size_t n,
+                      const json_t *sample)
+{
+    analyze_csv *c;
+    int rc = analyze_csv_open(ctx, path, n ? rows[0] : sample, &c);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        analyze_csv_row(c, rows[i]);
+    return analyze_csv_commit(ctx, c);
 }
 
 int analyze_cmp_str(const void *a, const void *b)
@@ -336,7 +387,8 @@ static int parse_count(const char *flag, const char *arg, unsigned long long lo,
 static int parse_args(int argc, char **argv, analyze_job *j)
 {
     enum { O_HOT = OPT_PLACE_LAST, O_HOT_CSV, O_EM, O_EM_CSV, O_FIGURE, O_WEEKS, O_FDR, O_PERMS,
-           O_SEED, O_SNAP, O_FILTER, O_MORE = O_FILTER + LAYER_FILTER_N };
+           O_SEED, O_SNAP, O_REPORT, O_FILTER, O_MORE = O_FILTER + LAYER_FILTER_N,
+           O_GRID = O_MORE + ANALYZE_MORE_N };
     static const struct option longopts[] = {
         CLI_PLACE_OPTIONS,
         {"hotspots", required_argument, 0, O_HOT}, {"hotspots-csv", required_argument, 0, O_HOT_CSV},
@@ -344,7 +396,7 @@ static int parse_args(int argc, char **argv, analyze_job *j)
         LAYER_FILTER_OPTIONS(O_FILTER), {"figure", required_argument, 0, O_FIGURE}, {"weeks", required_argument, 0, O_WEEKS},
         {"fdr", no_argument, 0, O_FDR}, {"permutations", required_argument, 0, O_PERMS},
         {"seed", required_argument, 0, O_SEED}, {"snap-m", required_argument, 0, O_SNAP},
-        ANALYZE_MORE_OPTIONS(O_MORE),
+        {"report", required_argument, 0, O_REPORT}, ANALYZE_MORE_OPTIONS(O_MORE), ANALYZE_GRID_OPTIONS(O_GRID),
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int opt, ex = EXIT_OK;
     unsigned long long u;
@@ -364,11 +416,22 @@ static int parse_args(int argc, char **argv, analyze_job *j)
             ex = analyze_more_option(&j->more, opt - O_MORE, optarg);
             continue;
         }
+        if (opt >= O_GRID && opt < O_GRID + ANALYZE_GRID_N) {
+            ex = analyze_grid_option(&j->grid, opt - O_GRID, optarg);
+            continue;
+        }
         switch (opt) {
         case O_HOT: j->hotspots = optarg; break;
         case O_HOT_CSV: j->hotspots_csv = optarg; break;
         case O_EM: j->emerging = optarg; break;
         case O_EM_CSV: j->emerging_csv = optarg; break;
+        case O_REPORT:
+            if (pm_report_format_parse(NULL, optarg) < 0)
+                return cli_usage_error("analyze", "--report: '%s' does not end in .png, .pdf or .svg", optarg);
+            if (j->n_reports == ANALYZE_REPORTS_MAX)
+                return cli_usage_error("analyze", "--report: at most %d files", ANALYZE_REPORTS_MAX);
+            j->reports[j->n_reports++] = optarg;
+            break;
         case O_FIGURE:
             if (!pm_figure_find(optarg))
                 return cli_usage_error("analyze", "--figure: unknown figure '%s' (%s)", optarg,
@@ -392,8 +455,10 @@ static int parse_args(int argc, char **argv, analyze_job *j)
         return ex;
     if (optind < argc)
         return cli_usage_error("analyze", "unexpected argument '%s'", argv[optind]);
-    if (!j->hotspots && !j->hotspots_csv && !j->emerging && !j->emerging_csv && !analyze_more_wanted(&j->more))
-        return cli_usage_error("analyze", "no output asked for (--hotspots, --emerging, ...)");
+    if (!j->hotspots && !j->hotspots_csv && !j->emerging && !j->emerging_csv && !j->n_reports &&
+        !analyze_more_wanted(&j->more) && !analyze_grid_wanted(&j->grid))
+        return cli_usage_error("analyze", "no output asked for (--hotspots, --emerging, --report, "
+                                          "--grid-hotspots, ...)");
     return place_check(&j->p, "analyze");
 }
 
@@ -403,8 +468,10 @@ static int run(pm_ctx *ctx, analyze_job *j, dataset *d)
     layer_filters lf;
     pm_weights *w = NULL, *w_std = NULL;
     hotspots h = {0};
-    emerging em = {0};
-    int spatial = j->hotspots || j->hotspots_csv || j->emerging || j->emerging_csv;
+    analyze_emerging em = {0};
+    district_week dw = {d, &lf.cube, fig};
+    int emerging = j->emerging || j->emerging_csv || j->n_reports;
+    int spatial = j->hotspots || j->hotspots_csv || emerging;
     int rc = layer_filters_make(ctx, d, &j->req, &lf);
     if (rc == PM_E_USAGE)
         return cli_usage_error("analyze", "%s", pm_ctx_errmsg(ctx));
@@ -413,9 +480,12 @@ static int run(pm_ctx *ctx, analyze_job *j, dataset *d)
     if (!rc && (j->hotspots || j->hotspots_csv) &&
         !(rc = hotspots_compute(ctx, j, d, w, w_std, &lf.cube, fig, &h)))
         rc = write_table(ctx, d, hotspot_props_v, &h, j->hotspots, j->hotspots_csv);
-    if (!rc && (j->emerging || j->emerging_csv) &&
-        !(rc = emerging_compute(ctx, j, d, w, &lf.cube, fig, &em)))
+    if (!rc && emerging &&
+        !(rc = analyze_emerging_compute(ctx, d, w, pm_districts_count(d->run.ds), &lf.cube, j->weeks,
+                                        j->fdr, district_week_values, &dw, &em)))
         rc = write_table(ctx, d, emerging_props_v, &em, j->emerging, j->emerging_csv);
+    for (size_t i = 0; !rc && i < j->n_reports; i++)
+        rc = analyze_report_write(ctx, j->reports[i], d, &lf, j->req.figure, &em, j->fdr);
     if (!rc && !j->p.quiet && h.gi) {
         size_t hot = 0, cold = 0;
         for (size_t i = 0; i < h.gi->n; i++)
@@ -434,8 +504,12 @@ static int run(pm_ctx *ctx, analyze_job *j, dataset *d)
     j->more.fdr = j->fdr;
     if (!rc)
         rc = analyze_more_run(ctx, &j->more, d, &lf, j->p.quiet);
+    j->grid.fdr = j->fdr;
+    j->grid.weeks = j->weeks;
+    if (!rc && analyze_grid_wanted(&j->grid))
+        rc = analyze_grid_run(ctx, &j->grid, d, &lf, j->p.quiet);
     hotspots_free(&h);
-    emerging_free(&em);
+    analyze_emerging_free(&em);
     pm_weights_free(w);
     pm_weights_free(w_std);
     if (rc == PM_E_USAGE)
@@ -451,6 +525,7 @@ int cmd_analyze(int argc, char **argv)
     layer_request_init(&j.req);
     pm_moran_opts_default(&j.moran);
     analyze_more_init(&j.more);
+    analyze_grid_init(&j.grid);
     j.weeks = 8;
     int ex = parse_args(argc, argv, &j);
     if (ex)

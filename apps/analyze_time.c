@@ -45,7 +45,7 @@ int analyze_more_wanted(const analyze_more *m)
     return m->forecast || m->alerts || m->recurrence || m->recurrence_csv;
 }
 
-static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+#define num analyze_num
 
 /* ---- forecast and alerts ------------------------------------------------------ */
 
@@ -94,19 +94,25 @@ static int write_forecast(pm_ctx *ctx, const char *path, const dataset *d, const
     return rc;
 }
 
-static int run_forecast(pm_ctx *ctx, const analyze_more *m, const dataset *d, const layer_filters *lf,
-                        int quiet)
+int analyze_forecast_new(pm_ctx *ctx, const dataset *d, const layer_filters *lf, int fdr,
+                         pm_forecast **out)
 {
     pm_forecast_opts o;
     pm_forecast_opts_default(&o);
-    o.surge_fdr = m->fdr ? 0.05 : 0;
+    o.surge_fdr = fdr ? 0.05 : 0;
     if (lf->cube.has_range) {
         o.has_range = 1;
         o.first_week = lf->cube.period_from;
         o.last_week = lf->cube.period_to;
     }
+    return pm_forecast_new(ctx, d->cube, &o, out);
+}
+
+static int run_forecast(pm_ctx *ctx, const analyze_more *m, const dataset *d, const layer_filters *lf,
+                        int quiet)
+{
     pm_forecast *fc = NULL;
-    int rc = pm_forecast_new(ctx, d->cube, &o, &fc);
+    int rc = analyze_forecast_new(ctx, d, lf, m->fdr, &fc);
     if (!rc && m->forecast)
         rc = write_forecast(ctx, m->forecast, d, fc, 0);
     if (!rc && m->alerts)

@@ -8,10 +8,12 @@
  * so that a choropleth and a heat map of the same request count the same
  * complaints.  Weighted heat and grid layers (open, overdue, waiting
  * hours) judge at the cube's report time of the request, the end of its
- * period range, as the tables do. */
+ * period range, as the tables do.  A hot-spot layer is a choropleth of
+ * the Gi* bins of a figure, over the dataset's queen weights. */
 #include "layers.h"
 #include "../engine/pm_alloc.h"
 #include "../engine/pm_civil.h"
+#include "../engine/pm_hotspot.h"
 #include "../render/pm_figure.h"
 
 #include <math.h>
@@ -199,6 +201,7 @@ void dataset_free(pm_ctx *ctx, dataset *d)
         pm_points_free(d->points[g]);
         pm_choro_free(d->choro[g]);
     }
+    pm_weights_free(d->weights);
     pm_cube_free(d->cube);
     place_free(ctx, &d->run);
     pm_free(d);
@@ -229,13 +232,41 @@ int dataset_choro(pm_ctx *ctx, dataset *d, pm_grid grid, const pm_choro **out)
     return st;
 }
 
+int dataset_weights(pm_ctx *ctx, dataset *d, const pm_weights **out)
+{
+    int st = d->weights ? PM_OK : pm_weights_queen(ctx, d->run.ds, 0, &d->weights);
+    *out = st ? NULL : d->weights;
+    return st;
+}
+
+int dataset_district_values(pm_ctx *ctx, const dataset *d, const pm_filter *f,
+                            const pm_figure *fig, double *v)
+{
+    size_t nd = pm_districts_count(d->run.ds), n = 0;
+    pm_row *rows = NULL;
+    int st = pm_cube_query(ctx, d->cube, PM_LEVEL_DISTRICT, f, &rows, &n);
+    for (size_t i = 0; st == PM_OK && i < nd; i++)
+        v[i] = NAN;
+    for (size_t k = 0; st == PM_OK && k < n; k++)
+        if (rows[k].key < nd)
+            v[rows[k].key] = pm_figure_value(fig, &rows[k]);
+    for (size_t i = 0; st == PM_OK && i < nd; i++)
+        if (!isfinite(v[i]))
+            st = PM_ERR(ctx, PM_E_INPUT_VALUE,
+                        "district \"%s\" has no %s (no population for a rate, nothing "
+                        "answered, no earlier period ...): choose another figure",
+                        pm_district_id(d->run.ds, i), pm_figure_name(fig));
+    pm_free(rows);
+    return st;
+}
+
 /* ---- requests ------------------------------------------------------------------ */
 
-static const char *const KIND_NAMES[] = {"heat", "choropleth", "grid"};
+static const char *const KIND_NAMES[LAYER_KINDS] = {"heat", "choropleth", "grid", "hotspots"};
 
 int layer_kind_parse(const char *name)
 {
-    for (int i = 0; name && i < 3; i++)
+    for (int i = 0; name && i < LAYER_KINDS; i++)
         if (strcmp(name, KIND_NAMES[i]) == 0)
             return i;
     return -1;
@@ -243,7 +274,7 @@ int layer_kind_parse(const char *name)
 
 const char *layer_kind_name(layer_kind k)
 {
-    return (unsigned)k < 3 ? KIND_NAMES[k] : "?";
+    return (unsigned)k < LAYER_KINDS ? KIND_NAMES[k] : "?";
 }
 
 void layer_request_init(layer_request *r)
@@ -377,11 +408,13 @@ int layer_filters_make(pm_ctx *ctx, const dataset *d, const layer_request *r, la
 struct map_layer {
     layer_kind kind;
     pm_weight weight;
-    const pm_figure *fig;      /* choropleth */
+    const pm_figure *fig;      /* choropleth and hotspots */
     double cell_m;             /* grid */
+    int fdr;                   /* hotspots */
+    size_t bin_count[PM_GI_BINS];   /* hotspots: districts per Gi* bin (−3 .. 3) */
     pm_points *own_points;     /* weighted points of a heat layer */
     pm_heat_layer *heat;
-    pm_choro_layer *choro;
+    pm_choro_layer *choro;     /* choropleth and hotspots */
     pm_cells *cells;
 };
 
@@ -413,13 +446,21 @@ static int layer_points(pm_ctx *ctx, const dataset *d, const layer_request *r,
     return PM_OK;
 }
 
+/* The districts that meet the tiles of r->grid, or a usage error. */
+static int layer_choro(pm_ctx *ctx, const dataset *d, const layer_request *r, const pm_choro **c)
+{
+    if (!(*c = d->choro[r->grid]))
+        return PM_ERR(ctx, PM_E_USAGE, "the dataset has no districts on grid %d yet "
+                                       "(dataset_choro first)", (int)r->grid);
+    return PM_OK;
+}
+
 static int choropleth_new(pm_ctx *ctx, const dataset *d, const layer_request *r,
                           const layer_filters *lf, map_layer *l)
 {
-    const pm_choro *c = d->choro[r->grid];
-    if (!c)
-        return PM_ERR(ctx, PM_E_USAGE, "the dataset has no districts on grid %d yet "
-                                       "(dataset_choro first)", (int)r->grid);
+    const pm_choro *c;
+    if (layer_choro(ctx, d, r, &c))
+        return PM_E_USAGE;
     size_t nd = pm_districts_count(d->run.ds), n = 0;
     pm_row *rows = NULL;
     double *v = pm_calloc(nd ? nd : 1, sizeof *v);
@@ -439,9 +480,59 @@ static int choropleth_new(pm_ctx *ctx, const dataset *d, const layer_request *r,
     return st;
 }
 
+/* Gi* of the request's figure → v[i] = district i's bin, NAN where Gi* is
+ * undefined (islands, no variance); counts the bins. */
+static int gi_bins(pm_ctx *ctx, const dataset *d, const layer_request *r,
+                   const layer_filters *lf, map_layer *l, double *v)
+{
+    size_t nd = pm_districts_count(d->run.ds);
+    int st = dataset_district_values(ctx, d, &lf->cube, l->fig, v);
+    if (st == PM_E_INPUT_VALUE) {   /* the request chose the figure: its fault */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", pm_ctx_errmsg(ctx));
+        return PM_ERR(ctx, PM_E_USAGE, "hot spots: %s", msg);
+    }
+    pm_gistar *gi = NULL;
+    pm_gistar_opts go = {r->fdr, 0};
+    if (!st)
+        st = pm_gistar_compute(ctx, d->weights, v, nd, &go, &gi);
+    for (size_t i = 0; !st && i < nd; i++) {
+        v[i] = isfinite(gi->z[i]) ? gi->bin[i] : NAN;
+        if (isfinite(v[i]))
+            l->bin_count[gi->bin[i] + PM_GI_BINS / 2]++;
+    }
+    pm_gistar_free(gi);
+    return st;
+}
+
+static int hotspots_new(pm_ctx *ctx, const dataset *d, const layer_request *r,
+                        const layer_filters *lf, map_layer *l)
+{
+    const pm_choro *c;
+    int st = layer_choro(ctx, d, r, &c);
+    if (st)
+        return st;
+    if (!d->weights)
+        return PM_ERR(ctx, PM_E_USAGE, "the dataset has no district weights yet "
+                                       "(dataset_weights first)");
+    size_t nd = pm_districts_count(d->run.ds);
+    double *v = pm_calloc(nd ? nd : 1, sizeof *v);
+    if (!v)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu district values", nd);
+    l->fdr = r->fdr;
+    st = gi_bins(ctx, d, r, lf, l, v);
+    if (!st) {
+        pm_classes bins;
+        pm_classes_gi_bins(&bins);
+        st = pm_choro_layer_new_classed(ctx, c, &bins, v, nd, &l->choro);
+    }
+    pm_free(v);
+    return st;
+}
+
 static int check_request(pm_ctx *ctx, const layer_request *r, map_layer *l)
 {
-    if ((unsigned)r->kind > LAYER_GRID)
+    if ((unsigned)r->kind >= LAYER_KINDS)
         return PM_ERR(ctx, PM_E_USAGE, "unknown layer kind %d", (int)r->kind);
     if (check_grid(ctx, r->grid))
         return PM_E_USAGE;
@@ -475,6 +566,8 @@ int map_layer_new(pm_ctx *ctx, const dataset *d, const layer_request *r, map_lay
         st = layer_filters_make(ctx, d, r, &lf);
     if (!st && r->kind == LAYER_CHOROPLETH)
         st = choropleth_new(ctx, d, r, &lf, l);
+    else if (!st && r->kind == LAYER_HOTSPOTS)
+        st = hotspots_new(ctx, d, r, &lf, l);
     else if (!st)
         st = layer_points(ctx, d, r, &lf, &pts, &own);
     if (!st && r->kind == LAYER_HEAT) {
@@ -508,7 +601,8 @@ int map_layer_tile_png(pm_ctx *ctx, const map_layer *l, int z, uint32_t x, uint3
                        uint8_t **png, size_t *len, int *empty)
 {
     switch (l->kind) {
-    case LAYER_CHOROPLETH: return pm_choro_tile_png(ctx, l->choro, z, x, y, size, png, len, empty);
+    case LAYER_CHOROPLETH:
+    case LAYER_HOTSPOTS: return pm_choro_tile_png(ctx, l->choro, z, x, y, size, png, len, empty);
     case LAYER_GRID: return pm_cells_tile_png(ctx, l->cells, z, x, y, size, png, len, empty);
     default: return pm_heat_tile_png(ctx, l->heat, z, x, y, size, png, len, empty);
     }
@@ -607,11 +701,10 @@ static json_t *class_list(const map_layer *l, const pm_classes *c, value_fmt fmt
     return a;
 }
 
-static json_t *classes_legend(const map_layer *l, const char *title, const pm_classes *c,
-                              value_fmt fmt)
+/* o (taken) with "nodata" when c has it and "classes" was made; NULL when
+ * out of memory. */
+static json_t *with_nodata(json_t *o, const pm_classes *c)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o*}", "kind", layer_kind_name(l->kind), "title", title,
-                          "classes", class_list(l, c, fmt));
     if (o && c->has_nodata) {
         char hex[8];
         colour_hex(PM_FIGURE_NODATA, hex);
@@ -626,6 +719,37 @@ static json_t *classes_legend(const map_layer *l, const char *title, const pm_cl
         return NULL;
     }
     return o;
+}
+
+static json_t *classes_legend(const map_layer *l, const char *title, const pm_classes *c,
+                              value_fmt fmt)
+{
+    return with_nodata(json_pack("{s:s, s:s, s:o*}", "kind", layer_kind_name(l->kind), "title",
+                                 title, "classes", class_list(l, c, fmt)), c);
+}
+
+/* The seven Gi* bins, cold to hot, with their districts' counts. */
+static json_t *hotspots_legend(const map_layer *l)
+{
+    const pm_classes *c = pm_choro_layer_classes(l->choro);
+    json_t *a = json_array();
+    for (int k = 0; a && k < PM_GI_BINS; k++) {
+        char hex[8];
+        int bin = k - PM_GI_BINS / 2;
+        colour_hex(pm_classes_colour(c, k), hex);
+        if (json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:I}", "bin", bin, "label",
+                                               pm_gi_bin_label_ru(bin), "color", hex, "count",
+                                               (json_int_t)l->bin_count[k]))) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    char title[256];
+    snprintf(title, sizeof title, "Горячие точки (Gi*) по показателю «%s»%s",
+             pm_figure_title_ru(l->fig), l->fdr ? ", поправка FDR" : "");
+    return with_nodata(json_pack("{s:s, s:s, s:s, s:b, s:o*}", "kind", "hotspots", "title", title,
+                                 "figure", pm_figure_name(l->fig), "fdr", l->fdr, "classes", a),
+                       c);
 }
 
 /* "Обращений в ячейке 5 км × 5 км". */
@@ -645,6 +769,7 @@ json_t *map_layer_legend(const map_layer *l)
     case LAYER_CHOROPLETH:
         return classes_legend(l, pm_figure_title_ru(l->fig), pm_choro_layer_classes(l->choro),
                               figure_fmt);
+    case LAYER_HOTSPOTS: return hotspots_legend(l);
     case LAYER_GRID: {
         char title[160];
         grid_title(l, title, sizeof title);

@@ -1,6 +1,6 @@
 /* layers.h — the map as `problemap tiles` and `problemap serve` build it:
  * one dataset (districts, topics, placed complaints, the cube), and layers
- * over it — heat, choropleth or grid — chosen by a request in the user's
+ * over it — heat, choropleth, grid or hot spots — chosen by a request in the user's
  * own terms (topic codes or Russian names, source names, local days, a
  * figure), so the two commands draw the same tile for the same request.
  *
@@ -13,6 +13,7 @@
 
 #include "place.h"
 #include "../engine/pm_cube.h"
+#include "../engine/pm_weights.h"
 #include "../render/pm_choro.h"
 #include "../render/pm_heat.h"
 
@@ -27,6 +28,8 @@ typedef struct dataset {
     pm_cube *cube;           /* the cube of the placed complaints (owned) */
     pm_points *points[2];    /* per pm_grid, built on first use by dataset_points() */
     pm_choro *choro[2];      /* per pm_grid, built on first use by dataset_choro() */
+    pm_weights *weights;     /* queen contiguity of the districts, built on first use by
+                              * dataset_weights() */
     long utc_offset_s;
     int64_t day_first, day_last;   /* local days of the earliest and latest complaint */
     double centre_lon, centre_lat; /* of the districts' extent (grid cells, projections) */
@@ -45,11 +48,24 @@ void dataset_free(pm_ctx *ctx, dataset *d);
  * for both grids before sharing the dataset. */
 int dataset_points(pm_ctx *ctx, dataset *d, pm_grid grid, const pm_points **out);
 int dataset_choro(pm_ctx *ctx, dataset *d, pm_grid grid, const pm_choro **out);
+/* The districts' queen contiguity (exact: shared points only, as `problemap
+ * analyze` without --snap-m), for the hot-spot layer.  Built once; not
+ * thread-safe on first use either: a server calls it before sharing. */
+int dataset_weights(pm_ctx *ctx, dataset *d, const pm_weights **out);
+/* v[i] = figure fig of district i (v has the districts' count) in the
+ * cube under filter f (may be NULL): what Gi* is computed on.  Every
+ * district must have a value: PM_E_INPUT_VALUE naming the first that has
+ * none (no population for a rate, nothing answered ...). */
+int dataset_district_values(pm_ctx *ctx, const dataset *d, const pm_filter *f,
+                            const pm_figure *fig, double *v);
 
 /* ---- requests --------------------------------------------------------------- */
 
-typedef enum layer_kind { LAYER_HEAT = 0, LAYER_CHOROPLETH = 1, LAYER_GRID = 2 } layer_kind;
-/* "heat", "choropleth", "grid" → kind; -1 if unknown. */
+typedef enum layer_kind {
+    LAYER_HEAT = 0, LAYER_CHOROPLETH = 1, LAYER_GRID = 2, LAYER_HOTSPOTS = 3
+} layer_kind;
+#define LAYER_KINDS 4
+/* "heat", "choropleth", "grid", "hotspots" → kind; -1 if unknown. */
 int layer_kind_parse(const char *name);
 const char *layer_kind_name(layer_kind k);
 
@@ -63,7 +79,10 @@ typedef struct layer_request {
     const char *sources[LAYER_MAX_VALUES];   /* none: all */
     size_t n_sources;
     const char *from, *to;                   /* YYYY-MM-DD local days, inclusive; NULL: open */
-    const char *figure;                      /* choropleth: pm_figure.h name; NULL: "complaints" */
+    const char *figure;                      /* choropleth and hotspots: pm_figure.h name;
+                                              * NULL: "complaints" */
+    int fdr;                                 /* hotspots: Gi* bins from Benjamini–Hochberg
+                                              * adjusted p-values */
     pm_weight weight;                        /* heat and grid */
     pm_heat_opts heat;                       /* heat; radius_m and radius_px both 0: by
                                               * the extent (layer_auto_scale_m) */
@@ -109,8 +128,15 @@ int layer_filters_make(pm_ctx *ctx, const dataset *d, const layer_request *r, la
 typedef struct map_layer map_layer;
 
 /* Builds the layer (the heat layer's scale, the choropleth's classes, the
- * grid's cells).  d must have points/choro built for r->grid.  PM_E_USAGE
- * for a bad request (message says what). */
+ * grid's cells, the hot spots' Gi*).  d must have points/choro built for
+ * r->grid (and weights for hotspots).  PM_E_USAGE for a bad request
+ * (message says what; also a hot-spot figure some district has no value
+ * of).
+ *
+ * Hot spots: the districts coloured by the Gi* confidence bin (queen
+ * contiguity, pm_hotspot.h) of the request's figure under its filters —
+ * the classes of pm_classes_gi_bins(), drawn as the choropleth is; an
+ * island or an undefined Gi* is "нет данных", grey and hatched. */
 int map_layer_new(pm_ctx *ctx, const dataset *d, const layer_request *r, map_layer **out);
 void map_layer_free(map_layer *l);
 /* As pm_heat_tile_png() for the layer's kind. */
@@ -121,8 +147,11 @@ int map_layer_tile_png(pm_ctx *ctx, const map_layer *l, int z, uint32_t x, uint3
  * "#rrggbb", "alpha": a}...]} for heat; for choropleth and grid "classes":
  * [{"lo": v, "hi": v, "label": "10–25", "color": "#rrggbb"}...] and
  * "nodata": {"label": "нет данных", "color": "#d9d9d9"} when some district
- * has no value.  The same JSON goes into TileJSON/MBTiles as
- * "problemap_legend". */
+ * has no value.  For hotspots {"kind": "hotspots", "title": ..., "figure":
+ * name, "fdr": bool, "classes": [{"bin": -3, "label": "холодная точка,
+ * 99 %", "color": "#2166ac", "count": districts}...] (bins −3 .. 3) and
+ * "nodata" as above (islands, undefined Gi*).  The same JSON goes into
+ * TileJSON/MBTiles as "problemap_legend". */
 json_t *map_layer_legend(const map_layer *l);
 
 #endif

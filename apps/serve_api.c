@@ -5,7 +5,7 @@
  *
  * Filters.  topic=CODE|name (repeatable), source=NAME (repeatable),
  * from=, to=YYYY-MM-DD, figure=NAME, weight=one|open|overdue|wait_h,
- * grid=3857|3395; token= is the access token and no filter; any other
+ * grid=3857|3395, fdr=0|1 (hot spots); token= is the access token and no filter; any other
  * name, a value given twice, an empty or overlong value is a 400.  The
  * filters are normalised — topics as codes in catalogue order, sources in
  * byte order, duplicates and default values dropped — into one query
@@ -147,7 +147,7 @@ static int take_param(const api_call *a, const param *p, query *q, long *topics,
         return 0;
     }
     const char *key = p->key, *v = p->value;
-    static const char *const SINGLE[] = {"from", "to", "figure", "weight", "grid"};
+    static const char *const SINGLE[] = {"from", "to", "figure", "weight", "grid", "fdr"};
     for (unsigned i = 0; i < sizeof SINGLE / sizeof *SINGLE; i++) {
         if (strcmp(key, SINGLE[i]) != 0)
             continue;
@@ -197,6 +197,12 @@ static int take_param(const api_call *a, const param *p, query *q, long *topics,
             return 0;
         }
         lr->grid = strcmp(v, "3395") == 0 ? PM_GRID_WORLDMERC : PM_GRID_WEBMERC;
+    } else if (strcmp(key, "fdr") == 0) {
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+            reply_error(r, MHD_HTTP_BAD_REQUEST, "fdr: \"%s\" is not 0 or 1", shown(v, b1));
+            return 0;
+        }
+        lr->fdr = v[0] == '1';
     } else if (strcmp(key, "g") == 0) {
         /* the data generation the TileJSON named: it makes a tile's URL new
          * after a reload (browsers keep tiles for max-age); the answer does
@@ -258,6 +264,8 @@ static int query_parse(const api_call *a, int filters, query *q, reply *r)
         norm_add(q, "weight", WEIGHT_NAMES[lr->weight]);
     if (lr->grid == PM_GRID_WORLDMERC)
         norm_add(q, "grid", "3395");
+    if (lr->fdr)
+        norm_add(q, "fdr", "1");
     if (q->overflow) {
         reply_error(r, MHD_HTTP_BAD_REQUEST, "the filters are too long together");
         return 0;
@@ -371,7 +379,8 @@ static layer_ref *layer_get(const api_call *a, const query *q, reply *r)
     shared_init(&lr->sh, layer_ref_destroy);
     lr->l = l;
     /* a weighted layer carries its own copy of the points */
-    size_t cost = q->lr.weight == PM_WEIGHT_ONE || q->lr.kind == LAYER_CHOROPLETH ? 1 : 4;
+    size_t cost = q->lr.weight == PM_WEIGHT_ONE || q->lr.kind == LAYER_CHOROPLETH ||
+                  q->lr.kind == LAYER_HOTSPOTS ? 1 : 4;
     return (layer_ref *)lru_put(a->g->layers, key, &lr->sh, cost);
 }
 
@@ -680,10 +689,10 @@ void api_meta(const api_call *a, reply *r)
     json_t *days = json_pack("{s:o, s:o}", "first", have_days ? day_json(d->day_first) : json_null(), "last",
                              have_days ? day_json(d->day_last) : json_null());
     const char *title = a->srv->o.title ? a->srv->o.title : DEFAULT_TITLE;
-    json_t *root = json_pack("{s:s, s:[f,f,f,f], s:[f,f], s:o, s:o, s:o, s:o, s:[s,s,s], s:I}", "title",
+    json_t *root = json_pack("{s:s, s:[f,f,f,f], s:[f,f], s:o, s:o, s:o, s:o, s:[s,s,s,s], s:I}", "title",
                              title, "bounds", d->view_bounds[0], d->view_bounds[1], d->view_bounds[2], d->view_bounds[3], "center",
                              d->centre_lon, d->centre_lat, "topics", topics, "sources", sources, "days", days,
-                             "figures", figures_json(), "layers", "heat", "choropleth", "grid", "generation",
+                             "figures", figures_json(), "layers", "heat", "choropleth", "grid", "hotspots", "generation",
                              (json_int_t)a->g->number);
     store(a, "meta", json_blob(a, with_attribution(a, root), "meta"), CACHE_REVALIDATE, r);
 }

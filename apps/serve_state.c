@@ -32,9 +32,12 @@ static void gen_destroy(shared *sh)
     pm_free(g);
 }
 
-/* Builds what dataset.h builds on first use, so threads can share it. */
+/* Builds what layers.h builds on first use, so threads can share it. */
 static int build_lazy_parts(pm_ctx *ctx, dataset *d)
 {
+    const pm_weights *w;
+    if (dataset_weights(ctx, d, &w))
+        return cli_fail(ctx, "preparing the hot-spot layer (district neighbours)");
     for (int grid = PM_GRID_WEBMERC; grid <= PM_GRID_WORLDMERC; grid++) {
         const pm_points *pts;
         const pm_choro *ch;

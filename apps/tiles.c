@@ -1,5 +1,6 @@
 /* tiles.c — `problemap tiles`: a tile pyramid (z/x/y.png with TileJSON,
- * and/or MBTiles) of one map layer — heat map, choropleth or grid — over
+ * and/or MBTiles) of one map layer — heat map, choropleth, grid or hot
+ * spots — over
  * the boundaries' extent, built as layers.h builds it for the server. */
 #include "layers.h"
 #include "../engine/pm_alloc.h"
@@ -13,7 +14,7 @@
 
 static const char usage[] =
     "Usage: problemap tiles --boundaries B.geojson --complaints C.csv --out DIR\n"
-    "                       [--mbtiles FILE] [--layer heat|choropleth|grid]\n"
+    "                       [--mbtiles FILE] [--layer heat|choropleth|grid|hotspots]\n"
     "                       [--min-zoom Z] [--max-zoom Z] [options]\n"
     "\n"
     "Places the complaints (as 'geocode' does) and renders map tiles for the boundaries'\n"
@@ -29,13 +30,16 @@ static const char usage_tiles[] =
     "  --size 256|512           tile size in pixels (512: the @2x tile; default 256)\n"
     "  --grid 3857|3395         Web Mercator (default), or World Mercator on the ellipsoid\n"
     "                           (the grid of Yandex maps)\n"
-    "  --layer heat|choropleth|grid   what the tiles show (default heat):\n"
+    "  --layer heat|choropleth|grid|hotspots   what the tiles show (default heat):\n"
     "                           heat: kernel density of the complaints, one fixed colour\n"
     "                             scale for every tile and zoom;\n"
     "                           choropleth: districts coloured by a cube figure (--figure),\n"
     "                             in quantile classes, as in the report;\n"
     "                           grid: complaints counted in equal-area square cells\n"
-    "                             (--cell-m), in quantile classes\n"
+    "                             (--cell-m), in quantile classes;\n"
+    "                           hotspots: districts coloured by the Getis-Ord Gi* bin of a\n"
+    "                             cube figure (--figure) over queen neighbours: hot or cold\n"
+    "                             spot at 90/95/99 % confidence, or not significant\n"
     "  --name TEXT, --attribution TEXT   for the TileJSON/MBTiles metadata\n"
     "Heat map:\n"
     "  --kernel quartic|gaussian   the density kernel (default quartic, as QGIS)\n"
@@ -54,7 +58,7 @@ static const char usage_tiles[] =
     "  --cell-m M               cell side in metres (default: 1/100 of the districts'\n"
     "                           extent, 1 km to 100 km; at least 100), on a\n"
     "                           Lambert equal-area plane centred on the districts\n"
-    "Choropleth:\n"
+    "Choropleth and hot spots:\n"
     "  --figure NAME            the cube figure (default complaints): complaints,\n"
     "                           complaints_per_10k, complaints_per_10k_smoothed,\n"
     "                           complaints_per_km2, answered_within_24h_share,\n"
@@ -62,6 +66,9 @@ static const char usage_tiles[] =
     "  --period day|week|month  the cube's period (default week): --from/--to are rounded\n"
     "                           to it for the figures (change_pct compares with the range\n"
     "                           before), and --weight judges at the range's end\n"
+    "Hot spots:\n"
+    "  --fdr                    bins from Benjamini-Hochberg adjusted p-values (false\n"
+    "                           discovery rate) instead of the plain p-values\n"
     "Filters (each filter makes its own layer):\n"
     "  --topic T                topic code or Russian name (repeat for several)\n"
     "  --source S               (repeat for several)\n"
@@ -73,7 +80,7 @@ typedef struct tiles_job {
     layer_request req;
     const char *out, *mbtiles, *name, *attribution, *period;
     int minz, maxz, size;
-    int have_figure, have_cell;
+    int have_figure, have_cell, have_fdr;
 } tiles_job;
 
 static int pick(const char *arg, const char *const *names, int n)
@@ -87,7 +94,7 @@ static int pick(const char *arg, const char *const *names, int n)
 enum {
     O_OUT = OPT_PLACE_LAST, O_MBTILES, O_MINZ, O_MAXZ, O_SIZE, O_GRID, O_KERNEL, O_RADIUS_M,
     O_RADIUS_PX, O_RAMP, O_VMAX, O_NAME, O_ATTR, O_LAYER,
-    O_FIGURE, O_CELL, O_WEIGHT, O_PERIOD, O_FILTER
+    O_FIGURE, O_CELL, O_WEIGHT, O_PERIOD, O_FDR, O_FILTER
 };
 
 /* The options that pick one of a few names. */
@@ -114,7 +121,8 @@ static int parse_choice(tiles_job *j, int opt, const char *arg)
         return EXIT_OK;
     case O_LAYER:
         if ((k = layer_kind_parse(arg)) < 0)
-            return cli_usage_error("tiles", "--layer: '%s' is not heat, choropleth or grid", arg);
+            return cli_usage_error("tiles", "--layer: '%s' is not heat, choropleth, grid or "
+                                            "hotspots", arg);
         j->req.kind = (layer_kind)k;
         return EXIT_OK;
     case O_WEIGHT:
@@ -174,13 +182,16 @@ static int check_args(const tiles_job *j)
         return cli_usage_error("tiles", "--min-zoom is above --max-zoom");
     if (!j->out && !j->mbtiles)
         return cli_usage_error("tiles", "give --out DIR and/or --mbtiles FILE");
-    if (j->have_figure && j->req.kind != LAYER_CHOROPLETH)
-        return cli_usage_error("tiles", "--figure is for --layer choropleth");
+    int by_district = j->req.kind == LAYER_CHOROPLETH || j->req.kind == LAYER_HOTSPOTS;
+    if (j->have_figure && !by_district)
+        return cli_usage_error("tiles", "--figure is for --layer choropleth or hotspots");
+    if (j->have_fdr && j->req.kind != LAYER_HOTSPOTS)
+        return cli_usage_error("tiles", "--fdr is for --layer hotspots");
     if (j->have_cell && j->req.kind != LAYER_GRID)
         return cli_usage_error("tiles", "--cell-m is for --layer grid");
-    if (j->req.weight != PM_WEIGHT_ONE && j->req.kind == LAYER_CHOROPLETH)
-        return cli_usage_error("tiles", "--weight is for --layer heat or grid (a choropleth "
-                                        "shows a --figure)");
+    if (j->req.weight != PM_WEIGHT_ONE && by_district)
+        return cli_usage_error("tiles", "--weight is for --layer heat or grid (a district "
+                                        "layer shows a --figure)");
     return place_check(&j->p, "tiles");
 }
 
@@ -199,7 +210,7 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         {"layer", required_argument, 0, O_LAYER},
         {"figure", required_argument, 0, O_FIGURE}, {"cell-m", required_argument, 0, O_CELL},
         {"weight", required_argument, 0, O_WEIGHT}, {"period", required_argument, 0, O_PERIOD},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"fdr", no_argument, 0, O_FDR}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int opt, ex = EXIT_OK;
     optind = 1;
     while (ex == EXIT_OK && (opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
@@ -217,6 +228,7 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         case O_MBTILES: j->mbtiles = optarg; break;
         case O_NAME: j->name = optarg; break;
         case O_ATTR: j->attribution = optarg; break;
+        case O_FDR: j->req.fdr = j->have_fdr = 1; break;
         case O_GRID: case O_KERNEL: case O_RAMP: case O_LAYER: case O_WEIGHT: case O_PERIOD:
         case O_FIGURE:
             ex = parse_choice(j, opt, optarg);
@@ -292,13 +304,34 @@ static int prepare(pm_ctx *ctx, const tiles_job *j, dataset *d, map_layer **laye
 {
     const pm_points *pts;
     const pm_choro *ch;
-    int rc = j->req.kind == LAYER_CHOROPLETH ? dataset_choro(ctx, d, j->req.grid, &ch)
-                                             : dataset_points(ctx, d, j->req.grid, &pts);
+    const pm_weights *w;
+    int by_district = j->req.kind == LAYER_CHOROPLETH || j->req.kind == LAYER_HOTSPOTS;
+    int rc = by_district ? dataset_choro(ctx, d, j->req.grid, &ch)
+                         : dataset_points(ctx, d, j->req.grid, &pts);
+    if (!rc && j->req.kind == LAYER_HOTSPOTS)
+        rc = dataset_weights(ctx, d, &w);
     if (!rc)
         rc = map_layer_new(ctx, d, &j->req, layer);
     if (rc == PM_E_USAGE)
         return cli_usage_error("tiles", "%s", pm_ctx_errmsg(ctx));
     return rc ? cli_fail(ctx, "preparing the map layer") : EXIT_OK;
+}
+
+/* ": 3 hot, 2 cold, 1 without Gi*" from the hot-spot legend's counts. */
+static void print_bins(const json_t *legend)
+{
+    json_int_t hot = 0, cold = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(legend, "classes"), i, c) {
+        json_int_t bin = json_integer_value(json_object_get(c, "bin"));
+        json_int_t n = json_integer_value(json_object_get(c, "count"));
+        hot += bin > 0 ? n : 0;
+        cold += bin < 0 ? n : 0;
+    }
+    int fdr = json_is_true(json_object_get(legend, "fdr"));
+    fprintf(stderr, "%s: %lld hot and %lld cold districts", fdr ? " with FDR" : "",
+            (long long)hot, (long long)cold);
 }
 
 static void print_done(const tiles_job *j, const dataset *d, const json_t *legend, size_t n)
@@ -310,8 +343,10 @@ static void print_done(const tiles_job *j, const dataset *d, const json_t *legen
     if (j->req.kind == LAYER_HEAT)
         fprintf(stderr, ", colour scale 0 .. %.4g",
                 json_real_value(json_object_get(legend, "v_max")));
-    else if (j->req.kind == LAYER_CHOROPLETH)
+    else if (j->req.kind == LAYER_CHOROPLETH || j->req.kind == LAYER_HOTSPOTS)
         fprintf(stderr, " of %s", j->req.figure ? j->req.figure : "complaints");
+    if (j->req.kind == LAYER_HOTSPOTS)
+        print_bins(legend);
     else
         fprintf(stderr, ", cells of %g m",
                 j->req.cell_m > 0 ? j->req.cell_m : layer_auto_scale_m(d, 100));
@@ -320,11 +355,11 @@ static void print_done(const tiles_job *j, const dataset *d, const json_t *legen
 
 int cmd_tiles(int argc, char **argv)
 {
-    static const char *const names[] = {"problemap heat map", "problemap choropleth",
-                                        "problemap grid"};
-    static const char *const descriptions[] = {"Complaints: kernel density",
-                                               "Complaints: a cube figure per district",
-                                               "Complaints per equal-area cell"};
+    static const char *const names[LAYER_KINDS] = {"problemap heat map", "problemap choropleth",
+                                                   "problemap grid", "problemap hot spots"};
+    static const char *const descriptions[LAYER_KINDS] = {
+        "Complaints: kernel density", "Complaints: a cube figure per district",
+        "Complaints per equal-area cell", "Complaints: Getis-Ord Gi* hot and cold spots"};
     tiles_job j;
     memset(&j, 0, sizeof j);
     place_opts_init(&j.p);

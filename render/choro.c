@@ -360,8 +360,9 @@ struct pm_choro_layer {
     pm_classes classes;
 };
 
-int pm_choro_layer_new(pm_ctx *ctx, const pm_choro *c, const pm_figure *f, const double *values,
-                       size_t n, pm_choro_layer **out)
+/* A layer holding a copy of the values, its classes still to be set. */
+static int layer_alloc(pm_ctx *ctx, const pm_choro *c, const double *values, size_t n,
+                       pm_choro_layer **out)
 {
     *out = NULL;
     if (!c || (n && !values))
@@ -381,14 +382,52 @@ int pm_choro_layer_new(pm_ctx *ctx, const pm_choro *c, const pm_figure *f, const
     l->c = c;
     if (n)
         memcpy(l->values, values, n * sizeof *values);
-    int st = pm_classes_quantile(ctx, l->values, n, &l->classes);
+    *out = l;
+    return PM_OK;
+}
+
+/* Each district's class, once the classes are set. */
+static void layer_class_all(pm_choro_layer *l)
+{
+    for (size_t i = 0; i < l->c->n_d; i++)
+        l->cls[i] = pm_classes_of(&l->classes, l->values[i]);
+}
+
+int pm_choro_layer_new(pm_ctx *ctx, const pm_choro *c, const pm_figure *f, const double *values,
+                       size_t n, pm_choro_layer **out)
+{
+    *out = NULL;
+    pm_choro_layer *l;
+    int st = layer_alloc(ctx, c, values, n, &l);
+    if (st)
+        return st;
+    st = pm_classes_quantile(ctx, l->values, n, &l->classes);
     pm_classes_orient(&l->classes, f);
     if (st) {
         pm_choro_layer_free(l);
         return st;
     }
+    layer_class_all(l);
+    *out = l;
+    return PM_OK;
+}
+
+int pm_choro_layer_new_classed(pm_ctx *ctx, const pm_choro *c, const pm_classes *cls,
+                               const double *values, size_t n, pm_choro_layer **out)
+{
+    *out = NULL;
+    if (!cls || cls->n > PM_CLASSES_MAX)
+        return PM_ERR(ctx, PM_E_USAGE, "choropleth layer: no classes, or more than %d",
+                      PM_CLASSES_MAX);
+    pm_choro_layer *l;
+    int st = layer_alloc(ctx, c, values, n, &l);
+    if (st)
+        return st;
+    l->classes = *cls;
+    l->classes.has_nodata = 0;
     for (size_t i = 0; i < n; i++)
-        l->cls[i] = pm_classes_of(&l->classes, l->values[i]);
+        l->classes.has_nodata |= !isfinite(values[i]);
+    layer_class_all(l);
     *out = l;
     return PM_OK;
 }

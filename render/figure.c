@@ -1,5 +1,6 @@
 /* figure.c — the cube figures a map can show: names, values, quantile
- * classes, colours and Russian number formatting (pm_figure.h). */
+ * classes, the fixed Gi* bin classes, colours and Russian number
+ * formatting (pm_figure.h). */
 #include "pm_figure.h"
 #include "../engine/pm_alloc.h"
 
@@ -124,6 +125,27 @@ int pm_classes_quantile(pm_ctx *ctx, const double *values, size_t n_values, pm_c
     return PM_OK;
 }
 
+void pm_classes_gi_bins(pm_classes *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = PM_GI_BINS;
+    out->diverging = 1;
+    for (int c = 0; c < PM_GI_BINS; c++) {
+        out->lo[c] = out->hi[c] = c - PM_GI_BINS / 2;
+        out->upper[c] = c - PM_GI_BINS / 2 + 0.5;
+    }
+}
+
+const char *pm_gi_bin_label_ru(int bin)
+{
+    static const char *const LABELS[PM_GI_BINS] = {
+        "холодная точка, 99 %", "холодная точка, 95 %", "холодная точка, 90 %", "не значимо",
+        "горячая точка, 90 %", "горячая точка, 95 %", "горячая точка, 99 %"};
+    if (bin < -PM_GI_BINS / 2 || bin > PM_GI_BINS / 2)
+        return "";
+    return LABELS[bin + PM_GI_BINS / 2];
+}
+
 void pm_classes_orient(pm_classes *c, const pm_figure *f)
 {
     c->reversed = f && pm_figure_higher_is_better(f);
@@ -150,8 +172,13 @@ unsigned pm_classes_colour(const pm_classes *c, int cls)
         {0xffffb2, 0xfed976, 0xfeb24c, 0xfd8d3c, 0xf03b20, 0xbd0026},
         {0xffffb2, 0xfed976, 0xfeb24c, 0xfd8d3c, 0xfc4e2a, 0xe31a1c, 0xb10026},
     };
+    /* ColorBrewer RdBu 7, reversed; its middle #f7f7f7 is "not significant" */
+    static const unsigned RDBU_R[PM_GI_BINS] = {0x2166ac, 0x67a9cf, 0xd1e5f0, 0xf7f7f7,
+                                                0xfddbc7, 0xef8a62, 0xb2182b};
     if (cls < 0 || c->n < 1 || c->n > PM_CLASSES_MAX || (size_t)cls >= c->n)
         return PM_FIGURE_NODATA;
+    if (c->diverging)
+        return c->n == PM_GI_BINS ? RDBU_R[cls] : PM_FIGURE_NODATA;
     return YLORRD[c->n - 1][c->reversed ? (int)c->n - 1 - cls : cls];
 }
 

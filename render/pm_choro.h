@@ -45,6 +45,11 @@ typedef struct pm_choro_layer pm_choro_layer;
  * values are copied and classed once. */
 int pm_choro_layer_new(pm_ctx *ctx, const pm_choro *c, const pm_figure *f, const double *values,
                        size_t n, pm_choro_layer **out);
+/* The same with the classes given (copied; e.g. pm_classes_gi_bins(), the
+ * values then being bins): each district is in pm_classes_of(cls, value);
+ * the layer's classes have has_nodata set when some value is not finite. */
+int pm_choro_layer_new_classed(pm_ctx *ctx, const pm_choro *c, const pm_classes *cls,
+                               const double *values, size_t n, pm_choro_layer **out);
 void pm_choro_layer_free(pm_choro_layer *l);
 const pm_classes *pm_choro_layer_classes(const pm_choro_layer *l);
 

@@ -13,6 +13,12 @@
  * of the 3-class scheme, so one class of zeros is not painted alarming
  * orange); no value is grey (PM_FIGURE_NODATA), drawn hatched on maps.
  *
+ * Gi* bins.  The fixed classes of a hot-spot map (pm_hotspot.h): class c
+ * holds bin c − 3, cold spot at 99/95/90 % confidence, not significant,
+ * hot spot at 90/95/99 %, coloured as ArcGIS and GeoDa colour Gi* (the
+ * 7-class ColorBrewer RdBu reversed: dark blue … very light grey … dark
+ * red).
+ *
  * Numbers are written the Russian way: decimal comma, thin spaces between
  * thousands, a true minus sign, "—" for no value.
  */
@@ -58,6 +64,7 @@ typedef struct pm_classes {
     int has_nodata;                      /* some value was not finite */
     int decimals;                        /* for signed figures: 1, or 0 when a value reaches 100 */
     int reversed;                        /* colours run the other way (pm_classes_orient) */
+    int diverging;                       /* the Gi* bins (pm_classes_gi_bins): RdBu reversed */
 } pm_classes;
 
 /* Quantile classes of n values (NAN: no data).  PM_E_NOMEM only. */
@@ -65,6 +72,13 @@ int pm_classes_quantile(pm_ctx *ctx, const double *values, size_t n, pm_classes 
 /* Colours the classes of figure f (may be NULL: as they are) so that red
  * is where it is worst. */
 void pm_classes_orient(pm_classes *c, const pm_figure *f);
+/* The 7 Gi* bin classes: class c holds the bin value c − 3 (lo = hi =
+ * c − 3), diverging.  has_nodata is 0: whoever classes values sets it. */
+#define PM_GI_BINS 7
+void pm_classes_gi_bins(pm_classes *out);
+/* The Russian legend label of Gi* bin −3 .. 3: "холодная точка, 99 %",
+ * ..., "не значимо", ..., "горячая точка, 99 %"; "" for another value. */
+const char *pm_gi_bin_label_ru(int bin);
 /* The class of v; −1 when v is not finite. */
 int pm_classes_of(const pm_classes *c, double v);
 /* The colour of class cls as 0xRRGGBB; PM_FIGURE_NODATA for −1. */

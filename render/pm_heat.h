@@ -16,7 +16,12 @@
  * quartic K(u) = (1 − u²)² (QGIS's default kernel, textbook form) or
  * Gaussian K(u) = exp(−u²/2·9) cut at u = 1 (σ = R/3).  Raw, unnormalised
  * sums: V is "complaints near here".  Points in neighbouring tiles within R
- * count, so tiles meet without seams.
+ * count, so tiles meet without seams.  A tile whose exact sum would be
+ * costly (millions of points at a low zoom, discs wider than the tile at a
+ * high one) is drawn from the layer's count pyramid instead: points grouped
+ * by Morton cell at their weighted centroids, the density on a lattice
+ * interpolated between its nodes — within a few per cent of the exact sum
+ * and 2 colour entries of 256 (heat.c; tests/unit/test_heat.c).
  *
  * Colour.  A layer has one fixed scale: v_max from pm_heat_layer_new() (the
  * density at the 99th percentile of a fixed sample of the points, or the
@@ -75,6 +80,16 @@ typedef struct pm_heat_filter {
     int has_days;
     int64_t day_from, day_to;                    /* local days since 1970-01-01, inclusive */
 } pm_heat_filter;
+
+/* The complaints of cs that a heat map under f draws: placed with a
+ * position (inside, on a border or snapped, finite lon and lat; pl is the
+ * placement of cs) and passing f, their local days at utc_offset_s (f NULL:
+ * every one with a position).  *pass (pm_free) gets pm_complaints_count(cs)
+ * flags, *n_pass how many are set.  PM_E_USAGE for a bad filter or a
+ * placement of another batch; PM_E_NOMEM. */
+int pm_heat_complaints_pass(pm_ctx *ctx, const pm_complaints *cs, const pm_placed *pl,
+                            const pm_heat_filter *f, long utc_offset_s, uint8_t **pass,
+                            size_t *n_pass);
 
 typedef struct pm_heat_opts {
     pm_kernel kernel;

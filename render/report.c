@@ -56,11 +56,27 @@
  *   cairo's bilinear filter; the legend gets a line "Плотность обращений:
  *   меньше … больше" (the map 5 mm shorter).  No point on the layer: no
  *   layer and no line (an INFO message says so).
+ * - Analytics page (opts->analytics).  A second page of the same size and
+ *   scale factor, drawn by draw_analytics_page(): the header, the map of
+ *   emerging classes on the left (the page-1 map code: map_fill() with
+ *   another colouring, map_end() for borders and labels of the first
+ *   listed districts), the hot-spot and surge tables on the right (at most
+ *   PM_REPORT_ANALYTICS_ROWS rows each, fewer when the page is too short,
+ *   then "и ещё N"), a wrapped footnote across the bottom.  Class colours:
+ *   Reds for hot, Blues for cold, darker for what weighs more now; the
+ *   legend lists the classes present (more than 8: hot and cold in two
+ *   columns by first word).  A trend is drawn when |Mann-Kendall z| >=
+ *   1.96 (p < 0.05, as pm_ehs_opts).  PDF: cairo_show_page() between the
+ *   pages.  PNG and SVG have one page, so the sheet is twice as high and
+ *   the second page is drawn below the first (origin moved by the page
+ *   height, a dashed rule at the join); page 1 is the same pixels as
+ *   without analytics, and the 32 767 px limit counts the whole sheet.
  */
 #include "pm_report.h"
 #include "heat_impl.h"
 #include "pm_figure.h"
 #include "../engine/pm_alloc.h"
+#include "../engine/pm_hotspot.h"
 #include "../geodata/pm_out.h"
 
 #include <cairo-pdf.h>
@@ -109,7 +125,8 @@ typedef struct rect {
 } rect;
 
 typedef struct page {
-    double w_mm, h_mm, dpi;
+    double w_mm, h_mm, dpi;   /* one page */
+    int n_pages;              /* 2 with the analytics page */
 } page;
 
 /* The heat layer, ready to draw: a premultiplied ARGB32 raster (cairo's
@@ -162,6 +179,9 @@ typedef struct report {
     char laea_def[192];
     int heat_on;             /* the page has a heat layer and its legend */
     heat_raster heat;
+    const pm_report_analytics *an;   /* the analytics page; NULL: none */
+    unsigned char *ehs;      /* per district, its pm_ehs_class (analytics page) */
+    size_t ehs_present[PM_EHS_CLASSES];   /* districts per class */
 } report;
 
 static void report_free(report *r)
@@ -179,6 +199,7 @@ static void report_free(report *r)
     pm_free(r->map.label_xy);
     proj_destroy(r->laea);
     pm_free(r->heat.argb);
+    pm_free(r->ehs);
 }
 
 /* A value as the report writes it, with " %" for shares when unit. */
@@ -463,6 +484,66 @@ static int report_build(pm_ctx *ctx, report *r, const pm_cube *cube, const pm_fi
     return map_project(ctx, r);
 }
 
+/* ---- the analytics page: its rows ------------------------------------- */
+
+/* The Russian names of the emerging classes, in pm_ehs_class order. */
+static const char *const EHS_RU[PM_EHS_CLASSES] = {
+    "нет закономерности",
+    "новая горячая точка", "последовательная горячая точка", "усиливающаяся горячая точка",
+    "устойчивая горячая точка", "ослабевающая горячая точка", "спорадическая горячая точка",
+    "колеблющаяся горячая точка", "историческая горячая точка",
+    "новая холодная точка", "последовательная холодная точка", "усиливающаяся холодная точка",
+    "устойчивая холодная точка", "ослабевающая холодная точка", "спорадическая холодная точка",
+    "колеблющаяся холодная точка", "историческая холодная точка"};
+
+/* Their colours: hot classes ColorBrewer Reds, cold ones Blues, darker
+ * for what weighs more now (intensifying, persistent, consecutive, new,
+ * diminishing, sporadic, oscillating, historical); no pattern pale grey. */
+static const unsigned EHS_RGB[PM_EHS_CLASSES] = {
+    0xf4f4f4u,
+    0xef3b2cu, 0xcb181du, 0x67000du, 0xa50f15u, 0xfb6a4au, 0xfc9272u, 0xfcbba1u, 0xfee0d2u,
+    0x4292c6u, 0x2171b5u, 0x08306bu, 0x08519cu, 0x6baed6u, 0x9ecae1u, 0xc6dbefu, 0xdeebf7u};
+
+/* Checks the caller's analytics rows against the districts and topics,
+ * and gives every district its class (r->ehs; none when not listed).
+ * name: the output, for messages. */
+static int analytics_build(pm_ctx *ctx, const char *name, report *r,
+                           const pm_report_analytics *an)
+{
+    r->an = an;
+    if (!an)
+        return PM_OK;
+    size_t nd = pm_districts_count(r->ds), nt = pm_topics_count(r->topics);
+    if ((an->n_hot && !an->hot) || (an->n_alerts && !an->alerts))
+        return PM_ERR(ctx, PM_E_USAGE, "%s: analytics: %zu hot-spot rows and %zu surge "
+                      "alerts, but no array of them", name, an->n_hot, an->n_alerts);
+    if (!(an->fdr >= 0 && an->fdr < 1))
+        return PM_ERR(ctx, PM_E_USAGE, "%s: analytics: false discovery rate %g is not in "
+                      "[0, 1)", name, an->fdr);
+    for (size_t k = 0; k < an->n_alerts; k++) {
+        const pm_report_alert *a = &an->alerts[k];
+        if (a->district >= nd || a->topic >= nt)
+            return PM_ERR(ctx, PM_E_USAGE, "%s: analytics: surge alert %zu: district %zu "
+                          "and topic %u, of %zu districts and %zu topics", name, k, a->district,
+                          (unsigned)a->topic, nd, nt);
+    }
+    for (size_t k = 0; k < an->n_hot; k++) {
+        const pm_report_hotspot *h = &an->hot[k];
+        if (h->district >= nd || h->ehs_class <= PM_EHS_NONE || h->ehs_class >= PM_EHS_CLASSES)
+            return PM_ERR(ctx, PM_E_USAGE, "%s: analytics: hot-spot row %zu: district %zu "
+                          "of %zu, class %d (1 to %d)", name, k, h->district, nd, h->ehs_class,
+                          PM_EHS_CLASSES - 1);
+    }
+    r->ehs = pm_calloc(nd + 1, sizeof *r->ehs);
+    if (!r->ehs)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu districts' classes", nd);
+    for (size_t k = 0; k < an->n_hot; k++)
+        r->ehs[an->hot[k].district] = (unsigned char)an->hot[k].ehs_class;
+    for (size_t i = 0; i < nd; i++)
+        r->ehs_present[r->ehs[i]]++;
+    return PM_OK;
+}
+
 /* ---- drawing: text ---------------------------------------------------- */
 
 /* Everything draw_page needs: the cairo context (user unit: mm), one
@@ -578,16 +659,17 @@ static page_layout layout_page(const draw *d)
     return L;
 }
 
-static void draw_header(draw *d, rect b)
+/* A page's header: the title, under it the period (left) and the
+ * generation date (right), and a rule. */
+static void draw_header(draw *d, rect b, const char *title, const char *period)
 {
-    const report *r = d->r;
     double f = d->f;
-    text_box(d, r->title, (rect){b.x, b.y, b.w, 8 * f}, 16, 1, C_TEXT, PANGO_ALIGN_LEFT);
+    text_box(d, title, (rect){b.x, b.y, b.w, 8 * f}, 16, 1, C_TEXT, PANGO_ALIGN_LEFT);
     rect sub = {b.x, b.y + 8.5 * f, b.w * 0.6, 4.5 * f};
-    text_box(d, r->period, sub, 9, 0, C_TEXT, PANGO_ALIGN_LEFT);
+    text_box(d, period, sub, 9, 0, C_TEXT, PANGO_ALIGN_LEFT);
     sub.x = b.x + b.w * 0.6;
     sub.w = b.w * 0.4;
-    text_box(d, r->generated, sub, 9, 0, C_GREY, PANGO_ALIGN_RIGHT);
+    text_box(d, d->r->generated, sub, 9, 0, C_GREY, PANGO_ALIGN_RIGHT);
     set_rgb(d->cr, C_RULE);
     cairo_set_line_width(d->cr, 0.3 * f);
     cairo_move_to(d->cr, b.x, b.y + b.h + 1.5 * f);
@@ -705,16 +787,16 @@ static int label_fits(rect frame, double x, double y, double w, double h, double
     return 1;
 }
 
-/* Names of the top districts at their points on surface (or just above
- * or below, if that is where they fit), with a white halo; a label that
- * would overlap one already placed is skipped. */
-static void draw_labels(draw *d, const map_fit *t, rect frame)
+/* Names of districts idx[0 .. n-1] (at most N_LABELS) at their points
+ * on surface (or just above or below, if that is where they fit), with a
+ * white halo; a label that would overlap one already placed is skipped. */
+static void draw_labels(draw *d, const map_fit *t, rect frame, const size_t *idx, size_t n)
 {
     const report *r = d->r;
     rect placed[N_LABELS];
     size_t n_placed = 0;
-    for (size_t k = 0; k < r->n_top && k < N_LABELS; k++) {
-        size_t i = r->top[k].idx;
+    for (size_t k = 0; k < n && k < N_LABELS; k++) {
+        size_t i = idx[k];
         double lx = r->map.label_xy[2 * i], ly = r->map.label_xy[2 * i + 1];
         char name[128];
         shorten(pm_district_name(r->ds, i), LABEL_CHARS, name, sizeof name);
@@ -747,44 +829,79 @@ static void draw_labels(draw *d, const map_fit *t, rect frame)
     }
 }
 
-static void draw_map(draw *d, rect frame, const map_fit *t)
+/* The colour of district i on a map: 1 and *rgb, or 0 for no data
+ * (grey, hatched). */
+typedef int (*district_colour_fn)(const report *r, size_t i, unsigned *rgb);
+
+/* Every district filled with its colour, clipped to the frame (the clip
+ * stays until map_end()). */
+static void map_fill(draw *d, rect frame, const map_fit *t, district_colour_fn colour)
 {
-    const report *r = d->r;
     cairo_t *cr = d->cr;
     cairo_save(cr);
     cairo_rectangle(cr, frame.x, frame.y, frame.w, frame.h);
     cairo_clip(cr);
     cairo_set_fill_rule(cr, CAIRO_FILL_RULE_EVEN_ODD);
-    for (size_t i = 0; i < r->n_d; i++) {
+    for (size_t i = 0; i < d->r->n_d; i++) {
+        unsigned rgb;
         path_district(d, t, i);
-        if (r->cls[i] < 0) {
+        if (!colour(d->r, i, &rgb)) {
             fill_nodata(d);
         } else {
-            set_rgb(cr, pm_classes_colour(&r->classes, r->cls[i]));
+            set_rgb(cr, rgb);
             cairo_fill_preserve(cr);
         }
         cairo_new_path(cr);
     }
-    draw_heat(d);
+}
+
+/* The borders over the fills, the labels of districts idx[0 .. n-1],
+ * and the end of the frame's clip. */
+static void map_end(draw *d, rect frame, const map_fit *t, const size_t *idx, size_t n)
+{
+    const report *r = d->r;
+    cairo_t *cr = d->cr;
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     cairo_set_line_width(cr, (r->n_d > 60 ? 0.1 : 0.15) * d->f);
     set_rgb(cr, C_BORDER);
     for (size_t i = 0; i < r->n_d; i++)
         path_district(d, t, i);
     cairo_stroke(cr);
-    draw_labels(d, t, frame);
+    draw_labels(d, t, frame, idx, n);
     cairo_restore(cr);
 }
 
-/* A legend entry: swatch (no data: hatched) and its text. */
-static void legend_entry(draw *d, rect cell, int cls, const char *text)
+static int figure_colour(const report *r, size_t i, unsigned *rgb)
+{
+    if (r->cls[i] < 0)
+        return 0;
+    *rgb = pm_classes_colour(&r->classes, r->cls[i]);
+    return 1;
+}
+
+/* The report's map: the figure's classes, the heat layer, the top
+ * districts' names. */
+static void draw_map(draw *d, rect frame, const map_fit *t)
+{
+    const report *r = d->r;
+    size_t idx[N_LABELS], n = 0;
+    for (; n < r->n_top && n < N_LABELS; n++)
+        idx[n] = r->top[n].idx;
+    map_fill(d, frame, t, figure_colour);
+    draw_heat(d);
+    map_end(d, frame, t, idx, n);
+}
+
+/* A legend entry: a swatch of colour rgb (has_colour 0: no data,
+ * hatched) and its text. */
+static void swatch_entry(draw *d, rect cell, int has_colour, unsigned rgb, const char *text)
 {
     double f = d->f, sw = 5 * f, sh = 3.2 * f;
     cairo_rectangle(d->cr, cell.x, cell.y + (cell.h - sh) / 2, sw, sh);
-    if (cls < 0) {
+    if (!has_colour) {
         fill_nodata(d);
     } else {
-        set_rgb(d->cr, pm_classes_colour(&d->r->classes, cls));
+        set_rgb(d->cr, rgb);
         cairo_fill_preserve(d->cr);
     }
     set_rgb(d->cr, C_BORDER);
@@ -792,6 +909,12 @@ static void legend_entry(draw *d, rect cell, int cls, const char *text)
     cairo_stroke(d->cr);
     rect tb = {cell.x + sw + 1.5 * f, cell.y, cell.w - sw - 3 * f, cell.h};
     text_box(d, text, tb, 7.5, 0, C_TEXT, PANGO_ALIGN_LEFT);
+}
+
+/* A legend entry of the figure's class cls (-1: no data). */
+static void legend_entry(draw *d, rect cell, int cls, const char *text)
+{
+    swatch_entry(d, cell, cls >= 0, cls >= 0 ? pm_classes_colour(&d->r->classes, cls) : 0, text);
 }
 
 /* Draws s from x, vertically centred in row b, unshortened; returns
@@ -906,6 +1029,19 @@ static double section_title(draw *d, const char *s, rect b)
     return b.y + SEC_H * d->f;
 }
 
+/* A table row's colour square at x in the row from y: its side. */
+static double row_square(draw *d, double x, double y, unsigned rgb)
+{
+    double f = d->f, rh = ROW_H * f, sq = 2.6 * f;
+    cairo_rectangle(d->cr, x, y + (rh - sq) / 2, sq, sq);
+    set_rgb(d->cr, rgb);
+    cairo_fill_preserve(d->cr);
+    set_rgb(d->cr, C_BORDER);
+    cairo_set_line_width(d->cr, 0.1 * f);
+    cairo_stroke(d->cr);
+    return sq;
+}
+
 static double top_table_height(const draw *d)
 {
     size_t n = d->r->n_top < N_TOP ? d->r->n_top : N_TOP;
@@ -945,13 +1081,7 @@ static void draw_top_table(draw *d, rect b)
         char num[64];
         snprintf(num, sizeof num, "%zu", k + 1);
         text_box(d, num, (rect){b.x, y, w_rank, rh}, 7.5, 0, C_GREY, PANGO_ALIGN_LEFT);
-        double sq = 2.6 * f;
-        cairo_rectangle(d->cr, x_name, y + (rh - sq) / 2, sq, sq);
-        set_rgb(d->cr, pm_classes_colour(&r->classes, r->cls[i]));
-        cairo_fill_preserve(d->cr);
-        set_rgb(d->cr, C_BORDER);
-        cairo_set_line_width(d->cr, 0.1 * f);
-        cairo_stroke(d->cr);
+        double sq = row_square(d, x_name, y, pm_classes_colour(&r->classes, r->cls[i]));
         const char *name = pm_district_name(r->ds, i);
         text_box(d, name[0] ? name : pm_district_id(r->ds, i),
                  (rect){x_name + sq + 1.2 * f, y, w_name - sq - 1.2 * f, rh}, 7.5, 0, C_TEXT,
@@ -1074,11 +1204,361 @@ static void draw_page(draw *d)
     cairo_paint(cr);
     page_layout L = layout_page(d);
     map_fit t = fit_map(&d->r->map, L.map);
-    draw_header(d, L.header);
+    draw_header(d, L.header, d->r->title, d->r->period);
     draw_map(d, L.map, &t);
     draw_legend(d, L.legend);
     draw_scale_bar(d, L.scale, &t);
     draw_side(d, L.side);
+}
+
+/* ---- drawing: the analytics page --------------------------------------- */
+
+#define AN_TITLE "Аналитика: появляющиеся горячие точки и всплески обращений"
+#define NOT_FOUND "не выявлено"
+#define MAX_COLS 7
+#define TREND_Z 1.96   /* |Mann-Kendall z| of a trend (p < 0.05, as pm_ehs_opts) */
+
+/* A table: its box and columns; the column sq_col (-1: none) starts with
+ * a colour square. */
+typedef struct table {
+    rect b;
+    size_t n;
+    const char *head[MAX_COLS];
+    double x[MAX_COLS], w[MAX_COLS];
+    PangoAlignment al[MAX_COLS];
+    int bold[MAX_COLS];
+    int sq_col;
+} table;
+
+/* A column: heading, width in mm at f = 1 (0: the room left), alignment,
+ * bold values. */
+typedef struct column {
+    const char *head;
+    double w;
+    PangoAlignment al;
+    int bold;
+} column;
+
+static table table_of(const draw *d, rect b, const column *c, size_t n, int sq_col)
+{
+    table t = {.b = b, .n = n, .sq_col = sq_col};
+    double fixed = 0, gap = 1 * d->f;
+    for (size_t k = 0; k < n; k++)
+        fixed += c[k].w * d->f + (k ? gap : 0);
+    double x = b.x;
+    for (size_t k = 0; k < n; k++) {
+        t.head[k] = c[k].head;
+        t.w[k] = c[k].w > 0 ? c[k].w * d->f : fmax(b.w - fixed, 0);
+        t.x[k] = x;
+        t.al[k] = c[k].al;
+        t.bold[k] = c[k].bold;
+        x += t.w[k] + gap;
+    }
+    return t;
+}
+
+/* The headings and the rule under them; the y below. */
+static double table_head(draw *d, const table *t, double y)
+{
+    double f = d->f, rh = ROW_H * f;
+    for (size_t k = 0; k < t->n; k++)
+        text_box(d, t->head[k], (rect){t->x[k], y, t->w[k], rh}, 7, 0, C_GREY, t->al[k]);
+    y += rh;
+    set_rgb(d->cr, C_RULE);
+    cairo_set_line_width(d->cr, 0.2 * f);
+    cairo_move_to(d->cr, t->b.x, y);
+    cairo_line_to(d->cr, t->b.x + t->b.w, y);
+    cairo_stroke(d->cr);
+    return y;
+}
+
+/* Row k (from 0; odd rows shaded) at y: cells[0] is the rank (grey). */
+static void table_row(draw *d, const table *t, double y, size_t k, const char *const *cells,
+                      unsigned sq_rgb)
+{
+    double f = d->f, rh = ROW_H * f;
+    if (k % 2) {
+        cairo_rectangle(d->cr, t->b.x, y, t->b.w, rh);
+        set_rgb(d->cr, C_ZEBRA);
+        cairo_fill(d->cr);
+    }
+    for (size_t c = 0; c < t->n; c++) {
+        rect cell = {t->x[c], y, t->w[c], rh};
+        if ((int)c == t->sq_col) {
+            double sq = row_square(d, cell.x, y, sq_rgb) + 1.2 * f;
+            cell.x += sq;
+            cell.w -= sq;
+        }
+        text_box(d, cells[c], cell, 7.5, t->bold[c], c ? C_TEXT : C_GREY, t->al[c]);
+    }
+}
+
+/* Rows a table of n entries shows in height h (its title and headings
+ * included): at most PM_REPORT_ANALYTICS_ROWS, and when not all, room
+ * for the line "и ещё N" under them. */
+static size_t table_shown(const draw *d, size_t n, double h)
+{
+    double room = h / d->f - SEC_H - ROW_H;
+    size_t fit = room > 0 ? (size_t)(room / ROW_H + 1e-9) : 0, cap = PM_REPORT_ANALYTICS_ROWS;
+    if (n <= cap && n <= fit)
+        return n;
+    cap = cap < fit ? cap : fit > 0 ? fit - 1 : 0;
+    return n < cap ? n : cap;
+}
+
+/* The height of a table of n entries with all its rows. */
+static double table_height(const draw *d, size_t n)
+{
+    size_t cap = PM_REPORT_ANALYTICS_ROWS, rows = n == 0 ? 1 : n <= cap ? n : cap + 1;
+    return (SEC_H + ROW_H * (double)(1 + rows)) * d->f;
+}
+
+/* The line under a table's rows: "не выявлено" when it has none, "и ещё
+ * N" when not all are shown. */
+static void table_tail(draw *d, const table *t, double y, size_t n, size_t shown)
+{
+    char more[64];
+    const char *s = NULL;
+    if (n == 0)
+        s = NOT_FOUND;
+    else if (shown < n && snprintf(more, sizeof more, "и ещё %zu", n - shown) > 0)
+        s = more;
+    if (s)
+        text_box(d, s, (rect){t->x[1], y, t->b.x + t->b.w - t->x[1], ROW_H * d->f}, 7.5, 0,
+                 C_GREY, PANGO_ALIGN_LEFT);
+}
+
+static const char *district_label(const report *r, size_t i)
+{
+    const char *name = pm_district_name(r->ds, i);
+    return name[0] ? name : pm_district_id(r->ds, i);
+}
+
+/* The trend of a Gi* series as an arrow and a word. */
+static const char *trend_word(double z)
+{
+    if (!isfinite(z))
+        return "—";
+    return z >= TREND_Z ? "↑ растёт" : z <= -TREND_Z ? "↓ снижается" : "→ без тренда";
+}
+
+/* "Появляющиеся горячие точки": rank, district (class colour), class,
+ * trend, the last week's z. */
+static void draw_hot_table(draw *d, rect b)
+{
+    const report *r = d->r;
+    const pm_report_analytics *an = r->an;
+    static const column COLS[] = {{"№", 6, PANGO_ALIGN_LEFT, 0},
+                                  {"Район", 0, PANGO_ALIGN_LEFT, 0},
+                                  {"Класс", 52, PANGO_ALIGN_LEFT, 0},
+                                  {"Тренд", 25, PANGO_ALIGN_LEFT, 0},
+                                  {"Сила (z)", 15, PANGO_ALIGN_RIGHT, 1}};
+    table t = table_of(d, b, COLS, 5, 1);
+    double y = table_head(d, &t, section_title(d, "Появляющиеся горячие точки", b));
+    size_t shown = table_shown(d, an->n_hot, b.h);
+    for (size_t k = 0; k < shown; k++, y += ROW_H * d->f) {
+        const pm_report_hotspot *h = &an->hot[k];
+        char num[24], z[64];
+        snprintf(num, sizeof num, "%zu", k + 1);
+        pm_format_number(h->last_z, 1, 1, z, sizeof z);
+        const char *cells[] = {num, district_label(r, h->district), EHS_RU[h->ehs_class],
+                               trend_word(h->trend_z), z};
+        table_row(d, &t, y, k, cells, EHS_RGB[h->ehs_class]);
+    }
+    table_tail(d, &t, y, an->n_hot, shown);
+}
+
+/* A count as written: whole numbers without decimals, else one. */
+static void fmt_count(double v, char *buf, size_t cap)
+{
+    pm_format_number(v, v == floor(v) ? 0 : 1, 0, buf, cap);
+}
+
+/* "Всплески обращений": rank, district, topic (its colour), this week,
+ * expected, the upper 95 % bound, "+N %" over the expected. */
+static void draw_alert_table(draw *d, rect b)
+{
+    const report *r = d->r;
+    const pm_report_analytics *an = r->an;
+    static const column COLS[] = {{"№", 6, PANGO_ALIGN_LEFT, 0},
+                                  {"Район", 0, PANGO_ALIGN_LEFT, 0},
+                                  {"Тема", 36, PANGO_ALIGN_LEFT, 0},
+                                  {"За неделю", 17, PANGO_ALIGN_RIGHT, 0},
+                                  {"Ожидалось", 17, PANGO_ALIGN_RIGHT, 0},
+                                  {"Граница 95 %", 21, PANGO_ALIGN_RIGHT, 0},
+                                  {"Прирост", 15, PANGO_ALIGN_RIGHT, 1}};
+    table t = table_of(d, b, COLS, 7, 2);
+    double y = table_head(d, &t, section_title(d, "Всплески обращений", b));
+    size_t shown = table_shown(d, an->n_alerts, b.h);
+    for (size_t k = 0; k < shown; k++, y += ROW_H * d->f) {
+        const pm_report_alert *a = &an->alerts[k];
+        char num[24], obs[64], exp[64], up[64], rise[72];
+        snprintf(num, sizeof num, "%zu", k + 1);
+        fmt_count(a->observed, obs, sizeof obs);
+        pm_format_number(a->expected, 1, 0, exp, sizeof exp);
+        fmt_count(a->upper95, up, sizeof up);
+        double pct = a->expected > 0 ? 100 * (a->observed - a->expected) / a->expected : NAN;
+        pm_format_number(pct, 0, 1, rise, sizeof rise);
+        if (isfinite(pct))
+            strcat(rise, " %");
+        const char *cells[] = {num, district_label(r, a->district),
+                               pm_topic_name_ru(r->topics, a->topic), obs, exp, up, rise};
+        table_row(d, &t, y, k, cells, parse_colour(pm_topic_color(r->topics, a->topic)));
+    }
+    table_tail(d, &t, y, an->n_alerts, shown);
+}
+
+static int ehs_colour(const report *r, size_t i, unsigned *rgb)
+{
+    *rgb = EHS_RGB[r->ehs[i]];
+    return 1;
+}
+
+#define LEGEND_ONE_COLUMN 8   /* more classes than this: hot and cold in two columns */
+
+static int ehs_is_hot(int cls) { return cls >= PM_EHS_NEW_HOT && cls <= PM_EHS_HISTORICAL_HOT; }
+
+/* The legend's layout: the classes present, hot ones then cold ones;
+ * one column of full names, or, when there are many, a column of hot and
+ * one of cold under the headings "горячие точки" and "холодные точки"
+ * with only the first word of each name; "нет закономерности" last. */
+typedef struct ehs_key {
+    int cls[PM_EHS_CLASSES];
+    size_t n, n_hot, n_cold;
+    int none, two_cols;
+    size_t rows;
+} ehs_key;
+
+static ehs_key ehs_key_of(const report *r)
+{
+    ehs_key k = {.none = r->ehs_present[PM_EHS_NONE] > 0};
+    for (int c = 1; c < PM_EHS_CLASSES; c++)
+        if (r->ehs_present[c]) {
+            k.cls[k.n++] = c;
+            k.n_hot += ehs_is_hot(c);
+        }
+    k.n_cold = k.n - k.n_hot;
+    k.two_cols = k.n + (size_t)k.none > LEGEND_ONE_COLUMN;
+    k.rows = k.two_cols ? 1 + (k.n_hot > k.n_cold ? k.n_hot : k.n_cold) + (size_t)k.none
+                        : k.n + (size_t)k.none;
+    return k;
+}
+
+static void ehs_legend(draw *d, rect b, const ehs_key *k)
+{
+    double rh = ROW_H * d->f, cw = k->two_cols ? b.w / 2 : b.w;
+    size_t row[2] = {0, 0};
+    if (k->two_cols) {
+        text_box(d, "горячие точки:", (rect){b.x, b.y, cw, rh}, 7.5, 1, C_TEXT, PANGO_ALIGN_LEFT);
+        text_box(d, "холодные точки:", (rect){b.x + cw, b.y, cw, rh}, 7.5, 1, C_TEXT,
+                 PANGO_ALIGN_LEFT);
+        row[0] = row[1] = 1;
+    }
+    for (size_t e = 0; e < k->n; e++) {
+        int c = k->cls[e], col = k->two_cols && !ehs_is_hot(c);
+        char word[64];
+        const char *name = EHS_RU[c];
+        if (k->two_cols) {   /* "новая горячая точка" → "новая" */
+            snprintf(word, sizeof word, "%.*s", (int)strcspn(name, " "), name);
+            name = word;
+        }
+        swatch_entry(d, (rect){b.x + col * cw, b.y + (double)row[col]++ * rh, cw, rh}, 1,
+                     EHS_RGB[c], name);
+    }
+    if (k->none)
+        swatch_entry(d, (rect){b.x, b.y + (double)(k->rows - 1) * rh, b.w, rh}, 1,
+                     EHS_RGB[PM_EHS_NONE], EHS_RU[PM_EHS_NONE]);
+}
+
+/* The districts coloured by class, the listed ones named, the legend
+ * under the map. */
+static void draw_ehs_map(draw *d, rect b)
+{
+    const report *r = d->r;
+    ehs_key key = ehs_key_of(r);
+    double f = d->f, y = section_title(d, "Районы по классам", b);
+    double legend_h = (double)key.rows * ROW_H * f;
+    rect frame = {b.x, y + 1 * f, b.w, b.y + b.h - legend_h - 2 * f - (y + 1 * f)};
+    if (frame.h > 10 * f) {
+        map_fit t = fit_map(&r->map, frame);
+        size_t idx[N_LABELS], n = 0;
+        for (; n < r->an->n_hot && n < N_LABELS; n++)
+            idx[n] = r->an->hot[n].district;
+        map_fill(d, frame, &t, ehs_colour);
+        map_end(d, frame, &t, idx, n);
+    }
+    ehs_legend(d, (rect){b.x, b.y + b.h - legend_h, b.w, legend_h}, &key);
+}
+
+/* The footnote: what the page shows, in plain words. */
+static void footnote_text(const report *r, char *buf, size_t cap)
+{
+    char fdr[64] = "";
+    if (r->an->fdr > 0) {
+        char pct[32];
+        double p = 100 * r->an->fdr;
+        pm_format_number(p, p == floor(p) ? 0 : 1, 0, pct, sizeof pct);
+        snprintf(fdr, sizeof fdr, "FDR %s %%", pct);
+    }
+    snprintf(buf, cap,
+             "Как читать. Горячая точка — район, где вместе с соседними районами обращений "
+             "заметно больше, чем в среднем по региону; холодная точка — заметно меньше. Класс "
+             "говорит, как это менялось по неделям: новая — только на последней неделе; "
+             "последовательная — несколько последних недель подряд; усиливающаяся, устойчивая, "
+             "ослабевающая — почти все недели, и сила растёт, держится или спадает; "
+             "спорадическая — то появляется, то пропадает; колеблющаяся — раньше район был "
+             "точкой другого знака; историческая — почти все недели, но не на последней. "
+             "Сила (z) — насколько необычна последняя неделя: от 1,65 по модулю — уверенность "
+             "90 %%, от 1,96 — 95 %%, от 2,58 — 99 %%; тренд — рост или спад силы за период. "
+             "Всплеск — район и тема, где обращений за последнюю неделю %s.%s%s%s",
+             fdr[0] ? "слишком много для прогноза по предыдущим неделям"
+                    : "больше верхней границы 95 % прогноза по предыдущим неделям",
+             fdr[0] ? " Поправка на множественную проверку, " : "", fdr,
+             fdr[0] ? ": среди выявленных точек и всплесков случайных в среднем не больше этой "
+                      "доли." : "");
+}
+
+/* Draws s wrapped to b.w from the top of b; returns its height (nothing
+ * is drawn when measure_only). */
+static double text_para(draw *d, const char *s, rect b, double pt, unsigned rgb, int measure_only)
+{
+    text_set(d, s, pt, 0, b.w, PANGO_ALIGN_LEFT);
+    pango_layout_set_ellipsize(d->lay, PANGO_ELLIPSIZE_NONE);
+    double h;
+    text_extent(d, NULL, &h);
+    if (!measure_only) {
+        set_rgb(d->cr, rgb);
+        cairo_move_to(d->cr, b.x, b.y);
+        pango_cairo_show_layout(d->cr, d->lay);
+    }
+    return h;
+}
+
+/* The analytics page, in mm (the page's own origin): header, the map of
+ * classes on the left, the two tables on the right, the footnote across
+ * the bottom. */
+static void draw_analytics_page(draw *d)
+{
+    const report *r = d->r;
+    double f = d->f, m = 10 * f, cw = d->W - 2 * m, top = m + 18 * f, gap = 7 * f;
+    char period[256] = "", note[3072];
+    if (r->an->period_label)
+        snprintf(period, sizeof period, "Период анализа: %s", r->an->period_label);
+    draw_header(d, (rect){m, m, cw, 14 * f}, AN_TITLE, period);
+    footnote_text(r, note, sizeof note);
+    rect foot = {m, 0, cw, 0};
+    foot.h = text_para(d, note, foot, 7, C_GREY, 1);
+    foot.y = d->H - m - foot.h;
+    text_para(d, note, foot, 7, C_GREY, 0);
+    double bottom = foot.y - 4 * f, map_w = 0.36 * cw;
+    rect left = {m, top, map_w, bottom - top}, right = {m + map_w + gap, top, cw - map_w - gap,
+                                                        bottom - top};
+    draw_ehs_map(d, left);
+    double hot_h = fmin(table_height(d, r->an->n_hot), right.h);
+    draw_hot_table(d, (rect){right.x, right.y, right.w, hot_h});
+    double ay = right.y + hot_h + SEC_GAP * f;
+    if (right.y + right.h - ay > 0)
+        draw_alert_table(d, (rect){right.x, ay, right.w, right.y + right.h - ay});
 }
 
 /* ---- the heat layer ---------------------------------------------------- */
@@ -1420,18 +1900,46 @@ static void text_end(draw *d)
         pango_font_description_free(d->font);
 }
 
-/* Draws the report on surface s whose unit is 1/k mm; the status of the
+/* Ends the report's page before the analytics page: a new PDF page, or,
+ * on a sheet of stacked pages, a dashed rule across where the next page
+ * begins and the origin moved there. */
+static void next_page(draw *d, int stacked)
+{
+    cairo_t *cr = d->cr;
+    if (!stacked) {
+        cairo_show_page(cr);
+        return;
+    }
+    double dash[] = {2 * d->f, 1.5 * d->f};
+    cairo_save(cr);
+    cairo_set_dash(cr, dash, 2, 0);
+    cairo_set_line_width(cr, 0.3 * d->f);
+    set_rgb(cr, C_RULE);
+    cairo_move_to(cr, 0, d->H);
+    cairo_line_to(cr, d->W, d->H);
+    cairo_stroke(cr);
+    cairo_restore(cr);
+    cairo_translate(cr, 0, d->H);
+}
+
+/* Draws the report (and the analytics page, after a new page or below
+ * it when stacked) on surface s whose unit is 1/k mm; the status of the
  * drawing (cairo's, checked once here). */
 static cairo_status_t draw_on(cairo_surface_t *s, const report *r, const page *pg, double k,
-                              double tol_mm)
+                              double tol_mm, int stacked)
 {
     cairo_t *cr = cairo_create(s);
     cairo_scale(cr, k, k);
     draw d = {.cr = cr, .r = r, .W = pg->w_mm, .H = pg->h_mm, .tol = tol_mm,
               .f = fmin(pg->w_mm / 297.0, pg->h_mm / 210.0)};
     int text_ok = cairo_status(cr) == CAIRO_STATUS_SUCCESS && text_begin(&d);
-    if (text_ok)
+    if (text_ok) {
         draw_page(&d);
+        if (r->an) {
+            next_page(&d, stacked);
+            draw_analytics_page(&d);
+        }
+    }
     text_end(&d);
     cairo_status_t st = cairo_status(cr);
     cairo_destroy(cr);
@@ -1467,6 +1975,13 @@ static cairo_status_t mem_write(void *closure, const unsigned char *data, unsign
     return CAIRO_STATUS_SUCCESS;
 }
 
+/* The height of the sheet, mm: PDF has a page per page, PNG and SVG
+ * stack them. */
+static double sheet_h_mm(pm_report_format fmt, const page *pg)
+{
+    return fmt == PM_REPORT_PDF ? pg->h_mm : pg->h_mm * pg->n_pages;
+}
+
 /* The surface of the format writing to m; *k is its units per mm, *tol
  * the path simplification tolerance (mm). */
 static cairo_surface_t *surface_new(pm_report_format fmt, const report *r, const page *pg,
@@ -1476,9 +1991,9 @@ static cairo_surface_t *surface_new(pm_report_format fmt, const report *r, const
         *k = pg->dpi / 25.4;
         *tol = 0.4 * 25.4 / pg->dpi;
         return cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)lround(pg->w_mm * *k),
-                                          (int)lround(pg->h_mm * *k));
+                                          (int)lround(sheet_h_mm(fmt, pg) * *k));
     }
-    double w = pg->w_mm / MM_PER_PT, h = pg->h_mm / MM_PER_PT;
+    double w = pg->w_mm / MM_PER_PT, h = sheet_h_mm(fmt, pg) / MM_PER_PT;
     *k = 1 / MM_PER_PT;
     *tol = 0.05;
     if (fmt == PM_REPORT_SVG) {
@@ -1499,7 +2014,7 @@ static int render(pm_ctx *ctx, const char *name, pm_report_format fmt, const rep
     membuf m = {0};
     double k, tol;
     cairo_surface_t *s = surface_new(fmt, r, pg, &m, &k, &tol);
-    cairo_status_t st = draw_on(s, r, pg, k, tol);
+    cairo_status_t st = draw_on(s, r, pg, k, tol, fmt != PM_REPORT_PDF);
     if (!st && fmt == PM_REPORT_PNG)
         st = cairo_surface_write_to_png_stream(s, mem_write, &m);
     cairo_surface_finish(s);   /* PDF and SVG write their last bytes here */
@@ -1546,10 +2061,11 @@ static int page_from_opts(pm_ctx *ctx, const pm_report_opts *o, pm_report_format
                       pg->w_mm, pg->h_mm);
     if (!(pg->dpi >= 20 && pg->dpi <= 1200))
         return PM_ERR(ctx, PM_E_USAGE, "resolution %g dpi: must be 20 to 1200", pg->dpi);
-    double px = fmax(pg->w_mm, pg->h_mm) / 25.4 * pg->dpi;
+    pg->n_pages = o->analytics ? 2 : 1;
+    double side = fmax(pg->w_mm, sheet_h_mm(fmt, pg)), px = side / 25.4 * pg->dpi;
     if (fmt == PM_REPORT_PNG && px > 32767)
-        return PM_ERR(ctx, PM_E_USAGE, "a %g mm page at %g dpi is %.0f pixels wide, more than "
-                      "32767", fmax(pg->w_mm, pg->h_mm), pg->dpi, px);
+        return PM_ERR(ctx, PM_E_USAGE, "a %g mm %s at %g dpi is %.0f pixels wide, more than "
+                      "32767", side, pg->n_pages > 1 ? "sheet of two pages" : "page", pg->dpi, px);
     return PM_OK;
 }
 
@@ -1572,14 +2088,16 @@ int pm_report_render(pm_ctx *ctx, const char *name, pm_report_format fmt, const 
     if (!fig)
         return PM_ERR(ctx, PM_E_USAGE, "%s: unknown figure \"%s\" (%s)", name, fig_name,
                       pm_figure_names());
-    page pg;
+    page pg = {0};
     int rc = page_from_opts(ctx, &o, fmt, &pg);
     if (rc)
         return rc;
     report r = {.ds = ds, .topics = topics, .fig = fig,
                 .title = o.title ? o.title : "Обращения граждан",
                 .attribution = o.attribution};
-    rc = report_build(ctx, &r, cube, f, &o);
+    rc = analytics_build(ctx, name, &r, o.analytics);
+    if (!rc)
+        rc = report_build(ctx, &r, cube, f, &o);
     if (!rc)
         rc = heat_build(ctx, &r, &o, &pg);
     if (!rc)

@@ -1,5 +1,5 @@
 /* viewer.js — the problemap viewer: a Leaflet map of `problemap serve`'s
- * layers (heat, districts by a figure, grid) under the district borders,
+ * layers (heat, districts by a figure, grid, Gi* hot spots) under the district borders,
  * with the filters, the legend, a popup per district and a short summary.
  *
  * Plain ES2017, no build step; Leaflet is the global `L` (served by the
@@ -97,7 +97,10 @@
     /* ---- state: what the user chose -------------------------------------- */
 
     var meta = null;
-    var state = { layer: 'heat', figure: '', topic: '', source: '', from: '', to: '', weight: 'one' };
+    var state = { layer: 'heat', figure: '', topic: '', source: '', from: '', to: '', weight: 'one', fdr: '' };
+
+    /* The layers that colour districts by a figure (the choropleth, the Gi* hot spots). */
+    function byFigure() { return state.layer === 'choropleth' || state.layer === 'hotspots'; }
 
     function hasDays() { return !!(meta.days && meta.days.first && meta.days.last); }
 
@@ -116,17 +119,19 @@
         if (state.to) p.set('to', state.to);
         return p;
     }
-    /* The filters of the map layer: the base ones, the figure or the weight. */
+    /* The filters of the map layer: the base ones, the figure (and FDR for
+     * hot spots) or the weight. */
     function layerParams() {
         var p = baseParams();
-        if (state.layer === 'choropleth') p.set('figure', state.figure);
+        if (byFigure()) p.set('figure', state.figure);
         else p.set('weight', state.weight);
+        if (state.layer === 'hotspots' && state.fdr) p.set('fdr', '1');
         return p;
     }
-    /* The reports show a figure: the chosen one on the districts layer. */
+    /* The reports show a figure: the chosen one on the districts layers. */
     function reportParams() {
         var p = baseParams();
-        if (state.layer === 'choropleth' && state.figure) p.set('figure', state.figure);
+        if (byFigure() && state.figure) p.set('figure', state.figure);
         return p;
     }
 
@@ -147,6 +152,7 @@
         pick('topic', meta.topics.map(function (t) { return t.code; }));
         pick('source', meta.sources.map(function (s) { return s.name; }));
         pick('weight', ['one', 'open', 'overdue', 'wait_h']);
+        pick('fdr', ['1']);
         var day = /^\d{4}-\d{2}-\d{2}$/;
         var from = p.get('from'), to = p.get('to');
         if (hasDays() && from && to && day.test(from) && day.test(to) && from <= to &&
@@ -196,14 +202,17 @@
         $('f-source').value = state.source;
         $('f-from').value = state.from;
         $('f-to').value = state.to;
-        $('figure-row').hidden = state.layer !== 'choropleth';
-        $('weight-row').hidden = state.layer === 'choropleth';
+        $('f-fdr').checked = state.fdr === '1';
+        $('figure-row').hidden = !byFigure();
+        $('weight-row').hidden = byFigure();
+        $('fdr-row').hidden = state.layer !== 'hotspots';
     }
 
     function readControls() {
         state.layer = $('f-layer').value;
         state.figure = $('f-figure').value;
         state.weight = $('f-weight').value;
+        state.fdr = $('f-fdr').checked ? '1' : '';
         state.topic = $('f-topic').value;
         state.source = $('f-source').value;
         state.from = $('f-from').value;
@@ -211,7 +220,7 @@
     }
 
     function wireControls() {
-        ['f-layer', 'f-figure', 'f-weight', 'f-topic', 'f-source', 'f-from', 'f-to'].forEach(function (id) {
+        ['f-layer', 'f-figure', 'f-weight', 'f-fdr', 'f-topic', 'f-source', 'f-from', 'f-to'].forEach(function (id) {
             $(id).addEventListener('change', function () { readControls(); showState(); schedule(); });
         });
         Array.prototype.forEach.call(document.querySelectorAll('.quick button'), function (b) {
@@ -556,7 +565,8 @@
         (leg.classes || []).forEach(function (c) {
             var sw = el('span', { className: 'pm-swatch', 'aria-hidden': 'true' });
             sw.style.background = c.color;
-            list.appendChild(el('li', null, [sw, el('span', { text: String(c.label) })]));
+            var text = String(c.label) + (isNum(c.count) ? ' (' + fmt(c.count) + ')' : '');
+            list.appendChild(el('li', null, [sw, el('span', { text: text })]));
         });
         if (leg.nodata) {
             var sw = el('span', { className: 'pm-swatch pm-nodata', 'aria-hidden': 'true' });
@@ -574,6 +584,10 @@
         div.appendChild(el('h2', { text: String(leg.title || '') }));
         var parts = leg.kind === 'heat' ? heatLegend(leg) : classLegend(leg);
         parts.forEach(function (p) { div.appendChild(p); });
+        if (leg.kind === 'hotspots') {
+            div.appendChild(el('p', { className: 'pm-note', text: 'Gi* — район вместе с соседями по границе' +
+                (leg.fdr ? '; с поправкой FDR' : '') + '. Нет данных: район без соседей' }));
+        }
         div.appendChild(el('p', { className: 'pm-note', text: periodText() }));
     }
 

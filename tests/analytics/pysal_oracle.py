@@ -15,6 +15,14 @@ gives an island a Gi* (the unit alone) and a local I of 0; we give NAN
 For points: distance-band and k-nearest-neighbour weights against
 libpysal's DistanceBand and KNN, on a regular grid (exact ties at the band
 distance) and on seeded random points (no ties, so KNN is unique).
+For the equal-area grid (engine/pm_cellgrid.h): the cell centres the
+driver prints, on the shipped regions (50 km hexagons and squares) and
+on the OSM districts of Kemerovo when present (2 km): the default band
+(the nearest ring) equals DistanceBand(binary=True) on the same centres,
+the k nearest equal KNN(k) wherever the k-th neighbour is unique (a grid
+has exact ties; rows with a tie at the k-th distance are counted and
+left out), and Gi* over both within 1e-9 of numpy's esda formula (on
+pysal's band weights; on our k nearest).
 """
 import json
 import os
@@ -27,6 +35,7 @@ warnings.filterwarnings("ignore")  # libpysal: "geopandas not available", remote
 import numpy as np  # noqa: E402
 from libpysal import cg, weights  # noqa: E402
 from scipy import sparse  # noqa: E402  (libpysal depends on scipy)
+from scipy.spatial import cKDTree  # noqa: E402
 
 TOL = 1e-9
 results = {"passed": 0, "failed": 0}
@@ -153,6 +162,73 @@ def check_points(driver, workdir, name, pts, d, k, check_knn):
           f"{sorted(pairs_of(wk, ids) - knn)[:5]}")
 
 
+def bbox_centre(path):
+    """The middle of the GeoJSON's lon/lat extent (the analyze default is
+    the same idea; any centre gives an equal-area plane)."""
+    with open(path, encoding="utf-8") as f:
+        fc = json.load(f)
+    xs, ys = [], []
+    for ft in fc["features"]:
+        g = ft["geometry"]
+        for poly in ([g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]):
+            for x, y in poly[0]:
+                xs.append(x)
+                ys.append(y)
+    return (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+
+
+def w_from_pairs(pairs, n):
+    nb = {i: [] for i in range(n)}
+    for a, b in sorted(pairs):
+        nb[a].append(b)
+    return weights.W(nb, id_order=list(range(n)), silence_warnings=True)
+
+
+def check_grid(driver, path, id_field, name, cell_m, shape, k, centre=None):
+    lon0, lat0 = centre or bbox_centre(path)
+    rows = run_driver(driver, "grid", path, id_field, cell_m, shape, k, repr(lon0), repr(lat0))
+    pts = np.array([[float(r[2]), float(r[3])] for r in rows if r[0] == "cell"])
+    n = len(pts)
+    d = float(next(r[1] for r in rows if r[0] == "band_m"))
+    band = {(int(r[1]), int(r[2])) for r in rows if r[0] == "band"}
+    knn = {(int(r[1]), int(r[2])) for r in rows if r[0] == "knn"}
+    y = np.array([float(r[2]) for r in rows if r[0] == "value"])
+    gi = np.array([float(r[2]) for r in rows if r[0] == "gi"])
+    giknn = np.array([float(r[2]) for r in rows if r[0] == "giknn"])
+    ids = list(range(n))
+    label = f"{name}: {n} {shape} cells of {cell_m:g} m"
+    wb = weights.DistanceBand(pts, threshold=d, binary=True, silence_warnings=True)
+    theirs = pairs_of(wb, ids)
+    ring = 6 if shape == "hex" else 8
+    full = sum(1 for i in ids if len(wb.neighbors[i]) == ring)
+    check(band == theirs, f"{label}: band {d:.1f} m, {len(band)} pairs equal DistanceBand's "
+          f"({full} cells with all {ring} neighbours)",
+          f"ours-only {sorted(band - theirs)[:5]}, pysal-only {sorted(theirs - band)[:5]}")
+    # KNN: rows whose k-th neighbour is unique (distance gap > 1e-6 m)
+    wk = weights.KNN(pts, k=k)
+    dist, _ = cKDTree(pts).query(pts, k=min(k + 2, n))
+    unique = [i for i in ids if dist[i][k + 1] - dist[i][k] > 1e-6] if n > k + 1 else ids
+    ours_k = {i: set() for i in ids}
+    for a, b in knn:
+        ours_k[a].add(b)
+    diff = [i for i in unique if ours_k[i] != set(wk.neighbors[i])]
+    check(not diff, f"{label}: {k} nearest equal KNN's on {len(unique)} cells "
+          f"({n - len(unique)} with a tie at the {k}-th distance left out)",
+          "; ".join(f"{i}: ours {sorted(ours_k[i])}, pysal {sorted(wk.neighbors[i])}" for i in diff[:3]))
+    z_band = esda_gistar(weights.W({i: list(wb.neighbors[i]) for i in ids}, id_order=ids,
+                                   silence_warnings=True), y)
+    z_knn = esda_gistar(w_from_pairs(knn, n), y)
+    islands = np.array([not wb.neighbors[i] for i in ids])
+    for tag, ours_z, ref, undefined in (("band", gi, z_band, islands),
+                                        ("k nearest", giknn, z_knn, np.zeros(n, bool))):
+        fin = np.isfinite(ours_z)
+        worst = float(np.max(np.abs(ours_z[fin] - ref[fin]))) if fin.any() else 0.0
+        check(worst <= TOL and np.array_equal(~fin, undefined),
+              f"{label}: Gi* z over the {tag} within {TOL} of esda's formula on {int(fin.sum())} "
+              f"cells, NAN on the {int(undefined.sum())} islands (largest difference {worst:.2e})",
+              f"largest difference {worst:.3e}, {int((~fin).sum())} NAN")
+
+
 def main():
     driver, root, workdir = sys.argv[1:4]
     check_districts(driver, os.path.join(root, "data/ru_regions.geojson"), "iso", "ru_regions")
@@ -171,6 +247,16 @@ def main():
     check_points(driver, workdir, "grid_queen", grid, 1500.0, 8, False)
     rnd = np.random.RandomState(20261122).uniform(-40000, 40000, size=(500, 2))
     check_points(driver, workdir, "random", rnd, 5000.0, 6, True)
+    regions = os.path.join(root, "data/ru_regions.geojson")
+    for shape in ("hex", "square"):
+        check_grid(driver, regions, "iso", "ru_regions", 50000, shape, 6 if shape == "hex" else 8,
+                   centre=(100.0, 60.0))
+    kem = os.path.join(shared, "ru_kemerovo_districts_osm.geojson")
+    if os.path.exists(kem):
+        check_grid(driver, kem, "id", "ru_kemerovo_districts_osm", 2000, "hex", 6)
+        check_grid(driver, kem, "id", "ru_kemerovo_districts_osm", 2000, "square", 8)
+    else:
+        print("skipped the grid on ru_kemerovo_districts_osm: not in ../shared/data")
     print(f"analytics: {results['passed']} passed, {results['failed']} failed")
     sys.exit(1 if results["failed"] else 0)
 

@@ -1,7 +1,8 @@
 /* viewer.test.cjs — the viewer (web/) in headless Chromium against a running
  * `problemap serve`: tiles load and are not blank, a topic change changes
- * the tiles, the other layers load with their legends, a click on a district
- * opens its popup with its figures, the download links carry the filters,
+ * the tiles, the other layers load with their legends (the hot spots: the
+ * 7 Gi* classes, the FDR box), a click on a district opens its popup with
+ * its figures, the download links carry the filters,
  * every control has a label, nothing is requested from any other host and
  * the console stays clean.  Saves a screenshot for a person to look at.
  *
@@ -165,6 +166,21 @@ async function main() {
             const classes = await page.$$eval('.pm-legend .pm-classes li', (li) => li.length);
             check(t.some((x) => x.opaque > 0) && classes >= 1,
                   layer + ': tiles drawn, legend with ' + classes + ' classes');
+        }
+        if (meta.layers.indexOf('hotspots') >= 0) {   /* Gi* bins: seven classes, figure and FDR */
+            await page.selectOption('#f-layer', 'hotspots');
+            const t = await waitTiles(page, ['/tiles/hotspots/'], MIN_TILES);
+            const bins = await page.$$eval('.pm-legend .pm-classes li',
+                (li) => li.filter((x) => !x.querySelector('.pm-nodata')).map((x) => x.textContent));
+            check(t.some((x) => x.opaque > 0) && bins.length === 7 && /холодная точка, 99/.test(bins[0]) &&
+                  /не значимо/.test(bins[3]) && /горячая точка, 99/.test(bins[6]),
+                  'hotspots: tiles drawn, legend with the 7 Gi* classes: ' + bins.join('; '));
+            check(await page.isVisible('#figure-row') && await page.isVisible('#fdr-row') &&
+                  await page.isHidden('#weight-row'), 'hotspots: the figure and FDR controls are shown, the weight is not');
+            await page.check('#f-fdr');
+            const fdr = await waitTiles(page, ['/tiles/hotspots/', 'fdr=1'], MIN_TILES);
+            check(fdr.length >= MIN_TILES, 'hotspots: ticking FDR reloads the tiles with fdr=1');
+            await page.uncheck('#f-fdr');
         }
         await page.selectOption('#f-layer', 'heat');
         await page.selectOption('#f-topic', '');

@@ -97,7 +97,7 @@ get meta.json /api/meta.json >/dev/null
 python3 - "$T/r/meta.json" >"$T/why" 2>&1 <<'PY' && ok "/api/meta.json: title, bounds, centre, topics with counts, sources, days, figures, layers" || bad "meta" "$T/why"
 import json, sys
 m = json.load(open(sys.argv[1]))
-assert m['layers'] == ['heat', 'choropleth', 'grid'] and m['generation'] == 1
+assert m['layers'] == ['heat', 'choropleth', 'grid', 'hotspots'] and m['generation'] == 1
 w, s, e, n = m['bounds']; assert w < e and s < n and 41 < s < 45 and 80 < n < 83, m['bounds']
 assert len(m['center']) == 2
 codes = {t['code']: t for t in m['topics']}
@@ -164,6 +164,28 @@ code=$(get grid.png "/tiles/grid/$Z7.png?weight=open")
 code=$(get grid3395.png "/tiles/grid/$Z7.png?grid=3395")
 [ "$code" = 200 ] && python3 "$T/png.py" "$T/r/grid3395.png" 256 >"$T/why" 2>&1 &&
     ok "grid tile on EPSG:3395" || bad "grid 3395 ($code)" "$T/why"
+# hot spots: the Gi* bins of a figure, seven classes cold to hot; islands (Kaliningrad,
+# Sakhalin) are "нет данных"; fdr=1 is kept in the tile URL, fdr=0 (the default) dropped
+get hot.json "/tiles/hotspots.json?fdr=1&topic=roads&figure=complaints" >/dev/null
+get hot0.json "/tiles/hotspots.json?fdr=0" >/dev/null
+python3 - "$T/r/hot.json" "$T/r/hot0.json" >"$T/why" 2>&1 <<'PY' && ok "hot-spot TileJSON: 7 Gi* classes cold to hot, no data for islands, fdr in the tile URL" || bad "hot-spot TileJSON" "$T/why"
+import json, sys
+j, j0 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert j['tiles'] == ['/tiles/hotspots/{z}/{x}/{y}.png?topic=roads&fdr=1&g=1'], j['tiles']
+assert j0['tiles'] == ['/tiles/hotspots/{z}/{x}/{y}.png?g=1'], j0['tiles']
+leg = j['problemap_legend']
+assert leg['kind'] == 'hotspots' and leg['fdr'] is True and leg['figure'] == 'complaints', leg
+assert [c['bin'] for c in leg['classes']] == [-3, -2, -1, 0, 1, 2, 3], leg['classes']
+assert [c['color'] for c in leg['classes']] == ['#2166ac', '#67a9cf', '#d1e5f0', '#f7f7f7', '#fddbc7', '#ef8a62', '#b2182b']
+assert leg['classes'][0]['label'] == 'холодная точка, 99 %' and leg['classes'][3]['label'] == 'не значимо'
+assert leg['classes'][6]['label'] == 'горячая точка, 99 %'
+assert sum(c['count'] for c in leg['classes']) == 86 - 3, leg['classes']   # 3 islands
+assert leg['nodata']['label'] == 'нет данных' and 'Gi*' in leg['title']
+assert j0['problemap_legend']['fdr'] is False
+PY
+code=$(get hot.png "/tiles/hotspots/$Z6.png?fdr=1")
+[ "$code" = 200 ] && python3 "$T/png.py" "$T/r/hot.png" 256 nonempty >"$T/why" 2>&1 &&
+    ok "hot-spot tile (fdr=1): a 256 px PNG with colour" || bad "hot-spot tile ($code)" "$T/why"
 code=$(get empty.png "/tiles/heat/6/0/0.png")
 [ "$code" = 200 ] && python3 "$T/png.py" "$T/r/empty.png" 1 >"$T/why" 2>&1 &&
     ok "an empty tile is 200 with a tiny transparent PNG" || bad "empty tile ($code)" "$T/why"
@@ -228,6 +250,7 @@ for t in "400 /tiles/heat/19/0/0.png" "400 /tiles/heat/3/8/0.png" "400 /tiles/he
          "400 /tiles/heat.json?from=2025-10-10&to=2025-10-01" "400 /tiles/heat.json?to=2025-10-10&to=2025-10-11" \
          "400 /tiles/heat.json?weight=heavy" "400 /tiles/heat.json?weight=one&weight=open" \
          "400 /tiles/heat.json?grid=4326" "400 /tiles/heat.json?figure=x" \
+         "400 /tiles/hotspots.json?fdr=2" "400 /tiles/hotspots.json?fdr=yes" "400 /tiles/hotspots.json?fdr=1&fdr=1" \
          "400 /tiles/heat.json?topic" "400 /tiles/heat.json?topic=" "400 /api/meta.json?topic=roads" \
          "400 /api/report.png?figure=nosuch" "404 /etc/passwd" "404 /api/nosuch" \
          "400 /tiles/heat.json?$many" "414 /tiles/heat.json?topic=$long" "414 /tiles/heat.json?topic=$huge"; do

@@ -7,7 +7,10 @@
  * class colour; C is grey and hatched; the A|B border is dark; a tile off
  * the region is empty; a 2×2 block of tiles equals the parent's 512-px
  * tile wherever the fill is flat; 900 small districts are all found
- * through the index; bad arguments are PM_E_USAGE.
+ * through the index; bad arguments are PM_E_USAGE.  A layer with given
+ * classes (the Gi* bins: A hot at 99 %, B cold at 95 %, D not significant,
+ * C undefined) colours each district by its bin, hatches C, and keeps
+ * failing cleanly.
  *
  * Grid: counts per cell against a brute-force count over the complaints'
  * own lon/lat, projected here (independently) to the LAEA plane, with a
@@ -476,6 +479,115 @@ static void bad_arguments_are_usage_errors(void **state)
     scene_close(&s);
 }
 
+/* ---- a layer of given classes: the Gi* bins ---------------------------------------------- */
+
+/* The scene's districts as Gi* bins: A hot 99 %, B cold 95 %, C undefined,
+ * D not significant. */
+static pm_choro_layer *gi_layer(scene *s)
+{
+    static const double bins[4] = {3, -2, NAN, 0};
+    pm_classes gi;
+    pm_classes_gi_bins(&gi);
+    pm_choro_layer *l = NULL;
+    assert_int_equal(pm_choro_layer_new_classed(s->ctx, s->choro, &gi, bins, 4, &l), PM_OK);
+    return l;
+}
+
+static void classed_layer_keeps_the_given_classes(void **state)
+{
+    (void)state;
+    scene s;
+    scene_open(&s);
+    pm_choro_layer *l = gi_layer(&s);
+    const pm_classes *c = pm_choro_layer_classes(l);
+    assert_int_equal(c->n, 7);
+    assert_true(c->diverging);
+    assert_true(c->has_nodata);   /* C */
+    assert_true(c->lo[0] == -3 && c->hi[6] == 3);
+    pm_choro_layer_free(l);
+    scene_close(&s);
+}
+
+static void gi_bin_districts_have_the_bin_colour(void **state)
+{
+    (void)state;
+    scene s;
+    scene_open(&s);
+    pm_choro_layer_free(s.layer);
+    s.layer = gi_layer(&s);
+    const struct { double lon, lat; unsigned rgb; } at[] = {
+        {86.5, 55.5, 0xb2182bu},    /* A: hot spot, 99 % */
+        {87.5, 55.5, 0x67a9cfu},    /* B: cold spot, 95 % */
+        {87.0, 54.5, 0xf7f7f7u}};   /* D: not significant */
+    for (size_t k = 0; k < sizeof at / sizeof *at; k++) {
+        spot sp;
+        golden_image im = image_at(&s, at[k].lon, at[k].lat, 8, &sp);
+        assert_rgb(pixel(&im, sp.px, sp.py), at[k].rgb, 255, 0);
+        free(im.rgba);
+    }
+    spot sp;   /* C: no Gi*, grey and hatched as the choropleth's no data */
+    golden_image im = image_at(&s, 86.4, 54.25, 8, &sp);
+    int grey = 0, hatch = 0;
+    for (int x = sp.px - 8; x <= sp.px + 8; x++) {
+        const uint8_t *p = pixel(&im, x, sp.py);
+        assert_true(p[0] == p[1] && p[1] == p[2] && p[3] == 255);
+        grey += p[0] == 0xd9;
+        hatch += p[0] <= 0xc0;
+    }
+    assert_true(grey > 0 && hatch > 0);
+    free(im.rgba);
+    scene_close(&s);
+}
+
+static void classed_layer_bad_arguments_are_usage_errors(void **state)
+{
+    (void)state;
+    scene s;
+    scene_open(&s);
+    pm_classes gi;
+    pm_classes_gi_bins(&gi);
+    double bins[4] = {0, 0, 0, 0};
+    pm_choro_layer *l = (pm_choro_layer *)&s;
+    assert_int_equal(pm_choro_layer_new_classed(s.ctx, s.choro, NULL, bins, 4, &l), PM_E_USAGE);
+    assert_null(l);
+    l = (pm_choro_layer *)&s;
+    assert_int_equal(pm_choro_layer_new_classed(s.ctx, s.choro, &gi, bins, 3, &l), PM_E_USAGE);
+    assert_null(l);
+    assert_non_null(strstr(pm_ctx_errmsg(s.ctx), "3 values for 4 districts"));
+    gi.n = PM_CLASSES_MAX + 1;
+    assert_int_equal(pm_choro_layer_new_classed(s.ctx, s.choro, &gi, bins, 4, &l), PM_E_USAGE);
+    scene_close(&s);
+}
+
+static void classed_layer_survives_alloc_failures(void **state)
+{
+    (void)state;
+    scene s;
+    scene_open(&s);
+    pm_classes gi;
+    pm_classes_gi_bins(&gi);
+    static const double bins[4] = {3, -2, NAN, 0};
+    int failed = 0, done = 0;
+    for (long n = 1; n < 100 && !done; n++) {
+        pm_choro_layer *l = (pm_choro_layer *)&s;
+        pm_alloc_fail_at(n);
+        int rc = pm_choro_layer_new_classed(s.ctx, s.choro, &gi, bins, 4, &l);
+        pm_alloc_fail_at(0);
+        if (rc) {
+            assert_int_equal(rc, PM_E_NOMEM);
+            assert_null(l);
+            failed++;
+        } else {
+            assert_int_equal(pm_choro_layer_classes(l)->n, 7);
+            done = 1;
+        }
+        pm_choro_layer_free(rc ? NULL : l);
+    }
+    assert_true(done);
+    assert_int_equal(failed, 3);   /* the layer, its values, its classes */
+    scene_close(&s);
+}
+
 /* ---- points for the grid ------------------------------------------------------------- */
 
 static const char *const SOURCES[3] = {"vk", "telegram", "hotline"};
@@ -928,6 +1040,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(choropleth_tiles_meet_without_seams),
         cmocka_unit_test(many_districts_are_all_found),
         cmocka_unit_test(bad_arguments_are_usage_errors),
+        cmocka_unit_test(classed_layer_keeps_the_given_classes),
+        cmocka_unit_test(gi_bin_districts_have_the_bin_colour),
+        cmocka_unit_test(classed_layer_bad_arguments_are_usage_errors),
+        cmocka_unit_test(classed_layer_survives_alloc_failures),
         cmocka_unit_test(cells_count_like_brute_force_over_lonlat),
         cmocka_unit_test(cells_are_equal_area_squares),
         cmocka_unit_test(cell_pixels_have_their_class_colour),

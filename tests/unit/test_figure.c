@@ -1,5 +1,6 @@
 /* test_figure.c — the figures a map shows: lookup, values, quantile
- * classes, colours (reversed where higher is better), Russian numbers. */
+ * classes, colours (reversed where higher is better), the fixed Gi* bin
+ * classes (RdBu reversed, Russian labels), Russian numbers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,6 +86,57 @@ static void test_red_is_where_it_is_worst(void **state)
     pm_ctx_free(ctx);
 }
 
+static void test_gi_bins_are_seven_classes_holding_bins_minus_3_to_3(void **state)
+{
+    (void)state;
+    pm_classes c;
+    memset(&c, 0x55, sizeof c);
+    pm_classes_gi_bins(&c);
+    assert_int_equal(c.n, PM_GI_BINS);
+    assert_int_equal(PM_GI_BINS, 7);
+    assert_true(c.diverging);
+    assert_false(c.has_nodata);
+    assert_false(c.reversed);
+    for (int bin = -3; bin <= 3; bin++) {
+        assert_int_equal(pm_classes_of(&c, bin), bin + 3);
+        assert_true(c.lo[bin + 3] == bin && c.hi[bin + 3] == bin);
+    }
+    assert_int_equal(pm_classes_of(&c, NAN), -1);
+}
+
+static void test_gi_bins_are_coloured_rdbu_reversed_cold_blue_hot_red(void **state)
+{
+    (void)state;
+    static const unsigned want[7] = {0x2166ac, 0x67a9cf, 0xd1e5f0, 0xf7f7f7,
+                                     0xfddbc7, 0xef8a62, 0xb2182b};
+    pm_classes c;
+    pm_classes_gi_bins(&c);
+    for (int k = 0; k < 7; k++)
+        assert_int_equal(pm_classes_colour(&c, k), want[k]);
+    assert_int_equal(pm_classes_colour(&c, -1), PM_FIGURE_NODATA);
+    assert_int_equal(pm_classes_colour(&c, 7), PM_FIGURE_NODATA);
+    /* not significant is a very light grey, lighter than no data */
+    unsigned ns = pm_classes_colour(&c, 3);
+    assert_true((ns & 0xff) > (PM_FIGURE_NODATA & 0xff));
+    /* the quantile classes keep YlOrRd */
+    c.diverging = 0;
+    assert_int_equal(pm_classes_colour(&c, 6), 0xb10026);
+}
+
+static void test_gi_bins_have_russian_labels(void **state)
+{
+    (void)state;
+    assert_string_equal(pm_gi_bin_label_ru(3), "горячая точка, 99 %");
+    assert_string_equal(pm_gi_bin_label_ru(2), "горячая точка, 95 %");
+    assert_string_equal(pm_gi_bin_label_ru(1), "горячая точка, 90 %");
+    assert_string_equal(pm_gi_bin_label_ru(0), "не значимо");
+    assert_string_equal(pm_gi_bin_label_ru(-1), "холодная точка, 90 %");
+    assert_string_equal(pm_gi_bin_label_ru(-2), "холодная точка, 95 %");
+    assert_string_equal(pm_gi_bin_label_ru(-3), "холодная точка, 99 %");
+    assert_string_equal(pm_gi_bin_label_ru(4), "");
+    assert_string_equal(pm_gi_bin_label_ru(-4), "");
+}
+
 static void test_numbers_are_written_the_russian_way(void **state)
 {
     (void)state;
@@ -122,6 +174,9 @@ int main(void)
         cmocka_unit_test(test_values_come_from_the_row_and_suppressed_rows_have_none),
         cmocka_unit_test(test_quantile_classes_keep_equal_values_together),
         cmocka_unit_test(test_red_is_where_it_is_worst),
+        cmocka_unit_test(test_gi_bins_are_seven_classes_holding_bins_minus_3_to_3),
+        cmocka_unit_test(test_gi_bins_are_coloured_rdbu_reversed_cold_blue_hot_red),
+        cmocka_unit_test(test_gi_bins_have_russian_labels),
         cmocka_unit_test(test_numbers_are_written_the_russian_way),
         cmocka_unit_test(test_allocation_failure_is_clean),
     };

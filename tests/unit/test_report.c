@@ -5,7 +5,12 @@
  * 127 units of Moscow and the 86 regions of Russia (the page margins and
  * the gutter between map and side panel stay white); a golden PNG of a
  * small fixed scene compared on decoded pixels; every figure, suppressed
- * rows, an empty cube; usage and I/O errors; allocation failures.
+ * rows, an empty cube; usage and I/O errors; allocation failures.  The
+ * analytics page (emerging hot spots, surge alerts): a second PDF page,
+ * stacked under the report on a PNG or SVG sheet twice as high with the
+ * report's page unchanged, its own golden image, its text read back
+ * (pdftotext, tesseract), empty lists, more rows than shown, bad rows,
+ * allocation failures.
  *
  * Scenes are built the way the program builds them: districts from WKT or
  * GeoJSON, seeded synthetic complaints, pm_locate_batch, pm_cube_add.
@@ -24,6 +29,7 @@
 #include "../../engine/pm_ctx.h"
 #include "../../engine/pm_cube.h"
 #include "../../engine/pm_district.h"
+#include "../../engine/pm_hotspot.h"
 #include "../../engine/pm_locate.h"
 #include "../../geodata/pm_boundaries.h"
 #include "../../geodata/pm_topics.h"
@@ -42,6 +48,7 @@
 #define TOPICS_JSON "data/topics.json"
 #define GOLDEN "tests/fixtures/report/golden_small.png"
 #define GOLDEN_HEAT "tests/fixtures/report/golden_heat.png"
+#define GOLDEN_ANALYTICS "tests/fixtures/report/golden_analytics.png"
 #define OUT_DIR "build/test-output"
 #define SHARED "../shared/data/"
 #define HOUR 3600
@@ -574,20 +581,40 @@ static long image_diff(cairo_surface_t *a, cairo_surface_t *b, int tol, int *max
     return changed;
 }
 
-/* Draws the report and compares it with the golden image golden (or
+/* Rows y0 .. y0 + h − 1 of img, as a new image. */
+static cairo_surface_t *crop_rows(cairo_surface_t *img, int y0, int h)
+{
+    cairo_surface_t *c =
+        cairo_image_surface_create(CAIRO_FORMAT_RGB24, cairo_image_surface_get_width(img), h);
+    cairo_t *cr = cairo_create(c);
+    cairo_set_source_surface(cr, img, 0, -y0);
+    cairo_paint(cr);
+    cairo_destroy(cr);
+    return c;
+}
+
+/* Draws the report and compares it — its rows from y0 (h of them), or
+ * the whole image when h is 0 — with the golden image golden (or
  * rewrites that with PM_REGEN_GOLDEN=1); on failure the output and a diff
  * go to OUT_DIR/report_<name>{,_diff}.png. */
-static void compare_golden(scene *s, const char *golden, const char *name, const pm_filter *f,
-                           const pm_report_opts *o)
+static void compare_golden_rows(scene *s, const char *golden, const char *name,
+                                const pm_filter *f, const pm_report_opts *o, int y0, int h)
 {
     const char *regen = getenv("PM_REGEN_GOLDEN");
+    report(s, out_path(s, "golden.png"), PM_REPORT_PNG, f, o);
+    cairo_surface_t *got = load_png(s->path);
+    if (h > 0) {
+        cairo_surface_t *part = crop_rows(got, y0, h);
+        cairo_surface_destroy(got);
+        got = part;
+    }
     if (regen && strcmp(regen, "1") == 0) {
-        report(s, golden, PM_REPORT_PNG, f, o);
+        assert_int_equal(cairo_surface_write_to_png(got, golden), CAIRO_STATUS_SUCCESS);
+        cairo_surface_destroy(got);
         print_message("rewrote %s\n", golden);
         return;
     }
-    report(s, out_path(s, "golden.png"), PM_REPORT_PNG, f, o);
-    cairo_surface_t *got = load_png(s->path), *want = load_png(golden);
+    cairo_surface_t *want = load_png(golden);
     int W = cairo_image_surface_get_width(want), H = cairo_image_surface_get_height(want);
     assert_int_equal(cairo_image_surface_get_width(got), W);
     assert_int_equal(cairo_image_surface_get_height(got), H);
@@ -609,6 +636,12 @@ static void compare_golden(scene *s, const char *golden, const char *name, const
         fail_msg("%s: %ld pixels (%.2f %%) differ by more than 16 (largest difference %d); see "
                  "%s and %s; PM_REGEN_GOLDEN=1 rewrites",
                  golden, changed, 100 * share, max_diff, out, diff);
+}
+
+static void compare_golden(scene *s, const char *golden, const char *name, const pm_filter *f,
+                           const pm_report_opts *o)
+{
+    compare_golden_rows(s, golden, name, f, o, 0, 0);
 }
 
 static void test_golden_small_scene(void **state)
@@ -949,6 +982,366 @@ static void test_heat_usage_errors(void **state)
     assert_int_equal(files_in_dir(s->dir), 0);
 }
 
+/* ---- tests: the analytics page ------------------------------------------- */
+
+/* The hot and cold spots of the three-district scene. */
+static const pm_report_hotspot HOT3[] = {
+    {0, PM_EHS_INTENSIFYING_HOT, 2.91, 3.42},
+    {2, PM_EHS_NEW_HOT, NAN, 2.05},
+    {1, PM_EHS_PERSISTENT_COLD, -0.4, -2.2},
+};
+
+/* n surge alerts over the scene's districts and topics, most pressing
+ * first (observed / expected falling). */
+static pm_report_alert *make_alerts(scene *s, size_t n)
+{
+    pm_report_alert *a = calloc(n ? n : 1, sizeof *a);
+    size_t nd = pm_districts_count(s->ds), nt = pm_topics_count(s->topics);
+    for (size_t k = 0; k < n; k++) {
+        double expected = 3.5 + 1.5 * (double)k;
+        a[k] = (pm_report_alert){(k * 2 + 2) % nd, (uint16_t)(k % nt), 0, expected, 0};
+        a[k].upper95 = ceil(expected * 1.9 + 2);
+        a[k].observed = ceil(a[k].upper95 * (2.6 - 0.1 * (double)k));
+    }
+    return a;
+}
+
+static pm_report_analytics analytics_of(const pm_report_alert *alerts, size_t n_alerts)
+{
+    return (pm_report_analytics){.period_label = "8 недель по 30.11.2025", .hot = HOT3,
+                                 .n_hot = 3, .alerts = alerts, .n_alerts = n_alerts};
+}
+
+/* The pages of a PDF: pdfinfo's count, else the page objects in the
+ * file (cairo writes them uncompressed). */
+static int pdf_pages(const char *path)
+{
+    char cmd[400];
+    if (have_tool("pdfinfo")) {
+        snprintf(cmd, sizeof cmd, "pdfinfo '%s' | awk '/^Pages:/ {print $2}'", path);
+        FILE *p = popen(cmd, "r");
+        int n = -1;
+        assert_non_null(p);
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+        return n;
+    }
+    size_t len;
+    char *pdf = slurp(path, &len);
+    int n = 0;
+    for (const char *q = pdf; (q = strstr(q, "/Type /Page")) != NULL; q++)
+        n += q[11] != 's';
+    free(pdf);
+    return n;
+}
+
+static void test_analytics_pdf_has_two_pages(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 600, 51);
+    pm_report_alert *al = make_alerts(s, 4);
+    pm_report_analytics an = analytics_of(al, 4);
+    pm_report_opts o = {.generated = "2025-12-01", .analytics = &an};
+    report(s, out_path(s, "an.pdf"), PM_REPORT_PDF, NULL, &o);
+    assert_int_equal(pdf_pages(s->path), 2);
+    report(s, out_path(s, "plain.pdf"), PM_REPORT_PDF, NULL, NULL);
+    assert_int_equal(pdf_pages(s->path), 1);
+    free(al);
+}
+
+/* Ink pixels in the margins of page p (0 or 1) of a stacked sheet; the
+ * two pixel rows at the page boundary (the dashed rule) are left out. */
+static long page_margin_ink(cairo_surface_t *img, int page, double w_mm, double h_mm, double dpi)
+{
+    double f = fmin(w_mm / 297, h_mm / 210), px = dpi / 25.4;
+    int W = cairo_image_surface_get_width(img), H = cairo_image_surface_get_height(img);
+    int m = (int)floor(10 * f * px) - 1, y0 = (int)ceil(page * h_mm * px);
+    int y1 = (int)floor((page + 1) * h_mm * px);
+    y1 = y1 < H ? y1 : H;
+    int top = page ? y0 + 2 : 0, bottom = page ? y1 : y1 - 2;
+    return ink(img, 0, top, W, y0 + m) + ink(img, 0, y1 - m, W, bottom) +
+           ink(img, 0, top, m, bottom) + ink(img, W - m, top, W, bottom);
+}
+
+/* PNG and SVG stack the pages on a sheet twice as high; the report's
+ * page on it is the one-page report, pixel for pixel. */
+static void test_analytics_stacks_pages_on_png_and_svg(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 600, 52);
+    pm_report_alert *al = make_alerts(s, 4);
+    pm_report_analytics an = analytics_of(al, 4);
+    pm_report_opts o = {.dpi = 100, .generated = "2025-12-01"};
+    report(s, out_path(s, "one.png"), PM_REPORT_PNG, NULL, &o);
+    cairo_surface_t *one = load_png(s->path);
+    o.analytics = &an;
+    report(s, out_path(s, "two.png"), PM_REPORT_PNG, NULL, &o);
+    cairo_surface_t *two = load_png(s->path);
+    assert_int_equal(cairo_image_surface_get_width(two), 1169);
+    assert_int_equal(cairo_image_surface_get_height(two), 1654);   /* 420 mm at 100 dpi */
+    assert_int_equal(cairo_image_surface_get_height(one), 827);
+    long differ = 0;
+    for (int y = 0; y < 825; y++)
+        for (int x = 0; x < 1169; x++)
+            differ += pixel(one, x, y) != pixel(two, x, y);
+    assert_int_equal(differ, 0);
+    assert_int_equal(page_margin_ink(two, 0, 297, 210, 100), 0);
+    assert_int_equal(page_margin_ink(two, 1, 297, 210, 100), 0);
+    assert_true(ink(two, 0, 827, 1169, 1654) > 1169 * 827 / 50);   /* page 2 has content */
+    assert_true(ink(two, 0, 826, 1169, 828) > 300);                /* the dashed rule */
+    cairo_surface_destroy(one);
+    cairo_surface_destroy(two);
+    report(s, out_path(s, "two.svg"), PM_REPORT_SVG, NULL, &o);
+    char *svg = slurp(s->path, NULL);
+    assert_non_null(strstr(svg, "width=\"841.88"));
+    assert_non_null(strstr(svg, "height=\"1190.55"));   /* 420 mm in points */
+    free(svg);
+    free(al);
+}
+
+/* The analytics page of the small scene: three classes on the map, 12
+ * surge alerts of which 10 are listed and "и ещё 2", FDR 5 %. */
+static void test_golden_analytics_page(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 900, 8);
+    pm_report_alert *al = make_alerts(s, 12);
+    pm_report_analytics an = analytics_of(al, 12);
+    an.fdr = 0.05;
+    pm_report_opts o = {.title = "Обращения граждан: тестовая сцена", .dpi = 80,
+                        .generated = "2025-12-01", .analytics = &an};
+    int page_px = (int)lround(210 * 80 / 25.4);
+    compare_golden_rows(s, GOLDEN_ANALYTICS, "golden_analytics", NULL, &o, page_px, page_px);
+    free(al);
+}
+
+/* Text of page `page` of the PDF at path (pdftotext); NULL if the tool
+ * is absent. */
+static char *pdf_text(scene *s, const char *path, int page)
+{
+    if (!have_tool("pdftotext")) {
+        print_message("skipped: pdftotext (poppler-utils) is not installed\n");
+        return NULL;
+    }
+    char cmd[600], txt[160];
+    snprintf(txt, sizeof txt, "%s/page%d.txt", s->dir, page);
+    snprintf(cmd, sizeof cmd, "pdftotext -f %d -l %d '%s' '%s'", page, page, path, txt);
+    assert_int_equal(run(cmd), 0);
+    char *text = slurp(txt, NULL);
+    unlink(txt);
+    assert_non_null(text);
+    return text;
+}
+
+static void assert_has_words(const char *text, const char *const *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strstr(text, words[i]))
+            fail_msg("no \"%s\" in:\n%s", words[i], text);
+}
+
+/* The words of the analytics page are on page 2 of the PDF (and not on
+ * page 1), long names shortened; tesseract reads the title and a
+ * district's name off the PNG. */
+static void test_analytics_text_is_readable(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 600, 53);
+    pm_report_alert *al = make_alerts(s, 12);
+    pm_report_analytics an = analytics_of(al, 12);
+    an.fdr = 0.05;
+    pm_report_opts o = {.generated = "2025-12-01", .analytics = &an};
+    report(s, out_path(s, "an.pdf"), PM_REPORT_PDF, NULL, &o);
+    char *p2 = pdf_text(s, s->path, 2), *p1 = pdf_text(s, s->path, 1);
+    if (p2) {
+        static const char *const WORDS[] = {
+            "Аналитика: появляющиеся горячие точки и всплески обращений",
+            "Период анализа: 8 недель по 30.11.2025", "Появляющиеся горячие точки",
+            "Всплески обращений", "Центральный район", "усиливающаяся горячая точка",
+            "новая горячая точка", "устойчивая холодная точка", "↑ растёт", "+3,4", "Южно-",
+            "ЖКХ", "Дороги", "и ещё 2", "FDR 5 %", "Прирост"};
+        assert_has_words(p2, WORDS, sizeof WORDS / sizeof *WORDS);
+        assert_null(strstr(p1, "Аналитика"));
+        assert_null(strstr(p2, "не выявлено"));
+    }
+    free(p1);
+    free(p2);
+    if (!have_tool("tesseract") || run("tesseract --list-langs 2>/dev/null | grep -qx rus") != 0) {
+        print_message("skipped: tesseract with Russian is not installed\n");
+        free(al);
+        return;
+    }
+    o.dpi = 200;
+    report(s, out_path(s, "an.png"), PM_REPORT_PNG, NULL, &o);
+    char cmd[512], txt[128];
+    snprintf(txt, sizeof txt, "%s/ocr", s->dir);
+    snprintf(cmd, sizeof cmd, "tesseract '%s' '%s' -l rus >/dev/null 2>&1", s->path, txt);
+    assert_int_equal(run(cmd), 0);
+    strcat(txt, ".txt");
+    char *text = slurp(txt, NULL);
+    assert_non_null(text);
+    static const char *const OCR[] = {"Аналитика", "появляющиеся", "всплески", "Всплески",
+                                      "Центральный", "горячая"};
+    assert_has_words(text, OCR, sizeof OCR / sizeof *OCR);
+    free(text);
+    free(al);
+}
+
+/* No hot spot and no alert: both tables say "не выявлено", the map is
+ * all "нет закономерности". */
+static void test_analytics_empty_lists(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 300, 54);
+    pm_report_analytics an = {0};
+    pm_report_opts o = {.dpi = 60, .generated = "2025-12-01", .analytics = &an};
+    report(s, out_path(s, "empty.png"), PM_REPORT_PNG, NULL, &o);
+    cairo_surface_t *img = load_png(s->path);
+    assert_int_equal(page_margin_ink(img, 1, 297, 210, 60), 0);
+    cairo_surface_destroy(img);
+    report(s, out_path(s, "empty.pdf"), PM_REPORT_PDF, NULL, &o);
+    char *text = pdf_text(s, s->path, 2);
+    if (text) {
+        const char *a = strstr(text, "не выявлено");
+        assert_non_null(a);
+        assert_non_null(strstr(a + 1, "не выявлено"));
+        assert_non_null(strstr(text, "нет закономерности"));
+        assert_null(strstr(text, "горячая точка,"));
+        assert_null(strstr(text, "FDR"));
+        free(text);
+    }
+}
+
+/* Long names, a small page and 127 Moscow districts with every class:
+ * nothing spills into the margins of either page. */
+static void test_analytics_layout_holds(void **state)
+{
+    scene *s = *state;
+    two_districts(s);
+    add_complaints(s, 300, 55);
+    pm_report_hotspot hot[2] = {{0, PM_EHS_OSCILLATING_COLD, -2.5, -1.7},
+                                {1, PM_EHS_SPORADIC_HOT, 0.3, 1.8}};
+    pm_report_alert al[2] = {{0, 3, 41, 12.25, 20}, {1, 11, 7, 0, 2}};
+    pm_report_analytics an = {.period_label = "очень длинная подпись периода анализа, которая "
+                                              "не должна наезжать на дату формирования отчёта "
+                                              "справа в шапке страницы",
+                              .hot = hot, .n_hot = 2, .alerts = al, .n_alerts = 2};
+    pm_report_opts o = {.dpi = 100, .analytics = &an, .generated = "2025-12-01"};
+    report(s, out_path(s, "two.png"), PM_REPORT_PNG, NULL, &o);
+    cairo_surface_t *img = load_png(s->path);
+    assert_int_equal(page_margin_ink(img, 1, 297, 210, 100), 0);
+    cairo_surface_destroy(img);
+    o.width_mm = 120;
+    o.height_mm = 90;
+    report(s, out_path(s, "two_small.png"), PM_REPORT_PNG, NULL, &o);
+    img = load_png(s->path);
+    assert_int_equal(page_margin_ink(img, 0, 120, 90, 100), 0);
+    assert_int_equal(page_margin_ink(img, 1, 120, 90, 100), 0);
+    cairo_surface_destroy(img);
+}
+
+static void test_analytics_layout_holds_for_127_moscow_units(void **state)
+{
+    scene *s = *state;
+    if (!read_districts(s, SHARED "ru_moscow_city_districts_osm.geojson"))
+        return;
+    add_complaints(s, 5000, 56);
+    size_t nd = pm_districts_count(s->ds), n = 0;
+    pm_report_hotspot *hot = calloc(nd, sizeof *hot);
+    for (size_t i = 0; i < nd; i++)
+        if (i % 3 == 0)   /* every class, some districts with none */
+            hot[n++] = (pm_report_hotspot){i, 1 + (int)(n % (PM_EHS_CLASSES - 1)),
+                                           (double)(i % 7) - 3, (double)(i % 9) - 4};
+    pm_report_alert *al = make_alerts(s, 40);
+    pm_report_analytics an = {.period_label = "8 недель по 30.11.2025", .hot = hot, .n_hot = n,
+                              .alerts = al, .n_alerts = 40, .fdr = 0.05};
+    pm_report_opts o = {.dpi = 100, .analytics = &an, .generated = "2025-12-01"};
+    report(s, out_path(s, "moscow_an.png"), PM_REPORT_PNG, NULL, &o);
+    cairo_surface_t *img = load_png(s->path);
+    assert_int_equal(page_margin_ink(img, 1, 297, 210, 100), 0);
+    cairo_surface_destroy(img);
+    free(hot);
+    free(al);
+}
+
+static void test_analytics_usage_errors(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 100, 57);
+    const char *p = out_path(s, "x.pdf");
+    pm_report_hotspot bad_hot[4] = {{3, PM_EHS_NEW_HOT, 0, 0}, {0, PM_EHS_NONE, 0, 0},
+                                    {0, PM_EHS_CLASSES, 0, 0}, {0, -1, 0, 0}};
+    for (int k = 0; k < 4; k++) {
+        pm_report_analytics an = {.hot = &bad_hot[k], .n_hot = 1};
+        pm_report_opts o = {.analytics = &an};
+        assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PDF, s->ds, s->cube, s->topics,
+                                         NULL, &o),
+                         PM_E_USAGE);
+        assert_non_null(strstr(pm_ctx_errmsg(s->ctx), "hot-spot row 0"));
+    }
+    pm_report_alert bad_al[2] = {{3, 0, 5, 1, 2}, {0, 12, 5, 1, 2}};
+    for (int k = 0; k < 2; k++) {
+        pm_report_analytics an = {.alerts = &bad_al[k], .n_alerts = 1};
+        pm_report_opts o = {.analytics = &an};
+        assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PDF, s->ds, s->cube, s->topics,
+                                         NULL, &o),
+                         PM_E_USAGE);
+        assert_non_null(strstr(pm_ctx_errmsg(s->ctx), "surge alert 0"));
+    }
+    pm_report_analytics an = {.n_hot = 2};
+    pm_report_opts o = {.analytics = &an};
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PDF, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    an = (pm_report_analytics){.fdr = NAN};
+    assert_int_equal(pm_report_write(s->ctx, p, PM_REPORT_PDF, s->ds, s->cube, s->topics, NULL, &o),
+                     PM_E_USAGE);
+    /* the sheet of two pages counts against cairo's 32 767 px */
+    an = (pm_report_analytics){0};
+    o = (pm_report_opts){.width_mm = 1000, .height_mm = 1000, .dpi = 500, .analytics = &an};
+    assert_int_equal(pm_report_write(s->ctx, out_path(s, "x.png"), PM_REPORT_PNG, s->ds, s->cube,
+                                     s->topics, NULL, &o),
+                     PM_E_USAGE);
+    assert_non_null(strstr(pm_ctx_errmsg(s->ctx), "two pages"));
+    assert_int_equal(files_in_dir(s->dir), 0);
+}
+
+static void test_analytics_allocation_failures_are_clean(void **state)
+{
+    scene *s = *state;
+    three_districts(s);
+    add_complaints(s, 300, 58);
+    pm_report_alert *al = make_alerts(s, 12);
+    pm_report_analytics an = analytics_of(al, 12);
+    pm_report_opts o = {.dpi = 25, .analytics = &an};
+    for (int fmt = 0; fmt < 2; fmt++) {
+        const char *p = out_path(s, fmt == 0 ? "oom.png" : "oom.pdf");
+        int rc = PM_E_NOMEM;
+        long n;
+        for (n = 1; n < 10000; n++) {
+            pm_alloc_fail_at(n);
+            rc = pm_report_write(s->ctx, p, (pm_report_format)fmt, s->ds, s->cube, s->topics, NULL,
+                                 &o);
+            pm_alloc_fail_at(0);
+            if (rc == PM_OK)
+                break;
+            if (rc != PM_E_NOMEM)
+                fail_msg("allocation %ld: %d %s", n, rc, pm_ctx_errmsg(s->ctx));
+            assert_int_equal(files_in_dir(s->dir), 0);
+        }
+        assert_int_equal(rc, PM_OK);
+        assert_true(n > 5);
+        unlink(p);
+    }
+    free(al);
+}
+
 /* ---- tests: errors ----------------------------------------------------- */
 
 static void test_usage_errors(void **state)
@@ -1078,6 +1471,15 @@ int main(int argc, char **argv)
         T(test_usage_errors),
         T(test_unwritable_path_is_an_io_error),
         T(test_allocation_failures_are_clean),
+        T(test_analytics_pdf_has_two_pages),
+        T(test_analytics_stacks_pages_on_png_and_svg),
+        T(test_golden_analytics_page),
+        T(test_analytics_text_is_readable),
+        T(test_analytics_empty_lists),
+        T(test_analytics_layout_holds),
+        T(test_analytics_layout_holds_for_127_moscow_units),
+        T(test_analytics_usage_errors),
+        T(test_analytics_allocation_failures_are_clean),
         T(test_kemerovo_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
