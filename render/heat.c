@@ -12,7 +12,9 @@
  * The filter.  pm_heat_match (heat_impl.h) is a filter ready for many
  * tests: a 65 536-flag topic table and the sources sorted for bsearch.  A
  * layer keeps one pass flag per point (pm_points_pass(), which the grid
- * cells use too); the report tests complaints with it directly.
+ * cells use too); the report tests complaints with it directly, and so
+ * does pm_heat_complaints_pass() for callers outside render/ (the grid
+ * hot spots of `problemap analyze`).
  *
  * A tile.  Pixel (i, j) of a size-px tile z/x/y has its centre at
  * x = x0 + (i + ½)·w/size, y = y_top − (j + ½)·w/size (w the tile's
@@ -49,13 +51,35 @@
  * function that calls setjmp (so that nothing it needs afterwards is
  * indeterminate).
  *
- * A layer is read-only once built: any number of threads may draw tiles
- * of it at once, each with its own pm_ctx. */
+ * The count pyramid.  A tile whose exact sum would cost more than
+ * EXACT_BUDGET point × pixel updates (millions of points at a low zoom, or
+ * thousands of points whose discs cover the whole tile at a high one) is
+ * drawn from a level of the layer's pyramid instead (heat_bins.c): the
+ * points grouped by Morton cell, each group one point of the group's
+ * weight at its weighted centroid.  With R the smallest grid radius that
+ * can reach the tile in pixels R_px:
+ *   stride s: the largest power of two <= R_px/8 (1 .. 32): the density is
+ *     computed at every s-th pixel corner (a lattice, so that R spans >= 8
+ *     lattice steps) and interpolated bilinearly between them;
+ *   depth d: cells of side <= max(R/8, s·pixel/3).
+ * A group's error against its members is second order in its spread
+ * ((h/R)² ≤ 1/64 of the kernel's curvature scale), the lattice's is
+ * second order in s/R_px; tests/unit/test_heat.c holds the result to the
+ * exact sum (relative error and colour entries).  Levels are built when a
+ * tile first needs them (one pass over the Morton-ordered points), under
+ * the layer's lock, and kept with the layer; the layer's scale v_max is
+ * taken from the pyramid too when the layer has more than
+ * VMAX_EXACT_MAX points.  Small layers are always exact.
+ *
+ * A layer is read-only once built (but for its pyramid, built under its
+ * lock): any number of threads may draw tiles of it at once, each with
+ * its own pm_ctx. */
 #include "heat_impl.h"
 #include "../engine/pm_alloc.h"
 
 #include <math.h>
 #include <png.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +94,15 @@
 #define MAX_ZOOM 24
 /* Above this ground radius the reach iteration is not a bound (above). */
 #define REACH_ITER_MAX_M 5.0e5
+#define EXACT_BUDGET 2.0e6
+#define VMAX_EXACT_MAX 200000
+#define STRIDE_MAX 32
+
+/* The pyramid's levels, built on demand (a cache behind a const layer). */
+typedef struct pyramid {
+    pthread_mutex_t lock;
+    pm_heat_bins *level[PM_HEAT_MORTON_ZOOM + 1];
+} pyramid;
 
 struct pm_heat_layer {
     const pm_points *pts;
@@ -78,6 +111,8 @@ struct pm_heat_layer {
     pm_heat_opts o;
     double v_max;
     uint8_t lut[256][4];
+    int exact;              /* never the pyramid (pm_heat_layer_new_exact) */
+    pyramid *pyr;
 };
 
 /* ---- radius and reach ------------------------------------------------------- */
@@ -94,9 +129,24 @@ static radius radius_at_zoom(const pm_heat_opts *o, int z)
     return (radius){o->radius_px * ldexp(2 * E_M / 256, -z), 0};
 }
 
-static double point_radius(const pm_points *p, const radius *r, size_t i)
+/* What the sums run over: the layer's points, or a level of its pyramid
+ * (the same fields; groups always pass, and carry their weight). */
+typedef struct src {
+    size_t n;
+    const uint64_t *code;
+    int shift;                  /* pm_codes_ranges(): 0 for points */
+    const double *x, *y, *k;
+    const float *wf;            /* points' weights (NULL: 1) ... */
+    const double *wd;           /* ... or the groups' */
+    const uint8_t *pass;        /* NULL: every entry */
+} src;
+
+static double src_weight(const src *s, size_t i) { return s->wd ? s->wd[i] : s->wf ? s->wf[i] : 1.0; }
+static int src_passes(const src *s, size_t i) { return !s->pass || s->pass[i]; }
+
+static double src_radius(const src *s, const radius *r, size_t i)
 {
-    return r->fixed_m > 0 ? r->fixed_m : r->ground_m * p->k[i];
+    return r->fixed_m > 0 ? r->fixed_m : r->ground_m * s->k[i];
 }
 
 /* How far (grid metres) a kernel can reach into a box whose farthest
@@ -212,6 +262,37 @@ int pm_points_pass(pm_ctx *ctx, const pm_points *p, const pm_heat_filter *f, uin
     return PM_OK;
 }
 
+int pm_heat_complaints_pass(pm_ctx *ctx, const pm_complaints *cs, const pm_placed *pl,
+                            const pm_heat_filter *f, long utc_offset_s, uint8_t **pass,
+                            size_t *n_pass)
+{
+    size_t n = pm_complaints_count(cs), k = 0;
+    *pass = NULL;
+    *n_pass = 0;
+    if (!pl || pl->n != n)
+        return PM_ERR(ctx, PM_E_USAGE, "heat-map filter: %zu placements for %zu complaints",
+                      pl ? pl->n : 0, n);
+    pm_heat_match m;
+    int st = pm_heat_match_init(ctx, f, &m);
+    uint8_t *on = st ? NULL : pm_calloc(n ? n : 1, 1);
+    if (!st && !on)
+        st = PM_ERR(ctx, PM_E_NOMEM, "out of memory filtering %zu complaints", n);
+    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    const int64_t *created = pm_complaints_created(cs);
+    const uint16_t *topic = pm_complaints_topic(cs);
+    const uint32_t *source = pm_complaints_dict(cs, PM_DICT_SOURCE);
+    for (size_t i = 0; on && i < n; i++) {
+        on[i] = (uint8_t)(pm_heat_has_position(pl, lon, lat, i) &&
+                          pm_heat_match_test(&m, topic[i], source[i],
+                                             pm_heat_local_day(created[i], utc_offset_s)));
+        k += on[i];
+    }
+    pm_heat_match_free(&m);
+    *pass = on;
+    *n_pass = k;
+    return st;
+}
+
 static int passes(const pm_heat_layer *l, size_t i) { return !l->pass || l->pass[i]; }
 
 /* ---- density at a point: the scale ------------------------------------------- */
@@ -224,22 +305,88 @@ static double kernel(pm_kernel k, double u2)
     return v * v;
 }
 
-/* The layer's density at (qx, qy) with radius r. */
-static double density_at(const pm_heat_layer *l, const radius *r, double qx, double qy)
+static src points_src(const pm_heat_layer *l)
 {
     const pm_points *p = l->pts;
-    pm_box b = grow(qx, qy, qx, qy, reach_m(p->grid, r, fabs(qy)));
+    return (src){p->n, p->code, 0, p->x_m, p->y_m, p->k, p->w, NULL, l->pass};
+}
+
+static src bins_src(const pm_heat_bins *b)
+{
+    return (src){b->n, b->code, 2 * (PM_HEAT_MORTON_ZOOM - b->depth), b->x_m, b->y_m, b->k, NULL, b->w, NULL};
+}
+
+/* The density of s at (qx, qy) with radius r. */
+static double density_at(const src *s, pm_grid g, pm_kernel kern, const radius *r, double qx,
+                         double qy)
+{
+    pm_box b = grow(qx, qy, qx, qy, reach_m(g, r, fabs(qy)));
     pm_range rg[PM_POINTS_MAX_RANGES];
-    size_t n = pm_points_ranges(p, &b, rg);
+    size_t n = pm_codes_ranges(s->code, s->n, s->shift, &b, rg);
     double v = 0;
     for (size_t k = 0; k < n; k++)
         for (size_t i = rg[k].lo; i < rg[k].hi; i++) {
-            double dx = p->x_m[i] - qx, dy = p->y_m[i] - qy, R = point_radius(p, r, i);
+            double dx = s->x[i] - qx, dy = s->y[i] - qy, R = src_radius(s, r, i);
             double d2 = dx * dx + dy * dy, r2 = R * R;
-            if (d2 < r2 && passes(l, i))   /* d < R: inside b */
-                v += pm_points_weight(p, i) * kernel(l->o.kernel, d2 / r2);
+            if (d2 < r2 && src_passes(s, i))   /* d < R: inside b */
+                v += src_weight(s, i) * kernel(kern, d2 / r2);
         }
     return v;
+}
+
+/* ---- the pyramid ------------------------------------------------------------------ */
+
+/* The depth whose cells have a side of at most h grid metres. */
+static int depth_for(double h)
+{
+    double d = ceil(log2(2 * E_M / h));
+    return d < 0 ? 0 : d > PM_HEAT_MORTON_ZOOM ? PM_HEAT_MORTON_ZOOM : (int)d;
+}
+
+/* The smallest grid radius of a kernel in a box whose northing nearest
+ * the equator is y_near. */
+static double radius_min(pm_grid g, const radius *r, double y_near)
+{
+    return r->fixed_m > 0 ? r->fixed_m : r->ground_m * pm_grid_scale_at_y(g, y_near);
+}
+
+static double box_y_near(const pm_box *b)
+{
+    return b->y0 <= 0 && b->y1 >= 0 ? 0 : fmin(fabs(b->y0), fabs(b->y1));
+}
+
+/* Level depth of the layer's pyramid, built on first use. */
+static int layer_level(pm_ctx *ctx, const pm_heat_layer *l, int depth, const pm_heat_bins **out)
+{
+    pthread_mutex_lock(&l->pyr->lock);
+    int st = PM_OK;
+    if (!l->pyr->level[depth])
+        st = pm_heat_bins_new(ctx, l->pts, l->pass, depth, &l->pyr->level[depth]);
+    *out = l->pyr->level[depth];
+    pthread_mutex_unlock(&l->pyr->lock);
+    return st;
+}
+
+static int pyramid_new(pm_ctx *ctx, pm_heat_layer *l)
+{
+    if (!(l->pyr = pm_calloc(1, sizeof *l->pyr)))
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for a heat layer");
+    if (pthread_mutex_init(&l->pyr->lock, NULL) != 0) {
+        pm_free(l->pyr);
+        l->pyr = NULL;
+        return PM_ERR(ctx, PM_E_NOMEM, "heat layer: no mutex");
+    }
+    return PM_OK;
+}
+
+static void pyramid_free(pyramid *p)
+{
+    if (!p)
+        return;
+    for (int d = 0; d <= PM_HEAT_MORTON_ZOOM; d++)
+        pm_heat_bins_free(p->level[d]);
+    pthread_mutex_destroy(&p->lock);
+    pm_free(p);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -260,12 +407,25 @@ static int compute_vmax(pm_ctx *ctx, pm_heat_layer *l)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer's scale sample");
     radius r = radius_at_zoom(&l->o, VMAX_ZOOM);
     const pm_points *p = l->pts;
+    src from = points_src(l);
+    if (!l->exact && m > VMAX_EXACT_MAX) {   /* large: from the pyramid (file comment) */
+        double y_near = INFINITY;
+        for (size_t i = 0; i < p->n; i++)
+            y_near = fmin(y_near, fabs(p->y_m[i]));
+        const pm_heat_bins *b;
+        int st = layer_level(ctx, l, depth_for(radius_min(p->grid, &r, y_near) / 8), &b);
+        if (st) {
+            pm_free(v);
+            return st;
+        }
+        from = bins_src(b);
+    }
     size_t rank = 0, k = 0;   /* sample k is the passing point of rank k·m/s */
     for (size_t i = 0; i < p->n && k < s; i++) {
         if (!passes(l, i))
             continue;
         if (rank == k * m / s)
-            v[k++] = density_at(l, &r, p->x_m[i], p->y_m[i]);
+            v[k++] = density_at(&from, p->grid, l->o.kernel, &r, p->x_m[i], p->y_m[i]);
         rank++;
     }
     qsort(v, s, sizeof *v, cmp_double);
@@ -292,8 +452,8 @@ static int check_opts(pm_ctx *ctx, const pm_heat_opts *o)
     return PM_OK;
 }
 
-int pm_heat_layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
-                      const pm_heat_opts *o, pm_heat_layer **out)
+static int layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
+                     const pm_heat_opts *o, int exact, pm_heat_layer **out)
 {
     *out = NULL;
     if (!pts || !o)
@@ -308,8 +468,11 @@ int pm_heat_layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory for a heat layer");
     l->pts = pts;
     l->o = *o;
+    l->exact = exact;
     pm_heat_ramp_lut(o->ramp, l->lut);
-    st = pm_points_pass(ctx, pts, f, &l->pass, &l->n_pass);
+    st = pyramid_new(ctx, l);
+    if (!st)
+        st = pm_points_pass(ctx, pts, f, &l->pass, &l->n_pass);
     if (!st && o->v_max > 0)
         l->v_max = o->v_max;
     else if (!st)
@@ -322,10 +485,23 @@ int pm_heat_layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f
     return PM_OK;
 }
 
+int pm_heat_layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
+                      const pm_heat_opts *o, pm_heat_layer **out)
+{
+    return layer_new(ctx, pts, f, o, 0, out);
+}
+
+int pm_heat_layer_new_exact(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
+                            const pm_heat_opts *o, pm_heat_layer **out)
+{
+    return layer_new(ctx, pts, f, o, 1, out);
+}
+
 void pm_heat_layer_free(pm_heat_layer *l)
 {
     if (!l)
         return;
+    pyramid_free(l->pyr);
     pm_free(l->pass);
     pm_free(l);
 }
@@ -451,16 +627,91 @@ static void splat(const tile *t, pm_kernel kern, double px, double py, double R,
     }
 }
 
-static void tile_accumulate(const pm_heat_layer *l, const tile *t, double *acc)
+static void tile_accumulate(const src *s, pm_kernel kern, const tile *t, double *acc)
 {
+    pm_range rg[PM_POINTS_MAX_RANGES];
+    size_t n = pm_codes_ranges(s->code, s->n, s->shift, &t->grown, rg);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = rg[k].lo; i < rg[k].hi; i++)
+            if (src_passes(s, i) && pm_box_has(&t->grown, s->x[i], s->y[i]))
+                splat(t, kern, s->x[i], s->y[i], src_radius(s, &t->r, i), src_weight(s, i), acc);
+}
+
+/* The lattice of every stride-th pixel corner of t, as a tile whose pixel
+ * centres are those corners: t->size/stride + 1 a side. */
+static void lattice_init(const tile *t, int stride, tile *lat)
+{
+    *lat = *t;
+    lat->size = t->size / stride + 1;
+    lat->pix = t->pix * stride;
+    lat->inv_pix = 1 / lat->pix;
+    lat->x0 = t->x0 - 0.5 * lat->pix;
+    lat->y_top = t->y_top + 0.5 * lat->pix;
+    for (int i = 0; i < lat->size; i++) {
+        lat->cx[i] = t->x0 + i * lat->pix;
+        lat->cy[i] = t->y_top - i * lat->pix;
+    }
+}
+
+/* Pixel centres of t from the lattice's values, bilinearly. */
+static void lattice_interpolate(const tile *t, int stride, const tile *lat, const double *v,
+                                double *acc)
+{
+    size_t ls = (size_t)lat->size;
+    for (int j = 0; j < t->size; j++) {
+        double fy = (j + 0.5) / stride;
+        int b = (int)fy;
+        double wy = fy - b;
+        for (int i = 0; i < t->size; i++) {
+            double fx = (i + 0.5) / stride;
+            int a = (int)fx;
+            double wx = fx - a;
+            const double *r0 = v + (size_t)b * ls + a, *r1 = r0 + ls;
+            acc[(size_t)j * t->size + i] = (1 - wy) * ((1 - wx) * r0[0] + wx * r0[1]) +
+                                           wy * ((1 - wx) * r1[0] + wx * r1[1]);
+        }
+    }
+}
+
+/* The tile from the pyramid when its exact sum would cost more than
+ * EXACT_BUDGET (file comment); *done 0 when the exact sum is cheap. */
+static int tile_from_pyramid(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double *acc,
+                             int *done)
+{
+    *done = 0;
     const pm_points *p = l->pts;
     pm_range rg[PM_POINTS_MAX_RANGES];
     size_t n = pm_points_ranges(p, &t->grown, rg);
+    double pts = 0;
     for (size_t k = 0; k < n; k++)
-        for (size_t i = rg[k].lo; i < rg[k].hi; i++)
-            if (passes(l, i) && pm_box_has(&t->grown, p->x_m[i], p->y_m[i]))
-                splat(t, l->o.kernel, p->x_m[i], p->y_m[i], point_radius(p, &t->r, i),
-                      pm_points_weight(p, i), acc);
+        pts += (double)(rg[k].hi - rg[k].lo);
+    double r_min = radius_min(p->grid, &t->r, box_y_near(&t->grown)), r_px = r_min * t->inv_pix;
+    double disc = fmin(M_PI * (r_px + 1) * (r_px + 1), (double)t->size * t->size);
+    if (l->exact || pts * disc <= EXACT_BUDGET)
+        return PM_OK;
+    int stride = 1;
+    while (stride < STRIDE_MAX && stride * 2 <= r_px / 8 && t->size / (stride * 2) >= 8)
+        stride *= 2;
+    const pm_heat_bins *b;
+    int st = layer_level(ctx, l, depth_for(fmax(r_min / 8, stride * t->pix / 3)), &b);
+    if (st)
+        return st;
+    src from = bins_src(b);
+    *done = 1;
+    if (stride == 1) {
+        tile_accumulate(&from, l->o.kernel, t, acc);
+        return PM_OK;
+    }
+    tile *lat = pm_malloc(sizeof *lat);
+    double *v = lat ? pm_calloc((size_t)(t->size / stride + 1) * (t->size / stride + 1), sizeof *v) : NULL;
+    if (v) {
+        lattice_init(t, stride, lat);
+        tile_accumulate(&from, l->o.kernel, lat, v);
+        lattice_interpolate(t, stride, lat, v, acc);
+    }
+    pm_free(v);
+    pm_free(lat);
+    return v ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "heat tile: out of memory");
 }
 
 /* Checks the arguments and computes the tile's density into a new
@@ -476,8 +727,16 @@ static int tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, 
     if (!*acc)
         return PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
     tile_init(l, z, x, y, size, t);
-    tile_accumulate(l, t, *acc);
-    return PM_OK;
+    int done;
+    if ((st = tile_from_pyramid(ctx, l, t, *acc, &done)) == PM_OK && !done) {
+        src from = points_src(l);
+        tile_accumulate(&from, l->o.kernel, t, *acc);
+    }
+    if (st) {
+        pm_free(*acc);
+        *acc = NULL;
+    }
+    return st;
 }
 
 int pm_heat_tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,

@@ -107,6 +107,36 @@ typedef struct pm_range {
  * each with pm_box_has(); a few outside b are too).  Returns their number. */
 size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r);
 
+/* The same over any ascending array of zoom-24 codes, each entry standing
+ * for the cell of 2^shift codes that begins at it (shift even; 0 for
+ * points, 2·(24 − d) for the groups of depth d of pm_heat_bins): the
+ * ranges of entries whose cell meets b. */
+size_t pm_codes_ranges(const uint64_t *code, size_t n, int shift, const pm_box *b, pm_range *r);
+
+/* heat_bins.c: one level of a layer's count pyramid.  The points that
+ * pass (pass NULL: all) grouped by their Morton cell at depth d (side
+ * 2·PM_HEAT_HALF_WORLD_M / 2^d on the grid), each group as one point at
+ * the weighted centroid of its points, with the sum of their weights and
+ * the scale factor at the centroid.  Groups in Morton order; code[i] is
+ * the group's cell as the zoom-24 code where it begins (pm_codes_ranges
+ * with shift 2·(24 − d)). */
+typedef struct pm_heat_bins {
+    int depth;
+    size_t n;
+    uint64_t *code;
+    double *x_m, *y_m, *w, *k;
+} pm_heat_bins;
+
+/* Tests and benchmarks: a layer as pm_heat_layer_new() makes, whose tiles
+ * and scale are always the exact sums over the points, never the pyramid
+ * (heat.c). */
+int pm_heat_layer_new_exact(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
+                            const pm_heat_opts *o, pm_heat_layer **out);
+
+int pm_heat_bins_new(pm_ctx *ctx, const pm_points *p, const uint8_t *pass, int depth,
+                     pm_heat_bins **out);
+void pm_heat_bins_free(pm_heat_bins *b);
+
 /* The scale factor k (grid metres per ground metre) at latitude lat_deg,
  * or at northing y_m: 1/cos φ on EPSG:3857's sphere, √(1 − e² sin² φ)/cos φ
  * on EPSG:3395's ellipsoid.  Even in φ and y, growing with |φ|, |y|. */

@@ -437,9 +437,10 @@ static size_t cover(uint32_t cx0, uint32_t cx1, uint32_t cy0, uint32_t cy1, int 
     return m;
 }
 
-size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r)
+size_t pm_codes_ranges(const uint64_t *code, size_t n_code, int shift, const pm_box *b,
+                       pm_range *r)
 {
-    if (!p->n || !(b->x0 <= b->x1 && b->y0 <= b->y1))
+    if (!n_code || !(b->x0 <= b->x1 && b->y0 <= b->y1))
         return 0;
     uint32_t cx0 = cell_x(b->x0), cx1 = cell_x(b->x1), cy0 = cell_y(b->y1), cy1 = cell_y(b->y0);
     uint32_t span = (cx1 - cx0 > cy1 - cy0 ? cx1 - cx0 : cy1 - cy0) + 1;
@@ -450,11 +451,22 @@ size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r)
     size_t n_run = cover(cx0, cx1, cy0, cy1, s, run), n = 0;
     size_t from = 0;
     for (size_t i = 0; i < n_run; i++) {
-        size_t lo = lower_bound(p->code, from, p->n, run[i].lo);
-        size_t hi = lower_bound(p->code, lo, p->n, run[i].hi);
-        if (hi > lo)
-            r[n++] = (pm_range){lo, hi};
+        /* widened to whole entries: an entry's cell may begin before the run */
+        uint64_t lo_c = run[i].lo >> shift << shift, hi_c = ((run[i].hi - 1) >> shift << shift) + 1;
+        size_t lo = lower_bound(code, from, n_code, lo_c);
+        size_t hi = lower_bound(code, lo, n_code, hi_c);
+        if (hi > lo) {
+            if (n && r[n - 1].hi == lo)
+                r[n - 1].hi = hi;
+            else
+                r[n++] = (pm_range){lo, hi};
+        }
         from = hi;
     }
     return n;
+}
+
+size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r)
+{
+    return pm_codes_ranges(p->code, p->n, 0, b, r);
 }

@@ -124,6 +124,41 @@ wait "$SPID" 2>/dev/null || true
 SPID=""
 wrk_rows=$(printf '%s\n' "$wrk_cached" "$wrk_z10" "$wrk_z14" | awk -F'|' '{print "| " $1 " | " $2 " | " $3 " | " $4 " |"}')
 
+# --- scale: the whole pipeline (CSV → checks → geocode → cube → district GeoJSON + report
+# PNG, one `problemap cube` run) at each size, its peak memory, and uncached heat tiles
+# (tools/bench_tiles.c: z6, z10, z14; radius 2 km, the tiles where the complaints are)
+SCALE=${BENCH_SCALE:-"1000000 10000000 13700000"}
+TILE_SIZES=${BENCH_TILE_SIZES:-"1000000 10000000"}
+cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(pkg-config --cflags $PKGS) \
+    -o "$T/bench_tiles" "$ROOT/tools/bench_tiles.c" "$LIBA" $(pkg-config --libs $PKGS) -lm -pthread
+scale_rows="" tile_rows=""
+for n in $SCALE; do
+    if [ "$n" = "$N" ]; then f="$T/c.csv"; else
+        f="$T/s.csv"
+        echo "bench: generating $n complaints"
+        "$BIN" generate $B --n "$n" --seed 42 --dirty-share 0 --no-coords-share 0 --output "$f" 2>/dev/null
+    fi
+    mb=$(( $(stat -c %s "$f") / 1048576 ))
+    echo "bench: the whole pipeline on $n complaints ($mb MiB of CSV)"
+    s0=$(date +%s.%N)
+    rss_n=$( { /usr/bin/time -f "%M" "$BIN" cube -q $B --complaints "$f" --geojson "$T/d.geojson" \
+        --report "$T/r.png" >/dev/null; } 2>&1 | tail -1)
+    s1=$(date +%s.%N)
+    wall=$(printf '%.2f' "$(echo "$s1 - $s0" | bc -l)")
+    scale_rows="$scale_rows| $n | $mb | $wall | $(printf '%.2f' "$(echo "$n / $wall / 1000000" | bc -l)") | $(( rss_n / 1024 )) | $(echo "$rss_n * 1024 / $n" | bc) |
+"
+    case " $TILE_SIZES " in *" $n "*)
+        echo "bench: heat tiles over $n complaints"
+        "$T/bench_tiles" "$BFILE" "$(echo "$BOPT" | sed -n 's/--id-field //p' | grep . || echo -)" "$f" \
+            "$ROOT/data/topics.json" 2000 200 >"$T/tiles.txt"
+        lay=$(awk '$1 == "layer_new" {print $2}' "$T/tiles.txt")
+        tile_rows="$tile_rows$(awk -v n="$n" -v lay="$lay" '$1 ~ /^z/ {print "| " n " | " substr($1, 2) " | " $3 " | " $5 " | " $7 " | " $9 " | " $11 " | " $13 " | " $15 " | " lay " |"}' "$T/tiles.txt")
+"
+        ;;
+    esac
+    [ "$f" = "$T/c.csv" ] || rm -f "$f"
+done
+
 r() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
 rate() { printf '%.3f' "$(echo "$N / $1 / 1000000" | bc -l)"; }
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -161,6 +196,23 @@ join, **$(r "$pg" "$loc_raster")×** (raster) and $(r "$pg" "$loc_exact")× (exa
 |---|---|---|---|
 $wrk_rows
 
+## Scale: the whole pipeline and the tiles
+
+One \`problemap cube\` run per size: CSV in → every check of the spine → geocode → cube →
+district GeoJSON + the report PNG (with its heat layer), all cores. Peak RSS is the process's
+(the CSV is read in blocks, not held).
+
+| complaints | CSV (MiB) | wall (s) | M/s | peak RSS (MiB) | bytes per complaint |
+|---|---|---|---|---|---|
+$scale_rows
+Uncached 256-px heat tiles (density + colour + PNG) drawn by the library directly
+(tools/bench_tiles.c; quartic kernel, radius 2 km on the ground; 200 distinct tiles per zoom
+under randomly chosen complaints, so where the data are; the first tile of a zoom, which
+builds the count-pyramid level the zoom needs, is timed apart):
+
+| complaints | zoom | tiles | p50 (ms) | p99 (ms) | max (ms) | tiles/s | mean PNG bytes | first tile (ms) | layer build (s) |
+|---|---|---|---|---|---|---|---|---|---|
+$tile_rows
 ## Notes
 
 The locator answers most points from a raster over the districts (cells wholly inside one

@@ -718,6 +718,93 @@ static void density_equals_brute_force_sum(void **state)
     batch_close(&b);
 }
 
+/* ---- the count pyramid ------------------------------------------------------------- */
+
+/* A layer that never uses the pyramid, v_max 1 with a radius in pixels
+ * (tiles are compared as densities), from its points with one in metres. */
+static pm_heat_layer *exact_layer(batch *b, pm_kernel k, double radius_m, double radius_px)
+{
+    pm_heat_opts o = {k, radius_m, radius_px, PM_RAMP_INFERNO, radius_m > 0 ? 0 : 1};
+    pm_heat_layer *l = NULL;
+    if (pm_heat_layer_new_exact(b->ctx, b->pts, NULL, &o, &l))
+        fail_msg("pm_heat_layer_new_exact: %s", pm_ctx_errmsg(b->ctx));
+    return l;
+}
+
+/* Pyramid tile against the exact sum of the same layer: every pixel
+ * whose density is above 1/1000 of the tile's peak within rel, and the
+ * colour entries (log scale over 3 decades, 256 entries) within 2.
+ * Returns 1 when some pixel differs at all (the pyramid was used). */
+static int pyramid_close(batch *b, pm_heat_layer *fast, pm_heat_layer *exact, int z, double rel)
+{
+    uint32_t tx, ty;
+    tile_of(KEM_LON + 0.001, KEM_LAT + 0.001, z, &tx, &ty);
+    float *got = density(b, fast, z, tx, ty, 256), *want = density(b, exact, z, tx, ty, 256);
+    double peak = 0;
+    for (size_t p = 0; p < 256 * 256; p++)
+        peak = fmax(peak, want[p]);
+    assert_true(peak > 0);
+    int differs = 0;
+    for (size_t p = 0; p < 256 * 256; p++) {
+        differs |= got[p] != want[p];
+        if (want[p] < peak / 1000)
+            continue;
+        double entries = fabs(log((double)got[p] / want[p])) * 255 / log(1000.0);
+        if (!close_rel(got[p], want[p], rel) || entries > 2)
+            fail_msg("z%d pixel (%zu, %zu): pyramid %.6g, exact %.6g", z, p % 256, p / 256,
+                     (double)got[p], (double)want[p]);
+    }
+    free(got);
+    free(want);
+    return differs;
+}
+
+/* Many points under small discs (a low zoom) and few points under
+ * discs larger than the tile (a high zoom): both costly exactly, both
+ * drawn from the pyramid, both close to the exact sum. */
+static void pyramid_tiles_follow_the_exact_sum(void **state)
+{
+    (void)state;
+    batch b;
+    batch_kemerovo(&b, 5, 150000, PM_GRID_WEBMERC);
+    for (int k = 0; k < 2; k++) {
+        pm_heat_layer *fast = layer(&b, NULL, (pm_kernel)k, 0, 1.5, PM_RAMP_INFERNO, 1);
+        pm_heat_layer *exact = exact_layer(&b, (pm_kernel)k, 0, 1.5);
+        assert_true(pyramid_close(&b, fast, exact, 6, 0.05));
+        assert_true(pyramid_close(&b, fast, exact, 8, 0.05));
+        pm_heat_layer_free(fast);
+        pm_heat_layer_free(exact);
+    }
+    batch_close(&b);
+    batch_kemerovo(&b, 6, 4000, PM_GRID_WEBMERC);
+    for (int k = 0; k < 2; k++) {
+        pm_heat_layer *fast = layer(&b, NULL, (pm_kernel)k, 1000, 0, PM_RAMP_INFERNO, 1);
+        pm_heat_layer *exact = exact_layer(&b, (pm_kernel)k, 1000, 0);
+        for (int z = 12; z <= 16; z += 2)
+            assert_true(pyramid_close(&b, fast, exact, z, 0.05));
+        pm_heat_layer_free(fast);
+        pm_heat_layer_free(exact);
+    }
+    batch_close(&b);
+}
+
+/* A layer of more than 200 000 points takes its scale from the pyramid:
+ * within 2 % of the exact 99th percentile. */
+static void pyramid_scale_is_close_to_the_exact_one(void **state)
+{
+    (void)state;
+    batch b;
+    batch_kemerovo(&b, 7, 210000, PM_GRID_WEBMERC);
+    pm_heat_layer *fast = layer(&b, NULL, PM_KERNEL_QUARTIC, 2000, 0, PM_RAMP_INFERNO, 0);
+    pm_heat_layer *exact = exact_layer(&b, PM_KERNEL_QUARTIC, 2000, 0);
+    double v = pm_heat_layer_vmax(fast), w = pm_heat_layer_vmax(exact);
+    assert_true(close_rel(v, w, 0.02));
+    assert_true(v != w);   /* it did come from the pyramid */
+    pm_heat_layer_free(fast);
+    pm_heat_layer_free(exact);
+    batch_close(&b);
+}
+
 /* ---- seams ---------------------------------------------------------------------- */
 
 /* Points around the shared corner of the four children of the z-1 tile
@@ -986,7 +1073,11 @@ static void same_density_same_colour_on_two_tiles(void **state)
         gauss_point(&r, d_lon, d_lat, 100, &lon[i], &lat[i]);
     batch b;
     batch_of(&b, lon, lat, 2 * NC + ND, PM_GRID_WEBMERC);
-    pm_heat_layer *l = layer(&b, NULL, PM_KERNEL_GAUSSIAN, 0, 10, PM_RAMP_VIRIDIS, 0);
+    /* exact sums: the pyramid's groups are the same a tile east, but their
+     * centroids differ in the last bits */
+    pm_heat_opts o = {PM_KERNEL_GAUSSIAN, 0, 10, PM_RAMP_VIRIDIS, 0};
+    pm_heat_layer *l = NULL;
+    assert_int_equal(pm_heat_layer_new_exact(b.ctx, b.pts, NULL, &o, &l), PM_OK);
     float *g1 = density(&b, l, z, tx, ty, 256), *g2 = density(&b, l, z, tx + 1, ty, 256);
     int e1, e2;
     image i1 = tile_image(&b, l, z, tx, ty, 256, &e1), i2 = tile_image(&b, l, z, tx + 1, ty, 256, &e2);
@@ -1571,6 +1662,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(morton_ranges_find_exactly_the_points_in_a_box),
         cmocka_unit_test(tile_box_reaches_the_farthest_kernel),
         cmocka_unit_test(density_equals_brute_force_sum),
+        cmocka_unit_test(pyramid_tiles_follow_the_exact_sum),
+        cmocka_unit_test(pyramid_scale_is_close_to_the_exact_one),
         cmocka_unit_test(tiles_meet_without_seams),
         cmocka_unit_test(filter_counts_only_matching_points),
         cmocka_unit_test(vmax_is_99th_percentile_of_point_densities),
