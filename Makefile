@@ -20,6 +20,13 @@ ifeq ($(SAN),1)
 PM_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 PM_LDFLAGS += -fsanitize=address,undefined
 endif
+# SAN=fuzz (with CC=clang): libFuzzer's coverage on everything, plus ASan and
+# UBSan; the fuzz targets then link libFuzzer's main (tools/fuzz.sh).
+ifeq ($(SAN),fuzz)
+PM_CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all
+PM_LDFLAGS += -fsanitize=address,undefined
+endif
 
 LIB_SRC := $(sort $(wildcard engine/*.c geodata/*.c render/*.c sql/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -28,7 +35,8 @@ BIN     := $(BUILD)/problemap
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps demo test test-unit test-e2e test-asan bench install clean
+.PHONY: all deps demo test test-unit test-e2e test-asan bench install clean fuzz fuzz-brief \
+        test-fuzz-regress
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -64,8 +72,37 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh $(BIN)
 
-test-unit: $(TEST_BIN)
+test-unit: $(TEST_BIN) test-fuzz-regress
 	@sh tests/run_unit.sh $(TEST_BIN)
+
+# Fuzz targets (tests/fuzz/fuzz_*.c).  Normally linked with a main that
+# feeds them files: `test-fuzz-regress` replays the seed corpora and every
+# input a fuzzer once crashed on.  With SAN=fuzz they link libFuzzer.
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+ifeq ($(SAN),fuzz)
+FUZZ_MAIN :=
+FUZZ_LINK := -fsanitize=fuzzer
+else
+FUZZ_MAIN := $(BUILD)/obj/tests/fuzz/standalone.o
+FUZZ_LINK :=
+endif
+# The tile-address parser lives in the program (apps/serve_http.c).
+$(BUILD)/fuzz/fuzz_tile_path: $(filter-out $(BUILD)/obj/apps/problemap.o,$(APP_OBJ))
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(FUZZ_MAIN) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(PM_LDFLAGS) $(FUZZ_LINK) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
+
+test-fuzz-regress: $(FUZZ_BIN)
+	@sh tools/fuzz.sh --regress $(BUILD)/fuzz
+
+# Fuzzing proper (clang, libFuzzer): each target PM_FUZZ_SECONDS (600) in
+# build-fuzz; a crash, leak or timeout is copied to tests/fuzz/regress/.
+fuzz:
+	@sh tools/fuzz.sh
+
+fuzz-brief:
+	@PM_FUZZ_SECONDS=30 PM_FUZZ_JOBS=2 sh tools/fuzz.sh
 
 test-e2e: $(BIN)
 	@sh tests/e2e/run.sh $(BIN)
@@ -95,7 +132,7 @@ install: $(BIN)
 	install -m 644 docs/problemap.1 $(DESTDIR)$(PREFIX)/share/man/man1/problemap.1
 
 clean:
-	rm -rf build build-asan out
+	rm -rf build build-asan build-fuzz out
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -204,4 +204,26 @@ void api_districts(const api_call *a, reply *r);
 void api_summary(const api_call *a, reply *r);
 void api_report(const api_call *a, int pdf, reply *r);
 
+/* ---- tile addresses (serve_http.c) ---------------------------------------- */
+
+/* What serve_tile_path_parse() found in the part of a URL after "/tiles/". */
+typedef enum serve_tile_addr {
+    SERVE_TILE_OK = 0,        /* {layer}/{z}/{x}/{y}.png or @2x.png, on the grid */
+    SERVE_TILE_JSON,          /* {layer}.json */
+    SERVE_TILE_NO_LAYER,      /* no layer name, or one longer than the buffer */
+    SERVE_TILE_NOT_TILE,      /* not /{z}/{x}/{y} after the layer */
+    SERVE_TILE_NOT_PNG,       /* z/x/y not followed by .png or @2x.png */
+    SERVE_TILE_BAD_NUMBER,    /* z, x or y not a whole number of 1 to 7 digits */
+    SERVE_TILE_ZOOM,          /* z beyond SERVE_MAX_ZOOM */
+    SERVE_TILE_OFF_GRID       /* x or y not below 2^z */
+} serve_tile_addr;
+
+/* Parses path (NUL-terminated, no "/tiles/" prefix): the layer name goes
+ * into layer (cap bytes; set whenever the result is not
+ * SERVE_TILE_NO_LAYER, whether or not the layer exists — the caller checks
+ * the name), the numbers into zxy[] as far as they were read, and the tile
+ * size (256, or 512 for @2x) into *size.  Pure: no I/O, no allocation. */
+serve_tile_addr serve_tile_path_parse(const char *path, char *layer, size_t cap, long zxy[3],
+                                      int *size);
+
 #endif

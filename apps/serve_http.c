@@ -385,57 +385,74 @@ static long small_number(const char *s, size_t n)
     return v;
 }
 
+serve_tile_addr serve_tile_path_parse(const char *path, char *layer, size_t cap, long zxy[3],
+                                      int *size)
+{
+    size_t nlen = strcspn(path, "./");
+    *size = 0;
+    if (nlen == 0 || nlen >= cap)
+        return SERVE_TILE_NO_LAYER;
+    memcpy(layer, path, nlen);
+    layer[nlen] = '\0';
+    const char *p = path + nlen;
+    if (strcmp(p, ".json") == 0)
+        return SERVE_TILE_JSON;
+    for (int i = 0; i < 3; i++) {
+        if (*p != '/')
+            return SERVE_TILE_NOT_TILE;
+        p++;
+        size_t len = strcspn(p, i < 2 ? "/" : "@.");
+        zxy[i] = small_number(p, len);
+        if (zxy[i] < 0)
+            return SERVE_TILE_BAD_NUMBER;
+        p += len;
+    }
+    *size = strcmp(p, "@2x.png") == 0 ? 512 : strcmp(p, ".png") == 0 ? 256 : 0;
+    if (!*size)
+        return SERVE_TILE_NOT_PNG;
+    if (zxy[0] > SERVE_MAX_ZOOM)
+        return SERVE_TILE_ZOOM;
+    long side = 1L << zxy[0];
+    if (zxy[1] >= side || zxy[2] >= side)
+        return SERVE_TILE_OFF_GRID;
+    return SERVE_TILE_OK;
+}
+
 /* /tiles/{layer}.json and /tiles/{layer}/{z}/{x}/{y}[@2x].png */
 static void route_tiles(const api_call *a, const char *path, reply *rep)
 {
-    size_t nlen = strcspn(path, "./");
     char name[16];
-    if (nlen == 0 || nlen >= sizeof name) {
-        reply_error(rep, MHD_HTTP_NOT_FOUND, "no such layer (heat, choropleth, grid)");
-        return;
-    }
-    memcpy(name, path, nlen);
-    name[nlen] = '\0';
-    int kind = layer_kind_parse(name);
+    long v[3] = {0, 0, 0};
+    int size;
+    serve_tile_addr t = serve_tile_path_parse(path, name, sizeof name, v, &size);
+    int kind = t == SERVE_TILE_NO_LAYER ? -1 : layer_kind_parse(name);
     if (kind < 0) {
-        reply_error(rep, MHD_HTTP_NOT_FOUND, "no such layer (heat, choropleth, grid)");
+        reply_error(rep, MHD_HTTP_NOT_FOUND, "no such layer (heat, choropleth, grid, hotspots)");
         return;
     }
-    const char *rest = path + nlen;
-    if (strcmp(rest, ".json") == 0) {
+    switch (t) {
+    case SERVE_TILE_JSON:
         api_tilejson(a, (layer_kind)kind, rep);
         return;
-    }
-    long v[3];
-    const char *p = rest;
-    for (int i = 0; i < 3; i++) {
-        if (*p != '/') {
-            reply_error(rep, MHD_HTTP_NOT_FOUND, "not a tile: /tiles/%s/{z}/{x}/{y}.png", name);
-            return;
-        }
-        p++;
-        size_t len = strcspn(p, i < 2 ? "/" : "@.");
-        v[i] = small_number(p, len);
-        if (v[i] < 0) {
-            reply_error(rep, MHD_HTTP_BAD_REQUEST, "bad tile address: z, x and y are whole numbers");
-            return;
-        }
-        p += len;
-    }
-    int size = strcmp(p, "@2x.png") == 0 ? 512 : strcmp(p, ".png") == 0 ? 256 : 0;
-    if (!size) {
+    case SERVE_TILE_NOT_TILE:
+        reply_error(rep, MHD_HTTP_NOT_FOUND, "not a tile: /tiles/%s/{z}/{x}/{y}.png", name);
+        return;
+    case SERVE_TILE_BAD_NUMBER:
+        reply_error(rep, MHD_HTTP_BAD_REQUEST, "bad tile address: z, x and y are whole numbers");
+        return;
+    case SERVE_TILE_NOT_PNG:
         reply_error(rep, MHD_HTTP_NOT_FOUND, "not a tile: /tiles/%s/{z}/{x}/{y}.png or @2x.png", name);
         return;
-    }
-    if (v[0] > SERVE_MAX_ZOOM) {
+    case SERVE_TILE_ZOOM:
         reply_error(rep, MHD_HTTP_BAD_REQUEST, "zoom %ld is beyond %d", v[0], SERVE_MAX_ZOOM);
         return;
-    }
-    long side = 1L << v[0];
-    if (v[1] >= side || v[2] >= side) {
+    case SERVE_TILE_OFF_GRID:
         reply_error(rep, MHD_HTTP_BAD_REQUEST, "tile %ld/%ld/%ld is off the grid (x and y below %ld)", v[0],
-                    v[1], v[2], side);
+                    v[1], v[2], 1L << v[0]);
         return;
+    case SERVE_TILE_NO_LAYER: /* answered above */
+    case SERVE_TILE_OK:
+        break;
     }
     api_tile(a, (layer_kind)kind, (int)v[0], (uint32_t)v[1], (uint32_t)v[2], size, rep);
 }

@@ -6,7 +6,7 @@ set -e
 PKGS="build-essential pkg-config libgeos-dev libproj-dev proj-data libcairo2-dev libjansson-dev
 libpq-dev libcmocka-dev libpng-dev gdal-bin postgresql-15 postgresql-15-postgis-3
 fonts-dejavu-core bc time libpango1.0-dev libsqlite3-dev sqlite3 poppler-utils tesseract-ocr tesseract-ocr-rus
-libmicrohttpd-dev libjs-leaflet chromium wrk curl python3-libpysal python3-numpy"
+libmicrohttpd-dev libjs-leaflet chromium wrk curl python3-libpysal python3-numpy clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

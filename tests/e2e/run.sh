@@ -383,6 +383,45 @@ assert [(r["district_id"], r["topic"], r["surge"]) for r in alerts] == [("RU-TUL
 print("flagged", sorted(flagged), "alerts", [r["district_id"] for r in alerts])
 PY
 
+# --- analyze --report: the report with its analytics page (a PDF of 2 pages; page 2 names
+# the planted surge's region as a new hot spot and lists its surge alert)
+"$BIN" analyze -q $B --complaints "$T/surge.csv" --rejects "$T/surge-rej.csv" --topic roads --fdr \
+    --to 2025-09-07 --report "$C/analytics.pdf" --report "$C/analytics.png" 2>"$T/why" &&
+[ "$(pdfinfo "$C/analytics.pdf" 2>>"$T/why" | awk '/^Pages:/ {print $2}')" = 2 ] &&
+pdftotext -f 2 -l 2 "$C/analytics.pdf" - >"$T/an.txt" 2>>"$T/why" &&
+grep -q "Всплески обращений" "$T/an.txt" && grep -q "новая горячая точка" "$T/an.txt" &&
+grep -q "Тульская область" "$T/an.txt" && grep -q "FDR 5 %" "$T/an.txt" &&
+python3 - "$C/analytics.png" >>"$T/why" 2>&1 <<'PY' && ok "analyze --report: a 2-page PDF and a PNG of two A4 pages; page 2 has the surge as a new hot spot and its alert" || bad "analyze --report" "$T/why"
+import struct, sys
+d = open(sys.argv[1], "rb").read(32)
+w, h = struct.unpack(">II", d[16:24])
+assert d[:8] == b"\x89PNG\r\n\x1a\n" and abs(h - 2 * w * 210 / 297) <= 4, (w, h)   # two A4 landscape pages
+PY
+
+# --- tiles: the hot-spot layer of the planted surge: Tula dark red (hot spot, 99 %), a far
+# region not significant, an island hatched as no data; --fdr only with that layer
+"$BIN" tiles -q $B --complaints "$T/surge.csv" --rejects "$T/hot-rej.csv" --out "$C/hot" --layer hotspots \
+    --topic roads --from 2025-09-01 --to 2025-09-07 --min-zoom 2 --max-zoom 5 2>"$T/why" &&
+python3 "$ROOT/tests/e2e/check_hotspots.py" "$C/hot" >>"$T/why" 2>&1 &&
+    ok "tiles: hot-spot layer of a planted surge (7 Gi* classes; the surge dark red, far regions not significant, islands no data)" ||
+    bad "tiles: hotspots" "$T/why"
+"$BIN" tiles -q $B --complaints "$T/surge.csv" --rejects "$T/hot-rej.csv" --out "$C/hot-bad" --layer heat --fdr 2>"$T/why"; code=$?
+[ $code = 2 ] && grep -q -- "--fdr is for --layer hotspots" "$T/why" && ! [ -e "$C/hot-bad" ] &&
+    ok "tiles: --fdr without --layer hotspots is a usage error" || bad "tiles: --fdr usage" "$T/why"
+
+# --- analyze: Gi* on an equal-area grid (2 km squares and hexagons over Tula and its
+# neighbours): ogrinfo reads the layer, the cells' counts add up to the road complaints in
+# their polygons (the script's own point-in-polygon), and a planted cluster's cell is gi_bin 3
+mkdir -p "$T/grid" &&
+python3 "$ROOT/tests/e2e/check_grid_hotspots.py" "$BIN" "$ROOT/data/ru_regions.geojson" "$T/grid" >"$T/grid.log" 2>&1 &&
+    ok "analyze: grid hot spots ($(tail -1 "$T/grid.log"))" || bad "analyze: grid hot spots" "$T/grid.log"
+
+# --- hostile inputs (tests/hostile/): exit statuses, messages naming file and line or
+# feature, rejects with reasons, the good records kept, nothing lost (read = accepted +
+# rejected = the cube's cells + outside) on every case and every complaints fixture
+sh "$ROOT/tests/hostile/run.sh" "$BIN" >"$T/hostile" 2>&1 &&
+    ok "hostile-input catalogue and nothing-lost sums ($(tail -1 "$T/hostile"))" || bad "hostile-input catalogue" "$T/hostile"
+
 # --- analytics: spatial weights, Gi* and local Moran against libpysal + numpy (Debian)
 sh "$ROOT/tests/analytics/run.sh" "$(dirname "$BIN")/libproblemap.a" >"$T/analytics.log" 2>&1; rc=$?
 if [ $rc -eq 0 ]; then ok "analytics: queen/distance/kNN weights, Gi*, local Moran = libpysal + numpy ($(tail -1 "$T/analytics.log"))"

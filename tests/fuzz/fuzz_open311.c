@@ -1,0 +1,8 @@
+/* fuzz_open311.c — complaints as open311 (the reader, then the intake's checks);
+ * read = accepted + rejected on every input.  See fuzz_util.h. */
+#include "fuzz_util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_complaints(data, size, PM_FMT_OPEN311);
+}
