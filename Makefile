@@ -36,7 +36,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps demo test test-unit test-e2e test-asan bench install clean fuzz fuzz-brief \
-        test-fuzz-regress
+        test-fuzz-regress check-valgrind
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -104,19 +104,26 @@ fuzz:
 fuzz-brief:
 	@PM_FUZZ_SECONDS=30 PM_FUZZ_JOBS=2 sh tools/fuzz.sh
 
+# The unit suites and a few program runs under valgrind memcheck
+# (tools/valgrind.sh): zero errors, zero definite or indirect leaks.
+check-valgrind: all $(TEST_BIN)
+	@sh tools/valgrind.sh $(BUILD)
+
 test-e2e: $(BIN)
 	@sh tests/e2e/run.sh $(BIN)
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan:
-	@PM_E2E_N=20000 PM_DB_ORACLE_N=125000 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
+	@PM_E2E_N=20000 PM_DB_ORACLE_N=125000 PM_PIPELINE_FAIL_STEP=3 PM_E2E_DISK=0 \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	    $(MAKE) --no-print-directory BUILD=build-asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN)
 	@$(MAKE) --no-print-directory test-unit test-e2e
 	@$(MAKE) --no-print-directory test-asan
-	@echo "all test suites passed (normal and ASan+UBSan builds)"
+	@$(MAKE) --no-print-directory fuzz-brief
+	@echo "all test suites passed (normal and ASan+UBSan builds, each fuzz target briefly)"
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -433,11 +433,8 @@ static int export_all(pm_ctx *ctx, const cube_job *j, const char *cmd, const pm_
     for (size_t i = 0; !ex && i < j->reports.n; i++) {
         const char *path = j->reports.v[i];
         if (pm_report_write(ctx, path, (pm_report_format)pm_report_format_parse(NULL, path), ds,
-                            cube, t, &f, &rep)) {
-            char what[4200];
-            snprintf(what, sizeof what, "writing the report %s", path);
-            ex = cli_fail(ctx, what);
-        }
+                            cube, t, &f, &rep))
+            ex = cli_fail(ctx, "writing the report");   /* the message names the file */
     }
     if (have_heat)
         heat_filter_free(&hb, heat->pl);

@@ -1,6 +1,7 @@
 /* problemap.c — the program: dispatches to the subcommands. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +32,10 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
+    /* Past a file-size limit (ulimit -f) a write fails with EFBIG and the
+     * writer reports it and removes its temporary, instead of the default
+     * SIGXFSZ killing the program midway. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;

@@ -70,6 +70,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,7 +322,7 @@ static int row_object(pm_ctx *ctx, const char *name, const source *s, const pm_r
 static int dump_error(pm_ctx *ctx, const char *name, FILE *f)
 {
     if (ferror(f))
-        return PM_ERR(ctx, PM_E_IO, "error writing %s", name);
+        return PM_ERR(ctx, PM_E_IO, "error writing %s: %s", name, strerror(errno));
     return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory writing JSON", name);
 }
 
@@ -373,7 +374,7 @@ static int outfile_finish(pm_ctx *ctx, pm_outfile *of, int rc)
  * for an open_memstream buffer). */
 static int stream_check(pm_ctx *ctx, const char *name, FILE *f)
 {
-    return ferror(f) ? PM_ERR(ctx, PM_E_IO, "error writing %s", name) : PM_OK;
+    return ferror(f) ? PM_ERR(ctx, PM_E_IO, "error writing %s: %s", name, strerror(errno)) : PM_OK;
 }
 
 /* ------------------------------------------------------------ GeoJSON */

@@ -82,6 +82,7 @@
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <errno.h>
 #include <math.h>
 #include <pango/pangocairo.h>
 #include <stdint.h>
@@ -2041,8 +2042,9 @@ static int write_bytes(pm_ctx *ctx, const char *path, const uint8_t *buf, size_t
     if (rc)
         return rc;
     if (fwrite(buf, 1, len, pm_outfile_stream(of)) != len) {
+        int e = errno;
         pm_outfile_abort(of);
-        return PM_ERR(ctx, PM_E_IO, "%s: error writing the report", path);
+        return PM_ERR(ctx, PM_E_IO, "error writing %s: %s", path, strerror(e));
     }
     return pm_outfile_commit(ctx, of);
 }

@@ -422,6 +422,16 @@ python3 "$ROOT/tests/e2e/check_grid_hotspots.py" "$BIN" "$ROOT/data/ru_regions.g
 sh "$ROOT/tests/hostile/run.sh" "$BIN" >"$T/hostile" 2>&1 &&
     ok "hostile-input catalogue and nothing-lost sums ($(tail -1 "$T/hostile"))" || bad "hostile-input catalogue" "$T/hostile"
 
+# --- personal-data canaries through every program output (PDF streams inflated, SVG, PNG,
+# MBTiles, stderr); full disks (tmpfs, ulimit -f) and runs killed midway leave the previous
+# outputs intact and no temporary behind (PM_E2E_DISK=0 skips the latter, as the ASan run does)
+sh "$ROOT/tests/e2e/canary.sh" "$BIN" >"$T/canary" 2>&1 &&
+    ok "canary: no complaint text or author in any output ($(tail -1 "$T/canary"))" || bad "canary" "$T/canary"
+if [ "${PM_E2E_DISK:-1}" = 1 ]; then
+    sh "$ROOT/tests/disk/run.sh" "$BIN" >"$T/disk" 2>&1 &&
+        ok "disk: ENOSPC, RLIMIT_FSIZE and SIGKILL leave previous outputs intact ($(tail -1 "$T/disk"))" || bad "disk" "$T/disk"
+else skipped "disk" "PM_E2E_DISK=0"; fi
+
 # --- analytics: spatial weights, Gi* and local Moran against libpysal + numpy (Debian)
 sh "$ROOT/tests/analytics/run.sh" "$(dirname "$BIN")/libproblemap.a" >"$T/analytics.log" 2>&1; rc=$?
 if [ $rc -eq 0 ]; then ok "analytics: queen/distance/kNN weights, Gi*, local Moran = libpysal + numpy ($(tail -1 "$T/analytics.log"))"

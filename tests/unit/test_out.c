@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -119,6 +120,52 @@ static void missing_directory_names_the_file(void **state)
     pm_ctx_free(ctx);
 }
 
+/* A device (or FIFO) is written in place: renaming a temporary over it
+ * would replace the device node (as root, --output /dev/null used to). */
+static void a_device_is_written_in_place(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_outfile *of;
+    assert_int_equal(pm_outfile_open(ctx, "/dev/null", &of), PM_OK);
+    fputs("nothing\n", pm_outfile_stream(of));
+    assert_int_equal(pm_outfile_commit(ctx, of), PM_OK);
+    struct stat st;
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    pm_ctx_free(ctx);
+}
+
+/* A killed run's temporary (target.tmp. + six characters) goes when the
+ * target is next opened; other files that look alike stay. */
+static void stale_temporaries_of_the_target_are_removed(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    char path[128], stale[160], other[160], longer[160];
+    snprintf(path, sizeof path, "%s/x.csv", dir);
+    snprintf(stale, sizeof stale, "%s.tmp.ABC123", path);
+    snprintf(longer, sizeof longer, "%s.tmp.toolong", path);
+    snprintf(other, sizeof other, "%s/y.csv.tmp.ABC123", dir);
+    const char *const made[3] = {stale, longer, other};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(made[i], "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    pm_outfile *of;
+    assert_int_equal(pm_outfile_open(ctx, path, &of), PM_OK);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(longer, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(pm_outfile_commit(ctx, of), PM_OK);
+    unlink(path);
+    unlink(longer);
+    unlink(other);
+    assert_int_equal(files_in_dir(), 0);
+    pm_ctx_free(ctx);
+}
+
 static void csv_row_quotes_only_when_needed(void **state)
 {
     (void)state;
@@ -153,6 +200,8 @@ int main(void)
         cmocka_unit_test(abort_leaves_previous_file_and_no_temporary),
         cmocka_unit_test(full_disk_is_an_error_and_keeps_previous_file),
         cmocka_unit_test(missing_directory_names_the_file),
+        cmocka_unit_test(a_device_is_written_in_place),
+        cmocka_unit_test(stale_temporaries_of_the_target_are_removed),
         cmocka_unit_test(csv_row_quotes_only_when_needed),
     };
     return cmocka_run_group_tests_name("out", tests, setup, teardown);
