@@ -218,8 +218,33 @@ $tile_rows
 The locator answers most points from a raster over the districts (cells wholly inside one
 district, in none, or on a border; docs/geocoding.md), falling back to the exact GEOS test only
 in border cells, with the same answers as the exact path (the driver checks every point; the
-tests check against brute force). Most of a whole run is now reading, checking and writing CSV
-on one thread, so a second core helps little there; on this shared 2-vCPU machine timings move
-with the load of the other core.
+tests check against brute force). On this shared 2-vCPU machine timings move with the load of
+the other core.
+
+Heat tiles: a tile whose exact sum would cost more than 2·10⁶ point × pixel updates is drawn
+from the layer's count pyramid (render/heat.c), so its cost follows the pixels and the occupied
+cells near it, not N: compare the 1 M and 10 M rows. Most of a dense tile's time is then the
+colour lookup (a log per pixel) and zlib. The first tile of a zoom pays for its pyramid level
+(one pass over the points), once per layer.
+
+What stops the targets of issue 7, from profiles (\`perf record\` of \`problemap cube\` on 1 M):
+- **The whole pipeline is read-bound on one thread.** Of the CPU samples, reading and
+  checking the CSV (the tokenizer, UTF-8 validation, time parsing, interning ids and
+  dictionary strings in hash tables, the intake's checks) is ~35 %, the kernel's share
+  (reading the file, clearing fresh pages for the growing columns) ~20 %, the cube's
+  aggregation ~12 %, the report ~5 %, the locator ~3 %. The intake runs on one thread: each
+  record's line number, the duplicate-id check and the rejects file are in input order. The
+  known fix is to split the file at record boundaries, parse the blocks on all cores into
+  per-block batches, and merge ids and rejects in order — about 2× on this machine, not the 4×
+  that 13.7 M in under 10 s needs; the rest needs a leaner record path (no per-field copies).
+- **Memory per complaint** is ~190 bytes at peak against the 64 asked: every accepted complaint
+  is kept as columns (coordinates 16, times 16, topic and dictionary indexes ~14, the id's
+  interned string with its hash slot ~30, line 8, placement 5) because the cube's exact
+  answer-time medians, the report's heat layer and the rejects need them after reading. A
+  streaming cube (aggregate each block, keep only the per-cell delay lists and an id set)
+  would bring it near 40 bytes.
+- The cube snapshot is read with stdio (a 16 MB snapshot of 1 M complaints in well under a
+  second together with the boundaries), not mmap'd; the server builds its dataset from the
+  complaints, so its start is the pipeline's time.
 MD
 cat "$ROOT/docs/benchmarks.md"
