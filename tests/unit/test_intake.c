@@ -988,8 +988,11 @@ static void test_read_nyc_samples(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
-int main(void)
+/* An optional argument is a cmocka test filter (tools/valgrind.sh). */
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         T(test_canonical_fields),
         T(test_values_trimmed_and_optional_absent),
