@@ -223,9 +223,14 @@ the other core.
 
 Heat tiles: a tile whose exact sum would cost more than 2·10⁶ point × pixel updates is drawn
 from the layer's count pyramid (render/heat.c), so its cost follows the pixels and the occupied
-cells near it, not N: compare the 1 M and 10 M rows. Most of a dense tile's time is then the
-colour lookup (a log per pixel) and zlib. The first tile of a zoom pays for its pyramid level
-(one pass over the points), once per layer.
+pyramid cells near it. At z14 that bounds it: the 1 M and 10 M rows cost the same, and most of
+the time is the colour lookup (a log per pixel) and zlib (before the pyramid, a z14 tile's p99
+was over 10 s on 1 M points). At z6 and z10 the cells are at most a third of a pixel (for
+accuracy: within 2 colour entries of the exact sum), and at 10 M nearly all of them near a
+dense tile are occupied, so the cost still grows with N and the 5 ms p99 of issue 7 is not met
+there; a level of whole pixels, convolved with the kernel, would bound it at a coarser
+accuracy. The first tile of a zoom pays for its pyramid level (one pass over the points), once
+per layer.
 
 What stops the targets of issue 7, from profiles (\`perf record\` of \`problemap cube\` on 1 M):
 - **The whole pipeline is read-bound on one thread.** Of the CPU samples, reading and
@@ -237,7 +242,7 @@ What stops the targets of issue 7, from profiles (\`perf record\` of \`problemap
   known fix is to split the file at record boundaries, parse the blocks on all cores into
   per-block batches, and merge ids and rejects in order — about 2× on this machine, not the 4×
   that 13.7 M in under 10 s needs; the rest needs a leaner record path (no per-field copies).
-- **Memory per complaint** is ~190 bytes at peak against the 64 asked: every accepted complaint
+- **Memory per complaint** is 140–200 bytes at peak (above) against the 64 asked: every accepted complaint
   is kept as columns (coordinates 16, times 16, topic and dictionary indexes ~14, the id's
   interned string with its hash slot ~30, line 8, placement 5) because the cube's exact
   answer-time medians, the report's heat layer and the rejects need them after reading. A
