@@ -28,6 +28,12 @@ $BIN tiles -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
     --rejects "$OUT/tiles-rejects.csv" --out "$OUT/tiles" --mbtiles "$OUT/heat.mbtiles" \
     --min-zoom 3 --max-zoom 6 --radius-m 50000 \
     --attribution "Границы: Natural Earth; города: GeoNames (CC BY 4.0)"
+# Statistics: hot spots, emerging hot spots over the last 8 weeks, surge alerts at a false
+# discovery rate of 5 %, and the report with its analytics page.
+$BIN analyze -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
+    --rejects "$OUT/analyze-rejects.csv" --to 2025-11-30 --fdr \
+    --hotspots "$OUT/hotspots.geojson" --emerging "$OUT/emerging.geojson" \
+    --alerts "$OUT/alerts.csv" --report "$OUT/analytics.pdf" 2>/dev/null
 cat <<MSG
 
 problemap demo — outputs in $OUT/:
@@ -49,6 +55,10 @@ against the four weeks before:
   report.png, .pdf      the one-page report for officials: map, top 10, topics, answers
   tiles/                heat-map tiles z3-z6 (z/x/y.png) with tilejson.json, for Leaflet
   heat.mbtiles          the same tiles as MBTiles (QGIS: Layer > Add Raster Layer)
+  hotspots.geojson      Gi* hot spots and local Moran's I per region (docs/analytics.md)
+  emerging.geojson      emerging hot spots over the last 8 weeks
+  alerts.csv            surge alerts: region x topic weeks far above their forecast
+  analytics.pdf         the report with its second page: emerging hot spots and surges
 MSG
 
 # The live map: `problemap serve` on the same data, in the background, so a
