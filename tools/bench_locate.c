@@ -6,40 +6,11 @@
  * checks that both give the same placement.
  *   bench_locate BOUNDARIES.geojson ID_FIELD|- COMPLAINTS.csv TOPICS.json RUNS
  * Prints "name seconds" lines (medians over RUNS). */
-#include "../engine/pm_locate.h"
-#include "../geodata/pm_boundaries.h"
-#include "../geodata/pm_complaints_in.h"
-#include "../geodata/pm_topics.h"
+#include "bench_load.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int no_reject(void *u, uint64_t l, const char *id, const char *f, const char *r)
-{
-    (void)u, (void)l, (void)id, (void)f, (void)r;
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int fail(pm_ctx *ctx, const char *what)
-{
-    fprintf(stderr, "bench_locate: %s: %s\n", what, pm_ctx_errmsg(ctx));
-    return 1;
-}
+#define now bench_now
 
 /* Median seconds of runs batches; *out keeps the last placement. */
 static int time_batch(pm_ctx *ctx, pm_locator *loc, const pm_complaints *cs, int runs, double *sec,
@@ -55,7 +26,7 @@ static int time_batch(pm_ctx *ctx, pm_locator *loc, const pm_complaints *cs, int
         pm_placed_free(*out);
         *out = p;
     }
-    qsort(t, (size_t)runs, sizeof *t, cmp_double);
+    qsort(t, (size_t)runs, sizeof *t, bench_cmp_double);
     *sec = t[runs / 2];
     return 0;
 }
@@ -68,33 +39,25 @@ int main(int argc, char **argv)
     }
     int runs = atoi(argv[5]);
     runs = runs < 1 ? 1 : runs > 15 ? 15 : runs;
-    pm_ctx *ctx = pm_ctx_new();
-    pm_districts *ds = pm_districts_new(ctx);
-    pm_boundary_opts bo = {.id_field = strcmp(argv[2], "-") ? argv[2] : NULL};
-    pm_topics *t = NULL;
-    pm_mapping *m = NULL;
-    pm_intake *in = NULL;
-    pm_complaints *cs = pm_complaints_new();
-    if (!ctx || !ds || !cs || pm_boundaries_read_geojson(ctx, argv[1], &bo, ds, NULL) ||
-        pm_districts_freeze(ctx, ds))
-        return fail(ctx, argv[1]);
-    if (pm_topics_load(ctx, argv[4], &t) || pm_mapping_default(ctx, &m) ||
-        pm_intake_new(ctx, t, m, cs, no_reject, NULL, &in) ||
-        pm_intake_read_path(ctx, in, argv[3], PM_FMT_AUTO))
-        return fail(ctx, argv[3]);
+    bench_data b;
+    if (bench_load("bench_locate", argv[1], argv[2], argv[3], argv[4], &b))
+        return 1;
+    pm_ctx *ctx = b.ctx;
+    const pm_districts *ds = b.ds;
+    const pm_complaints *cs = b.cs;
     pm_locator *loc = NULL;
     double s = now();
     if (pm_locator_new(ctx, ds, -1, &loc))
-        return fail(ctx, "locator");
+        return bench_fail("bench_locate", ctx, "locator");
     printf("locator_new %.4f\n", now() - s);
     pm_placed *on = NULL, *off = NULL;
     double t_on, t_off;
     pm_locator_set_raster(loc, 1);
     if (time_batch(ctx, loc, cs, runs, &t_on, &on))
-        return fail(ctx, "locate (raster)");
+        return bench_fail("bench_locate", ctx, "locate (raster)");
     pm_locator_set_raster(loc, 0);
     if (time_batch(ctx, loc, cs, runs, &t_off, &off))
-        return fail(ctx, "locate (exact)");
+        return bench_fail("bench_locate", ctx, "locate (exact)");
     size_t n = on->n, diff = 0;
     for (size_t i = 0; i < n; i++)
         diff += on->district[i] != off->district[i] || on->placement[i] != off->placement[i];
@@ -102,11 +65,6 @@ int main(int argc, char **argv)
     pm_placed_free(on);
     pm_placed_free(off);
     pm_locator_free(ctx, loc);
-    pm_intake_free(in);
-    pm_complaints_free(cs);
-    pm_mapping_free(m);
-    pm_topics_free(t);
-    pm_districts_free(ctx, ds);
-    pm_ctx_free(ctx);
+    bench_data_free(&b);
     return diff ? 1 : 0;
 }

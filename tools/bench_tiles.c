@@ -13,47 +13,20 @@
  * for each zoom (first_ms: the zoom's first tile, drawn once before the
  * timed ones, which builds the pyramid level the zoom needs).
  *   bench_tiles BOUNDARIES.geojson ID_FIELD|- COMPLAINTS.csv TOPICS.json RADIUS_M TILES */
-#include "../engine/pm_locate.h"
-#include "../geodata/pm_boundaries.h"
-#include "../geodata/pm_complaints_in.h"
-#include "../geodata/pm_topics.h"
+#include "bench_load.h"
 #include "../render/heat_impl.h"
 #include "../engine/pm_alloc.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+#define now bench_now
 
-static int no_reject(void *u, uint64_t l, const char *id, const char *f, const char *r)
-{
-    (void)u, (void)l, (void)id, (void)f, (void)r;
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+static int fail(pm_ctx *ctx, const char *what) { return bench_fail("bench_tiles", ctx, what); }
 
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
-}
-
-static int fail(pm_ctx *ctx, const char *what)
-{
-    fprintf(stderr, "bench_tiles: %s: %s\n", what, pm_ctx_errmsg(ctx));
-    return 1;
 }
 
 /* Distinct tiles (x << 32 | y) of zoom z under up to `want` points picked
@@ -111,7 +84,7 @@ static int time_zoom(pm_ctx *ctx, const pm_heat_layer *l, const pm_points *p, in
         bytes += len;
         pm_free(png);
     }
-    qsort(ms, n, sizeof *ms, cmp_double);
+    qsort(ms, n, sizeof *ms, bench_cmp_double);
     if (n)
         printf("z%d tiles %zu p50_ms %.3f p99_ms %.3f max_ms %.3f tiles_per_s %.0f bytes_mean %zu "
                "first_ms %.3f\n", z, n, ms[n / 2], ms[(size_t)((double)(n - 1) * 0.99 + 0.5)], ms[n - 1],
@@ -129,20 +102,16 @@ int main(int argc, char **argv)
     }
     double radius = atof(argv[5]);
     size_t want = (size_t)atol(argv[6]);
-    pm_ctx *ctx = pm_ctx_new();
-    pm_districts *ds = pm_districts_new(ctx);
-    pm_boundary_opts bo = {.id_field = strcmp(argv[2], "-") ? argv[2] : NULL};
-    pm_topics *t = NULL;
-    pm_mapping *m = NULL;
-    pm_intake *in = NULL;
-    pm_complaints *cs = pm_complaints_new();
-    if (!ctx || !ds || !cs || radius <= 0 || want < 1 || pm_boundaries_read_geojson(ctx, argv[1], &bo, ds, NULL) ||
-        pm_districts_freeze(ctx, ds))
-        return fail(ctx, argv[1]);
-    if (pm_topics_load(ctx, argv[4], &t) || pm_mapping_default(ctx, &m) ||
-        pm_intake_new(ctx, t, m, cs, no_reject, NULL, &in) ||
-        pm_intake_read_path(ctx, in, argv[3], PM_FMT_AUTO))
-        return fail(ctx, argv[3]);
+    bench_data b;
+    if (radius <= 0 || want < 1) {
+        fprintf(stderr, "bench_tiles: RADIUS_M and TILES must be positive\n");
+        return 2;
+    }
+    if (bench_load("bench_tiles", argv[1], argv[2], argv[3], argv[4], &b))
+        return 1;
+    pm_ctx *ctx = b.ctx;
+    const pm_districts *ds = b.ds;
+    const pm_complaints *cs = b.cs;
     pm_locator *loc = NULL;
     pm_placed *pl = NULL;
     pm_points *pts = NULL;
@@ -164,11 +133,6 @@ int main(int argc, char **argv)
     pm_points_free(pts);
     pm_placed_free(pl);
     pm_locator_free(ctx, loc);
-    pm_intake_free(in);
-    pm_complaints_free(cs);
-    pm_mapping_free(m);
-    pm_topics_free(t);
-    pm_districts_free(ctx, ds);
-    pm_ctx_free(ctx);
+    bench_data_free(&b);
     return rc;
 }

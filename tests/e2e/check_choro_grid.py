@@ -3,45 +3,13 @@
 Legends are well formed (classes ascending), a district's interior pixel at
 z5 has the class colour of its complaint count in the cube's own table, and
 central Moscow's grid cell has a class colour at 80 % alpha.  PNGs are
-decoded here with zlib alone (every filter type), independently of the
-program's encoder."""
-import csv, json, math, os, struct, sys, zlib
+decoded with zlib alone (pngcheck.py), independently of the program's
+encoder."""
+import csv, json, os, sys
 
 
-def png_rgba(path):
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
-    pos, idat, w, h = 8, b"", 0, 0
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, colour = struct.unpack(">IIBB", body[:10])
-            assert depth == 8 and colour == 6, (depth, colour)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    raw, stride, rows, prev = zlib.decompress(idat), 4 * w, [], bytearray(4 * w)
-    for y in range(h):
-        f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - 4] if i >= 4 else 0
-            b, c = prev[i], prev[i - 4] if i >= 4 else 0
-            p = a + b - c
-            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else \
-                b if abs(p - b) <= abs(p - c) else c
-            line[i] = (line[i] + [0, a, b, (a + b) // 2, paeth][f]) & 255
-        rows.append(line)
-        prev = line
-    return rows
-
-
-def tile_pixel(lon, lat, z):
-    n = 2 ** z
-    x = (lon + 180) / 360 * n
-    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
-    return int(x), int(y), int((x % 1) * 256), int((y % 1) * 256)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pngcheck import png_rgba, tile_pixel  # noqa: E402
 
 
 def legend(d, kind):
