@@ -81,7 +81,8 @@ int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)
 {
     if (!c->id || !c->id[0])
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "complaint without an id");
-    if (pm_strtab_find(cs->ids, c->id) >= 0)
+    pm_strtab_pos id_pos;   /* valid until cs->ids changes: only the dicts change below */
+    if (pm_strtab_lookup(cs->ids, c->id, &id_pos) >= 0)
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "duplicate id \"%s\"", c->id);
     if (reserve(cs) != 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
@@ -97,7 +98,7 @@ int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)
             return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
         idx[k] = (uint32_t)i;
     }
-    if (pm_strtab_intern(cs->ids, c->id, NULL) < 0)
+    if (pm_strtab_insert(cs->ids, c->id, &id_pos) < 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     size_t i = cs->n++;
     cs->lon[i] = c->lon;
@@ -109,6 +110,11 @@ int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)
     for (int k = 0; k < PM_DICT_N; k++)
         cs->dict[k][i] = idx[k];
     return PM_OK;
+}
+
+void pm_complaints_prefetch_id(const pm_complaints *cs, const char *id)
+{
+    pm_strtab_prefetch(cs->ids, id);
 }
 
 size_t pm_complaints_count(const pm_complaints *cs) { return cs->n; }

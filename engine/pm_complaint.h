@@ -52,6 +52,9 @@ void pm_complaints_free(pm_complaints *cs);
 /* Appends a copy of c.  Fails with PM_E_INPUT_VALUE when the id is already
  * in the batch ("duplicate id"), PM_E_NOMEM when out of memory. */
 int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c);
+/* A hint that a complaint with this id will be added soon: its place in
+ * the id table is fetched into the cache meanwhile.  Changes nothing. */
+void pm_complaints_prefetch_id(const pm_complaints *cs, const char *id);
 
 size_t pm_complaints_count(const pm_complaints *cs);
 

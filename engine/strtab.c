@@ -12,13 +12,37 @@ typedef struct chunk {
     char data[];
 } chunk;
 
+/* A slot is 0 when empty, else it holds the string's index + 1 in its low
+ * `bits` bits (nslots = 2^bits; the table is at most half full, so the
+ * index fits) and the top 32 - bits bits of the string's hash above them:
+ * a probe compares strings only when those agree.  With 16 M strings
+ * (2^25 slots) that is 7 bits, one needless comparison in 128, where each
+ * comparison is two cache misses in a table of that size. */
 struct pm_strtab {
     const char **strs;     /* by index */
     size_t n, cap;
-    uint32_t *slots;       /* index + 1, 0 = empty */
-    size_t nslots;         /* power of two */
+    uint32_t *slots;
+    size_t nslots;         /* 2^bits */
+    unsigned bits;
     chunk *chunks;
 };
+
+static uint32_t slot_make(unsigned bits, uint64_t h, size_t index)
+{
+    uint64_t tag = bits >= 32 ? 0 : h >> (32 + bits);
+    return (uint32_t)(tag << bits | (index + 1));
+}
+
+/* The index in slot v (not empty). */
+static size_t slot_index(unsigned bits, uint32_t v)
+{
+    return (bits >= 32 ? v : v & ((UINT32_C(1) << bits) - 1)) - 1;
+}
+
+static int slot_may_hold(unsigned bits, uint32_t v, uint64_t h)
+{
+    return bits >= 32 || v >> bits == (uint32_t)(h >> (32 + bits));
+}
 
 static uint64_t hash(const char *s)
 {
@@ -36,6 +60,7 @@ pm_strtab *pm_strtab_new(void)
     if (!t)
         return NULL;
     t->nslots = 64;
+    t->bits = 6;
     t->slots = pm_calloc(t->nslots, sizeof *t->slots);
     if (!t->slots) {
         pm_free(t);
@@ -77,52 +102,73 @@ static char *store(pm_strtab *t, const char *s)
     return d;
 }
 
+/* The slot holding s (hash h), or the empty slot where it would go. */
 static size_t probe(const pm_strtab *t, const char *s, uint64_t h)
 {
     size_t mask = t->nslots - 1, i = (size_t)h & mask;
-    while (t->slots[i] && strcmp(t->strs[t->slots[i] - 1], s) != 0)
-        i = (i + 1) & mask;
+    for (uint32_t v; (v = t->slots[i]) != 0; i = (i + 1) & mask)
+        if (slot_may_hold(t->bits, v, h) && strcmp(t->strs[slot_index(t->bits, v)], s) == 0)
+            break;
     return i;
 }
 
 static int grow(pm_strtab *t)
 {
     size_t ns = t->nslots * 2;
+    unsigned bits = t->bits + 1;
     uint32_t *slots = pm_calloc(ns, sizeof *slots);
     if (!slots)
         return -1;
-    for (size_t k = 0; k < t->n; k++) {
-        size_t i = (size_t)hash(t->strs[k]) & (ns - 1);
+    enum { AHEAD = 16 };   /* slots fetched ahead: the table outgrows the caches */
+    uint64_t ahead[AHEAD];
+    for (size_t k = 0; k < t->n + AHEAD; k++) {
+        uint64_t h = k >= AHEAD ? ahead[k % AHEAD] : 0;   /* of string k - AHEAD */
+        if (k < t->n) {
+            ahead[k % AHEAD] = hash(t->strs[k]);
+            __builtin_prefetch(&slots[ahead[k % AHEAD] & (ns - 1)], 1);
+        }
+        if (k < AHEAD)
+            continue;
+        size_t i = (size_t)h & (ns - 1);
         while (slots[i])
             i = (i + 1) & (ns - 1);
-        slots[i] = (uint32_t)(k + 1);
+        slots[i] = slot_make(bits, h, k - AHEAD);
     }
     pm_free(t->slots);
     t->slots = slots;
     t->nslots = ns;
+    t->bits = bits;
     return 0;
 }
 
 int64_t pm_strtab_find(const pm_strtab *t, const char *s)
 {
-    size_t i = probe(t, s, hash(s));
-    return t->slots[i] ? (int64_t)t->slots[i] - 1 : -1;
+    pm_strtab_pos pos;
+    return pm_strtab_lookup(t, s, &pos);
 }
 
-int64_t pm_strtab_intern(pm_strtab *t, const char *s, int *added)
+void pm_strtab_prefetch(const pm_strtab *t, const char *s)
 {
-    uint64_t h = hash(s);
-    size_t i = probe(t, s, h);
-    if (added)
-        *added = 0;
-    if (t->slots[i])
-        return (int64_t)t->slots[i] - 1;
+    __builtin_prefetch(&t->slots[hash(s) & (t->nslots - 1)]);
+}
+
+int64_t pm_strtab_lookup(const pm_strtab *t, const char *s, pm_strtab_pos *pos)
+{
+    pos->hash = hash(s);
+    pos->slot = probe(t, s, pos->hash);
+    uint32_t v = t->slots[pos->slot];
+    return v ? (int64_t)slot_index(t->bits, v) : -1;
+}
+
+int64_t pm_strtab_insert(pm_strtab *t, const char *s, const pm_strtab_pos *pos)
+{
+    size_t i = pos->slot;
     if (t->n >= UINT32_MAX - 1)
         return -1;
     if ((t->n + 1) * 2 > t->nslots) {
         if (grow(t) != 0)
             return -1;
-        i = probe(t, s, h);
+        i = probe(t, s, pos->hash);
     }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
@@ -136,10 +182,22 @@ int64_t pm_strtab_intern(pm_strtab *t, const char *s, int *added)
     if (!d)
         return -1;
     t->strs[t->n] = d;
-    t->slots[i] = (uint32_t)(t->n + 1);
-    if (added)
-        *added = 1;
+    t->slots[i] = slot_make(t->bits, pos->hash, t->n);
     return (int64_t)t->n++;
+}
+
+int64_t pm_strtab_intern(pm_strtab *t, const char *s, int *added)
+{
+    pm_strtab_pos pos;
+    int64_t k = pm_strtab_lookup(t, s, &pos);
+    if (added)
+        *added = 0;
+    if (k >= 0)
+        return k;
+    k = pm_strtab_insert(t, s, &pos);
+    if (added)
+        *added = k >= 0;
+    return k;
 }
 
 const char *pm_strtab_str(const pm_strtab *t, size_t idx) { return t->strs[idx]; }

@@ -18,6 +18,22 @@ void pm_strtab_free(pm_strtab *t);
 int64_t pm_strtab_intern(pm_strtab *t, const char *s, int *added);
 /* Index of s, or -1. */
 int64_t pm_strtab_find(const pm_strtab *t, const char *s);
+
+/* Where a lookup left off: pm_strtab_insert adds the string there without
+ * hashing or probing again, provided the table has not changed since. */
+typedef struct pm_strtab_pos {
+    uint64_t hash;
+    size_t slot;
+} pm_strtab_pos;
+
+/* Asks the cache for the slot where a lookup of s starts (a hint for a
+ * lookup coming soon; nothing changes). */
+void pm_strtab_prefetch(const pm_strtab *t, const char *s);
+/* Index of s, or -1 with *pos set for pm_strtab_insert. */
+int64_t pm_strtab_lookup(const pm_strtab *t, const char *s, pm_strtab_pos *pos);
+/* Adds s, which the lookup that set pos did not find; its index, or -1
+ * when out of memory. */
+int64_t pm_strtab_insert(pm_strtab *t, const char *s, const pm_strtab_pos *pos);
 const char *pm_strtab_str(const pm_strtab *t, size_t idx);
 size_t pm_strtab_count(const pm_strtab *t);
 

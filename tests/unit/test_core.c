@@ -75,6 +75,34 @@ static void strtab_dense_indexes(void **state)
     pm_strtab_free(t);
 }
 
+/* Through many grows (the slot's hash tag shrinks as the table grows):
+ * every string keeps its index, near misses are not found, and a lookup's
+ * position inserts where intern would. */
+static void strtab_tags_across_grows(void **state)
+{
+    (void)state;
+    pm_strtab *t = pm_strtab_new();
+    assert_non_null(t);
+    char buf[32];
+    enum { N = 300000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(buf, sizeof buf, "c%07d", i);
+        pm_strtab_pos pos;
+        assert_int_equal(pm_strtab_lookup(t, buf, &pos), -1);
+        assert_int_equal(pm_strtab_insert(t, buf, &pos), i);
+    }
+    for (int i = 0; i < N; i += 7) {
+        snprintf(buf, sizeof buf, "c%07d", i);
+        assert_int_equal(pm_strtab_find(t, buf), i);
+        snprintf(buf, sizeof buf, "c%07d ", i);   /* one byte more */
+        assert_int_equal(pm_strtab_find(t, buf), -1);
+    }
+    assert_int_equal(pm_strtab_find(t, ""), -1);
+    assert_string_equal(pm_strtab_str(t, N - 1), "c0299999");
+    assert_int_equal(pm_strtab_count(t), N);
+    pm_strtab_free(t);
+}
+
 static GEOSGeometry *wkt(pm_ctx *ctx, const char *s)
 {
     GEOSWKTReader *r = GEOSWKTReader_create_r(pm_ctx_geos(ctx));
@@ -186,6 +214,7 @@ int main(void)
         cmocka_unit_test(calloc_refuses_overflow),
         cmocka_unit_test(alloc_hook_fails_at_n),
         cmocka_unit_test(strtab_dense_indexes),
+        cmocka_unit_test(strtab_tags_across_grows),
         cmocka_unit_test(districts_sorted_by_id_bytes_with_regions),
         cmocka_unit_test(districts_duplicate_id_is_an_error),
         cmocka_unit_test(complaints_columns_and_dictionaries),
