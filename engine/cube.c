@@ -6,7 +6,9 @@
  * cube as it was (only its dictionaries may have gained strings no cell
  * uses): the batch is first aggregated into cells of its own, then room is
  * reserved in the cube for all of them, then they are merged in, which
- * cannot fail. */
+ * cannot fail.  An empty cube adopts the batch's cells and ids instead
+ * (nothing to merge into).  The id sets and cells are far larger than the
+ * caches on big batches: the loops over them fetch AHEAD elements early. */
 #include "cube_impl.h"
 #include "pm_alloc.h"
 #include "../geodata/pm_boundaries.h"
@@ -22,6 +24,9 @@
 #define QUERY_PERIOD_MAX ((int64_t)1 << 47)
 #define DEFAULT_MIN_SAMPLE 30
 #define POOL_MAX ((size_t)UINT32_MAX)     /* elements per pool: offsets are uint32 */
+/* How many elements ahead the loops over tables far larger than the caches
+ * (id sets, cells, lists) fetch what they will touch (a power of two). */
+enum { AHEAD = 16 };
 
 /* ---- hashing ------------------------------------------------------------ */
 
@@ -91,21 +96,18 @@ void pm_store_free(pm_cell_store *st)
     pm_store_init(st);
 }
 
-/* The slot holding k, or the empty slot where it would go. */
-static size_t slot_of(const pm_cell_store *st, const pm_cell_key *k)
+/* The slot holding k (hash h), or the empty slot where it would go. */
+static size_t slot_at(const pm_cell_store *st, const pm_cell_key *k, uint64_t h)
 {
-    size_t mask = st->nslots - 1, i = (size_t)key_hash(k) & mask;
+    size_t mask = st->nslots - 1, i = (size_t)h & mask;
     while (st->slots[i] && !key_eq(&st->cells[st->slots[i] - 1].key, k))
         i = (i + 1) & mask;
     return i;
 }
 
-long pm_store_find(const pm_cell_store *st, const pm_cell_key *k)
+static size_t slot_of(const pm_cell_store *st, const pm_cell_key *k)
 {
-    if (!st->nslots)
-        return -1;
-    uint32_t s = st->slots[slot_of(st, k)];
-    return s ? (long)s - 1 : -1;
+    return slot_at(st, k, key_hash(k));
 }
 
 int pm_store_reserve_cells(pm_cell_store *st, size_t extra)
@@ -148,15 +150,42 @@ size_t pm_store_add_reserved(pm_cell_store *st, const pm_cell_key *k)
     return c;
 }
 
-/* Finds or adds the cell with key k; -1 when out of memory. */
-static long store_get(pm_cell_store *st, const pm_cell_key *k)
+/* Finds or adds the cell with key k (hash h); -1 when out of memory. */
+static long store_get(pm_cell_store *st, const pm_cell_key *k, uint64_t h)
 {
-    long c = pm_store_find(st, k);
-    if (c >= 0)
-        return c;
+    size_t i = 0;
+    if (st->nslots) {
+        i = slot_at(st, k, h);
+        if (st->slots[i])
+            return (long)st->slots[i] - 1;
+    }
+    size_t nslots = st->nslots;
     if (pm_store_reserve_cells(st, 1) != 0)
         return -1;
-    return (long)pm_store_add_reserved(st, k);
+    if (st->nslots != nslots)   /* a new table: probe again */
+        i = slot_at(st, k, h);
+    size_t c = st->n++;
+    memset(&st->cells[c], 0, sizeof st->cells[c]);
+    st->cells[c].key = *k;
+    st->slots[i] = (uint32_t)(c + 1);
+    return (long)c;
+}
+
+/* Asks the cache for the first slot of hash h (a hint). */
+static void store_prefetch_slot(const pm_cell_store *st, uint64_t h)
+{
+    if (st->nslots)
+        __builtin_prefetch(&st->slots[(size_t)h & (st->nslots - 1)]);
+}
+
+/* Asks the cache for the cell in the first slot of hash h (a hint). */
+static void store_prefetch_cell(const pm_cell_store *st, uint64_t h)
+{
+    if (!st->nslots)
+        return;
+    uint32_t s = st->slots[(size_t)h & (st->nslots - 1)];
+    if (s)
+        __builtin_prefetch(&st->cells[s - 1]);
 }
 
 static pm_pool *pool_of(pm_cell_store *st, int which) { return which ? &st->opens : &st->delays; }
@@ -264,13 +293,41 @@ void pm_idset_free(pm_idset *s)
     memset(s, 0, sizeof *s);
 }
 
+/* The hashes a set of ns slots holds at most.  Linear probing stays short
+ * up to a load of 7/8 when a probe compares 8 hashes per cache line, and
+ * the set is the largest table of a cube (8 bytes a complaint at best). */
+static size_t idset_room(size_t ns)
+{
+    return ns / 8 * 7;
+}
+
+/* Puts every hash of src into s (none there yet; room reserved), each
+ * slot fetched AHEAD hashes early. */
+static void idset_put_all(pm_idset *s, const pm_idset *src)
+{
+    uint64_t ring[AHEAD];   /* the k-th hash at k % AHEAD */
+    size_t k = 0;
+    for (size_t i = 0; i < src->nslots; i++) {
+        uint64_t h = src->slots[i];
+        if (!h)
+            continue;
+        if (k >= AHEAD)
+            pm_idset_put(s, ring[k % AHEAD]);
+        ring[k % AHEAD] = h;
+        pm_idset_prefetch(s, h);
+        k++;
+    }
+    for (size_t j = k > AHEAD ? k - AHEAD : 0; j < k; j++)
+        pm_idset_put(s, ring[j % AHEAD]);
+}
+
 int pm_idset_reserve(pm_idset *s, size_t extra)
 {
-    size_t need = s->n + extra;   /* load at most 3/4 */
-    if (s->nslots && need <= s->nslots / 4 * 3)
+    size_t need = s->n + extra;
+    if (s->nslots && need <= idset_room(s->nslots))
         return 0;
     size_t ns = s->nslots ? s->nslots : 64;
-    while (need > ns / 4 * 3)
+    while (need > idset_room(ns))
         ns *= 2;
     uint64_t *slots = pm_calloc(ns, sizeof *slots);
     if (!slots)
@@ -279,22 +336,29 @@ int pm_idset_reserve(pm_idset *s, size_t extra)
     s->slots = slots;
     s->nslots = ns;
     s->n = 0;
-    for (size_t i = 0; i < old.nslots; i++)
-        if (old.slots[i])
-            pm_idset_put(s, old.slots[i]);
+    idset_put_all(s, &old);
     pm_free(old.slots);
     return 0;
 }
 
+/* The slot holding h, or the empty slot where it would go (nslots > 0). */
+static size_t idset_slot(const pm_idset *s, uint64_t h)
+{
+    size_t mask = s->nslots - 1, i = (size_t)h & mask;
+    while (s->slots[i] && s->slots[i] != h)
+        i = (i + 1) & mask;
+    return i;
+}
+
 int pm_idset_has(const pm_idset *s, uint64_t h)
 {
-    if (!s->nslots)
-        return 0;
-    size_t mask = s->nslots - 1;
-    for (size_t i = (size_t)h & mask; s->slots[i]; i = (i + 1) & mask)
-        if (s->slots[i] == h)
-            return 1;
-    return 0;
+    return s->nslots && s->slots[idset_slot(s, h)];
+}
+
+void pm_idset_prefetch(const pm_idset *s, uint64_t h)
+{
+    if (s->nslots)
+        __builtin_prefetch(&s->slots[(size_t)h & (s->nslots - 1)]);
 }
 
 void pm_idset_put(pm_idset *s, uint64_t h)
@@ -467,6 +531,7 @@ typedef struct batch {
     pm_idset ids;          /* ids of the complaints taken (placed and outside) */
     uint32_t *map[PM_CUBE_NDICT];   /* batch dictionary index → cube's, or UNMAPPED */
     uint32_t *cell_of;     /* complaint → batch cell, PM_NONE when not entering */
+    uint32_t *dest;        /* batch cell → cube cell, PM_NONE when new (in cell_of's room) */
     uint64_t entered, outside;
 } batch;
 
@@ -549,64 +614,140 @@ static uint32_t delay_s(int64_t created, int64_t answered)
     return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 }
 
+/* The columns batch_collect reads. */
+typedef struct cols {
+    const int64_t *created, *answered;
+    const uint16_t *topic;
+    const uint64_t *line;
+    const uint32_t *dict[PM_CUBE_NDICT];
+} cols;
+
+/* What the first pass works out for a complaint some complaints early,
+ * so that the memory it will touch is fetched meanwhile. */
+typedef struct ahead {
+    uint64_t id;         /* id hash */
+    int64_t period;      /* valid unless the complaint is skipped */
+    int keyed;           /* key and kh valid: placed, period fits, values mapped */
+    pm_cell_key key;
+    uint64_t kh;         /* key_hash(&key) */
+} ahead;
+
+static int skipped(uint8_t p) { return p == PM_PLACE_UNKNOWN_CODE || p == PM_PLACE_REJECTED; }
+
+/* Fills a for complaint i and prefetches its id slots and cell slot.  Has
+ * no effect on the batch: a dictionary value not yet mapped leaves the key
+ * to collect_one. */
+static void look_ahead(const pm_cube *cube, const batch *b, const pm_complaints *cs,
+                       const pm_placed *pl, const cols *c, size_t i, ahead *a)
+{
+    a->id = pm_id_hash(pm_complaints_id(cs, i));
+    pm_idset_prefetch(&cube->ids, a->id);
+    pm_idset_prefetch(&b->ids, a->id);
+    a->keyed = 0;
+    if (skipped(pl->placement[i]))
+        return;
+    a->period = pm_period_of(cube->opts.period, c->created[i], cube->opts.utc_offset_s);
+    if (!placed_in(pl->placement[i]) || a->period < INT32_MIN || a->period > INT32_MAX)
+        return;
+    uint32_t v[PM_CUBE_NDICT];
+    for (int k = 0; k < PM_CUBE_NDICT; k++) {
+        uint32_t idx = c->dict[k][i];
+        v[k] = idx == PM_NONE ? PM_NONE : b->map[k][idx];
+        if (v[k] == UNMAPPED)
+            return;
+    }
+    a->key = (pm_cell_key){.district = (uint32_t)pl->district[i], .topic = c->topic[i],
+                           .period = (int32_t)a->period, .source = v[0], .status = v[1],
+                           .executor = v[2]};
+    a->kh = key_hash(&a->key);
+    a->keyed = 1;
+    store_prefetch_slot(&b->st, a->kh);
+}
+
+/* Complaint i (worked out ahead in a) of the first pass: a duplicate,
+ * outside, or counted in its cell. */
+static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
+                       const cols *c, size_t i, const ahead *a, pm_cube_reject_fn reject,
+                       void *reject_user, batch *b)
+{
+    b->cell_of[i] = PM_NONE;
+    if (skipped(pl->placement[i]))
+        return PM_OK;   /* rejected by the caller; never part of a cube */
+    size_t slot = idset_slot(&b->ids, a->id);
+    if (pm_idset_has(&cube->ids, a->id) || b->ids.slots[slot])
+        return reject ? reject(reject_user, c->line[i], pm_complaints_id(cs, i), "id",
+                               "duplicate id (already in the cube)") : 0;
+    if (a->period < INT32_MIN || a->period > INT32_MAX)
+        return reject ? reject(reject_user, c->line[i], pm_complaints_id(cs, i), "created_at",
+                               "date out of range") : 0;
+    b->ids.slots[slot] = a->id;
+    b->ids.n++;
+    if (!placed_in(pl->placement[i])) {
+        b->outside++;
+        return PM_OK;
+    }
+    pm_cell_key key = a->key;
+    uint64_t kh = a->kh;
+    if (!a->keyed) {
+        key = (pm_cell_key){.district = (uint32_t)pl->district[i], .topic = c->topic[i],
+                            .period = (int32_t)a->period};
+        uint32_t *val[PM_CUBE_NDICT] = {&key.source, &key.status, &key.executor};
+        for (int k = 0; k < PM_CUBE_NDICT; k++)
+            if (map_dict(cube, b, cs, k, c->dict[k][i], val[k]) != 0)
+                return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, c->line[i]);
+        kh = key_hash(&key);
+    }
+    long ci = store_get(&b->st, &key, kh);
+    if (ci < 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, c->line[i]);
+    pm_cell *cell = &b->st.cells[ci];
+    if (c->answered[i] == PM_TIME_NONE)
+        cell->opens.len++;
+    else {
+        cell->delays.len++;
+        cell->answered_24h += delay_s(c->created[i], c->answered[i]) <= DAY_S;
+    }
+    b->cell_of[i] = (uint32_t)ci;
+    b->entered++;
+    return PM_OK;
+}
+
 /* First pass: duplicates, outside ones, and the cell of each entering
- * complaint, with its lists counted (len) but not yet placed. */
+ * complaint, with its lists counted (len) but not yet placed.  The id sets
+ * and the cells are far larger than the caches, so the pass is a pipeline:
+ * complaint i is looked at ahead (hashes; id and cell slots fetched),
+ * then, AHEAD / 2 later, its cell is fetched, and AHEAD later it is
+ * collected. */
 static int batch_collect(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
                          pm_cube_reject_fn reject, void *reject_user, batch *b)
 {
     size_t n = pm_complaints_count(cs);
-    const int64_t *created = pm_complaints_created(cs), *answered = pm_complaints_answered(cs);
-    const uint16_t *topic = pm_complaints_topic(cs);
-    const uint64_t *line = pm_complaints_line(cs);
-    const uint32_t *dict[PM_CUBE_NDICT];
+    cols c = {pm_complaints_created(cs), pm_complaints_answered(cs), pm_complaints_topic(cs),
+              pm_complaints_line(cs), {0}};
     for (int k = 0; k < PM_CUBE_NDICT; k++)
-        dict[k] = pm_complaints_dict(cs, k);
-    for (size_t i = 0; i < n; i++) {
-        b->cell_of[i] = PM_NONE;
-        if (pl->placement[i] == PM_PLACE_UNKNOWN_CODE || pl->placement[i] == PM_PLACE_REJECTED)
-            continue;   /* rejected by the caller; never part of a cube */
-        const char *id = pm_complaints_id(cs, i);
-        uint64_t h = pm_id_hash(id);
-        if (pm_idset_has(&cube->ids, h) || pm_idset_has(&b->ids, h)) {
-            int rc = reject ? reject(reject_user, line[i], id, "id",
-                                     "duplicate id (already in the cube)") : 0;
-            if (rc != 0)
+        c.dict[k] = pm_complaints_dict(cs, k);
+    ahead ring[AHEAD];   /* complaint i at i % AHEAD */
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        ahead *a = &ring[i % AHEAD];
+        if (i >= AHEAD) {
+            int rc = collect_one(ctx, cube, cs, pl, &c, i - AHEAD, a, reject, reject_user, b);
+            if (rc)
                 return rc;
-            continue;
         }
-        int64_t period = pm_period_of(cube->opts.period, created[i], cube->opts.utc_offset_s);
-        if (period < INT32_MIN || period > INT32_MAX) {
-            int rc = reject ? reject(reject_user, line[i], id, "created_at", "date out of range")
-                            : 0;
-            if (rc != 0)
-                return rc;
-            continue;
-        }
-        pm_idset_put(&b->ids, h);
-        if (!placed_in(pl->placement[i])) {
-            b->outside++;
-            continue;
-        }
-        pm_cell_key key = {.district = (uint32_t)pl->district[i], .topic = topic[i],
-                           .period = (int32_t)period};
-        uint32_t *val[PM_CUBE_NDICT] = {&key.source, &key.status, &key.executor};
-        for (int k = 0; k < PM_CUBE_NDICT; k++)
-            if (map_dict(cube, b, cs, k, dict[k][i], val[k]) != 0)
-                return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, line[i]);
-        long c = store_get(&b->st, &key);
-        if (c < 0)
-            return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, line[i]);
-        pm_cell *cell = &b->st.cells[c];
-        if (answered[i] == PM_TIME_NONE)
-            cell->opens.len++;
-        else {
-            cell->delays.len++;
-            cell->answered_24h += delay_s(created[i], answered[i]) <= DAY_S;
-        }
-        b->cell_of[i] = (uint32_t)c;
-        b->entered++;
+        if (i < n)
+            look_ahead(cube, b, cs, pl, &c, i, a);
+        const ahead *m = &ring[(i - AHEAD / 2) % AHEAD];
+        if (i >= AHEAD / 2 && i - AHEAD / 2 < n && m->keyed)
+            store_prefetch_cell(&b->st, m->kh);
     }
     return PM_OK;
+}
+
+/* Where the next element of a cell's opens (open) or delays list goes. */
+static const void *list_end(const pm_cell_store *st, const pm_cell *c, int open)
+{
+    return open ? (const void *)(pm_store_opens(st, c) + c->opens.len)
+                : (const void *)(pm_store_delays(st, c) + c->delays.len);
 }
 
 /* Second pass: each batch cell gets lists of exactly its size, filled. */
@@ -625,7 +766,16 @@ static int batch_fill(const pm_complaints *cs, batch *b)
         pm_store_place(&b->st, 1, &cell->opens, cell->opens.len);
     }
     const int64_t *created = pm_complaints_created(cs), *answered = pm_complaints_answered(cs);
-    for (size_t i = 0; i < pm_complaints_count(cs); i++) {
+    size_t n = pm_complaints_count(cs);
+    for (size_t i = 0; i < n; i++) {
+        /* cells and lists are scattered: fetch complaint i + AHEAD's cell,
+         * and the list end of complaint i + AHEAD / 2 */
+        if (i + AHEAD < n && b->cell_of[i + AHEAD] != PM_NONE)
+            __builtin_prefetch(&b->st.cells[b->cell_of[i + AHEAD]]);
+        size_t j = i + AHEAD / 2;
+        if (j < n && b->cell_of[j] != PM_NONE)
+            __builtin_prefetch(list_end(&b->st, &b->st.cells[b->cell_of[j]],
+                                        answered[j] == PM_TIME_NONE), 1);
         if (b->cell_of[i] == PM_NONE)
             continue;
         pm_cell *cell = &b->st.cells[b->cell_of[i]];
@@ -637,16 +787,38 @@ static int batch_fill(const pm_complaints *cs, batch *b)
     return 0;
 }
 
-/* Reserves in the cube everything the merge of b will need. */
-static int merge_reserve(pm_ctx *ctx, pm_cube *cube, const batch *b)
+/* out[c]: the index in st of the cell with the key of cells[c], or
+ * PM_NONE; slots and cells are fetched ahead. */
+static void store_find_all(const pm_cell_store *st, const pm_cell *cells, size_t n, uint32_t *out)
+{
+    uint64_t h[AHEAD];   /* cell c's key hash at c % AHEAD */
+    for (size_t i = 0; i < n + AHEAD; i++) {
+        if (i >= AHEAD) {
+            size_t c = i - AHEAD;
+            uint32_t s = st->nslots ? st->slots[slot_at(st, &cells[c].key, h[i % AHEAD])] : 0;
+            out[c] = s ? s - 1 : PM_NONE;
+        }
+        if (i < n) {
+            h[i % AHEAD] = key_hash(&cells[i].key);
+            store_prefetch_slot(st, h[i % AHEAD]);
+        }
+        if (i >= AHEAD / 2 && i - AHEAD / 2 < n)
+            store_prefetch_cell(st, h[(i - AHEAD / 2) % AHEAD]);
+    }
+}
+
+/* Reserves in the cube everything the merge of b will need, and finds
+ * where each batch cell goes (b->dest). */
+static int merge_reserve(pm_ctx *ctx, pm_cube *cube, batch *b)
 {
     size_t new_cells = 0, need[2] = {0, 0};
+    b->dest = b->cell_of;   /* free since batch_fill, and long enough */
+    store_find_all(&cube->st, b->st.cells, b->st.n, b->dest);
     for (size_t c = 0; c < b->st.n; c++) {
         const pm_cell *bc = &b->st.cells[c];
-        long j = pm_store_find(&cube->st, &bc->key);
         pm_cell empty = {0};
-        pm_cell *cell = j >= 0 ? &cube->st.cells[j] : &empty;
-        new_cells += j < 0;
+        pm_cell *cell = b->dest[c] != PM_NONE ? &cube->st.cells[b->dest[c]] : &empty;
+        new_cells += b->dest[c] == PM_NONE;
         for (int w = 0; w < 2; w++) {
             const pm_cell_list *l = list_of(cell, w);
             uint32_t add = list_of((pm_cell *)bc, w)->len;
@@ -671,9 +843,7 @@ static void merge_commit(pm_cube *cube, const batch *b)
     int any = cube->st.n > 0;
     for (size_t c = 0; c < b->st.n; c++) {
         const pm_cell *bc = &b->st.cells[c];
-        long j = pm_store_find(&cube->st, &bc->key);
-        if (j < 0)
-            j = (long)pm_store_add_reserved(&cube->st, &bc->key);
+        size_t j = b->dest[c] != PM_NONE ? b->dest[c] : pm_store_add_reserved(&cube->st, &bc->key);
         pm_cell *cell = &cube->st.cells[j];
         cell->answered_24h += bc->answered_24h;
         list_append(&cube->st, 0, &cell->delays, pm_store_delays(&b->st, bc), bc->delays.len);
@@ -683,12 +853,27 @@ static void merge_commit(pm_cube *cube, const batch *b)
         cube->last = any && cube->last > p ? cube->last : p;
         any = 1;
     }
-    for (size_t i = 0; i < b->ids.nslots; i++)
-        if (b->ids.slots[i])
-            pm_idset_put(&cube->ids, b->ids.slots[i]);
+    idset_put_all(&cube->ids, &b->ids);
     cube->total += b->entered;
     cube->outside += b->outside;
 }
+
+/* An empty cube (no cells, no ids) takes b's cells and ids as they are:
+ * its lists already have exactly the caps merge_commit would give them,
+ * and nothing is copied or rehashed.  Cannot fail. */
+static void adopt(pm_cube *cube, batch *b)
+{
+    pm_store_free(&cube->st);
+    pm_idset_free(&cube->ids);
+    cube->st = b->st;
+    cube->ids = b->ids;
+    pm_store_init(&b->st);
+    memset(&b->ids, 0, sizeof b->ids);
+    pm_cube_recount(cube);
+    cube->outside += b->outside;
+}
+
+static int cube_is_empty(const pm_cube *cube) { return cube->st.n == 0 && cube->ids.n == 0; }
 
 int pm_cube_add(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
                 pm_cube_reject_fn reject, void *reject_user, uint64_t *added)
@@ -708,10 +893,14 @@ int pm_cube_add(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_pl
     if (rc == PM_OK && batch_fill(cs, &b) != 0)
         rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory adding %zu complaints to the cube",
                     pm_complaints_count(cs));
-    if (rc == PM_OK)
+    int empty = cube_is_empty(cube);
+    if (rc == PM_OK && !empty)
         rc = merge_reserve(ctx, cube, &b);
     if (rc == PM_OK) {
-        merge_commit(cube, &b);
+        if (empty)
+            adopt(cube, &b);
+        else
+            merge_commit(cube, &b);
         if (added)
             *added = b.entered;
     }

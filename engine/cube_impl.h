@@ -11,7 +11,7 @@
  * and the snapshot sort copies.
  *
  * The ids of the complaints the cube has seen are kept as 64-bit hashes
- * in an open-addressing set (0 marks an empty slot). */
+ * in an open-addressing set (0 marks an empty slot; load at most 7/8). */
 #ifndef PM_CUBE_IMPL_H
 #define PM_CUBE_IMPL_H
 
@@ -85,8 +85,6 @@ void pm_store_init(pm_cell_store *st);
 void pm_store_free(pm_cell_store *st);
 /* Room for extra more cells without allocating. */
 int pm_store_reserve_cells(pm_cell_store *st, size_t extra);
-/* Index of the cell with this key, or -1. */
-long pm_store_find(const pm_cell_store *st, const pm_cell_key *k);
 /* Index of the new cell with key k (empty lists); the key must be absent
  * and room reserved. */
 size_t pm_store_add_reserved(pm_cell_store *st, const pm_cell_key *k);
@@ -110,6 +108,8 @@ int pm_cell_key_cmp(const pm_cell_key *a, const pm_cell_key *b);
 void pm_idset_free(pm_idset *s);
 int pm_idset_reserve(pm_idset *s, size_t extra);
 int pm_idset_has(const pm_idset *s, uint64_t h);
+/* Asks the cache for h's first slot (a hint; nothing changes). */
+void pm_idset_prefetch(const pm_idset *s, uint64_t h);
 /* Adds h (not present; room reserved). */
 void pm_idset_put(pm_idset *s, uint64_t h);
 /* The hash the cube keeps for a complaint id (never 0). */

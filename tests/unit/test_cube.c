@@ -1310,6 +1310,121 @@ static void readding_a_batch_changes_nothing(void **state)
     world_close(&w);
 }
 
+/* A fingerprint of the cells in the cube's own order, lists unsorted: two
+ * cubes that agree here hold the same cells and lists in the same order. */
+static void fold(uint64_t *h, const void *p, size_t n)
+{
+    for (const unsigned char *b = p; n--; b++)
+        *h = (*h ^ *b) * 1099511628211ULL;
+}
+
+static void fold_str(uint64_t *h, const char *s)
+{
+    fold(h, s ? s : "\x01", s ? strlen(s) + 1 : 1);
+}
+
+static int fold_cell(void *user, const pm_cube_cell *c)
+{
+    uint64_t *h = user;
+    fold(h, &c->district, sizeof c->district);
+    fold(h, &c->topic, sizeof c->topic);
+    fold(h, &c->period, sizeof c->period);
+    fold_str(h, c->source);
+    fold_str(h, c->status);
+    fold_str(h, c->executor);
+    fold(h, &c->answered, sizeof c->answered);
+    fold(h, &c->answered_24h, sizeof c->answered_24h);
+    fold(h, &c->open, sizeof c->open);
+    fold(h, c->delays_s, c->answered * sizeof *c->delays_s);
+    fold(h, c->open_created, c->open * sizeof *c->open_created);
+    return 0;
+}
+
+static uint64_t cells_fingerprint(const pm_cube *c)
+{
+    uint64_t h = 1469598103934665603ULL;
+    assert_int_equal(pm_cube_each_cell(c, fold_cell, &h), 0);
+    return h;
+}
+
+/* The first add into an empty cube adopts the batch's cells and ids; a
+ * second batch with duplicates must then merge into them exactly as into
+ * a cube built batch by batch (here in chunks of 97: only the first chunk
+ * is adopted). */
+static void adopting_then_merging_equals_chunks(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(21, 1, 900);   /* 1..600 first, 301..900 second */
+    batch first = make_batch(w.ctx, s, 600), second = make_batch(w.ctx, s + 300, 600);
+    pm_cube *adopted = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
+    rejects rj1 = {0}, rj2 = {0};
+    uint64_t added1, added2;
+    assert_int_equal(pm_cube_add(w.ctx, adopted, first.cs, first.pl, on_reject, &rj1, &added1),
+                     PM_OK);
+    assert_int_equal(rj1.n, 0);
+    assert_int_equal(pm_cube_add(w.ctx, adopted, second.cs, second.pl, on_reject, &rj2, &added2),
+                     PM_OK);
+    size_t dups = 0, lines = 0;   /* 301..600 taken by the first batch come back */
+    for (size_t i = 300; i < 600; i++)
+        if (s[i].placement != PM_PLACE_UNKNOWN_CODE) {
+            dups++;
+            lines += i - 300 + 2;
+        }
+    assert_int_equal(rj2.n, dups);
+    assert_int_equal(rj2.line_sum, lines);
+    assert_int_equal(rj2.bad, 0);
+    pm_cube *chunks = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
+    for (size_t i = 0; i < 900; i += 97)
+        add_specs(&w, chunks, s + i, 900 - i < 97 ? 900 - i : 97);
+    assert_int_equal(pm_cube_total(adopted), pm_cube_total(chunks));
+    assert_int_equal(added1 + added2, pm_cube_total(chunks));
+    assert_int_equal(pm_cube_outside(adopted), pm_cube_outside(chunks));
+    assert_int_equal(pm_cube_cells(adopted), pm_cube_cells(chunks));
+    assert_true(cells_fingerprint(adopted) == cells_fingerprint(chunks));
+    assert_cubes_query_equal(&w, adopted, chunks);
+    char p1[128], p2[128];
+    assert_int_equal(pm_cube_write(w.ctx, adopted, world_path(&w, "a.cube", p1)), PM_OK);
+    assert_int_equal(pm_cube_write(w.ctx, chunks, world_path(&w, "b.cube", p2)), PM_OK);
+    assert_files_equal(p1, p2);
+    batch_free(&first);
+    batch_free(&second);
+    free(s);
+    pm_cube_free(adopted);
+    pm_cube_free(chunks);
+    world_close(&w);
+}
+
+/* A cube that so far holds only outside complaints has no cells but does
+ * have ids: it is not adopted over, and those ids are still duplicates. */
+static void outside_only_cube_keeps_its_ids(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec out[] = {one("a", T0, T0 + HOUR, 0, -1), one("b", T0, PM_TIME_NONE, 1, -1)};
+    spec in[] = {one("b", T0, T0 + HOUR, 0, 0), one("c", T0 + DAY, PM_TIME_NONE, 1, 2),
+                 one("a", T0, T0 + HOUR, 0, 1)};
+    pm_cube *c = cube_new(&w, PM_PERIOD_DAY, 0);
+    add_specs(&w, c, out, 2);
+    assert_int_equal(pm_cube_cells(c), 0);
+    assert_int_equal(pm_cube_outside(c), 2);
+    batch b = make_batch(w.ctx, in, 3);
+    rejects rj = {0};
+    uint64_t added;
+    assert_int_equal(pm_cube_add(w.ctx, c, b.cs, b.pl, on_reject, &rj, &added), PM_OK);
+    assert_int_equal(added, 1);
+    assert_int_equal(rj.n, 2);
+    assert_int_equal(rj.line_sum, 2 + 4);
+    assert_int_equal(pm_cube_total(c), 1);
+    assert_int_equal(pm_cube_cells(c), 1);
+    assert_int_equal(pm_cube_outside(c), 2);
+    batch_free(&b);
+    pm_cube_free(c);
+    world_close(&w);
+}
+
 static void snapshot_round_trip(void **state)
 {
     (void)state;
@@ -1717,6 +1832,49 @@ static void add_survives_alloc_failures(void **state)
     world_close(&w);
 }
 
+/* The same for the first add into an empty cube (the adopting path): a
+ * failure leaves it empty. */
+static void first_add_survives_alloc_failures(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(13, 1, 300);
+    batch a = make_batch(w.ctx, s, 300);
+    char ref[128], p[128];
+    pm_cube *want = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
+    assert_int_equal(pm_cube_add(w.ctx, want, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
+    assert_int_equal(pm_cube_write(w.ctx, want, world_path(&w, "a.cube", ref)), PM_OK);
+    int failures = 0;
+    for (long n = 1;; n++) {
+        pm_cube *c = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
+        uint64_t added = 99;
+        pm_alloc_fail_at(n);
+        int rc = pm_cube_add(w.ctx, c, a.cs, a.pl, NULL, NULL, &added);
+        long made = pm_alloc_count();
+        pm_alloc_fail_at(0);
+        if (rc != PM_OK) {
+            failures++;
+            assert_int_equal(rc, PM_E_NOMEM);
+            assert_int_equal(added, 0);
+            assert_int_equal(pm_cube_total(c), 0);
+            assert_int_equal(pm_cube_outside(c), 0);
+            assert_int_equal(pm_cube_cells(c), 0);
+            assert_int_equal(pm_cube_add(w.ctx, c, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
+        }
+        assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "b.cube", p)), PM_OK);
+        assert_files_equal(ref, p);
+        pm_cube_free(c);
+        if (rc == PM_OK && n > made)
+            break;
+    }
+    assert_true(failures >= 5);
+    batch_free(&a);
+    free(s);
+    pm_cube_free(want);
+    world_close(&w);
+}
+
 static void query_survives_alloc_failures(void **state)
 {
     (void)state;
@@ -1838,6 +1996,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(incremental_equals_full),
         cmocka_unit_test(many_small_batches_equal_one),
         cmocka_unit_test(readding_a_batch_changes_nothing),
+        cmocka_unit_test(adopting_then_merging_equals_chunks),
+        cmocka_unit_test(outside_only_cube_keeps_its_ids),
         cmocka_unit_test(snapshot_round_trip),
         cmocka_unit_test(long_strings_survive_the_snapshot),
         cmocka_unit_test(snapshot_damage_is_refused),
@@ -1847,6 +2007,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(dates_beyond_the_periods_are_rejected),
         cmocka_unit_test(new_survives_alloc_failures),
         cmocka_unit_test(add_survives_alloc_failures),
+        cmocka_unit_test(first_add_survives_alloc_failures),
         cmocka_unit_test(query_survives_alloc_failures),
         cmocka_unit_test(write_and_read_survive_alloc_failures),
     };
