@@ -137,37 +137,25 @@ int place_reject(void *user, uint64_t line, const char *id, const char *field, c
     return r->also ? r->also(r->also_user, line, id, field, reason) : 0;
 }
 
-/* Progress on a terminal: a sink in front of the intake's, printing a
- * count every million records when standard error is a terminal. */
-typedef struct progress {
-    const pm_record_sink *inner;
-    uint64_t n;
-} progress;
-
-static int progress_record(void *user, const pm_record *rec)
+/* Progress on a terminal: a count every million records. */
+static void progress(void *user, uint64_t n)
 {
-    progress *p = user;
-    if (++p->n % 1000000 == 0)
-        fprintf(stderr, "\rproblemap: %llu million records read", (unsigned long long)(p->n / 1000000));
-    return p->inner->record(p->inner->user, rec);
+    (void)user;
+    fprintf(stderr, "\rproblemap: %llu million records read", (unsigned long long)(n / 1000000));
 }
 
-static int progress_reject(void *user, uint64_t line, const char *id, const char *field,
-                           const char *reason)
-{
-    progress *p = user;
-    return p->inner->reject(p->inner->user, line, id, field, reason);
-}
-
+/* Reading and checking run on a thread of their own beside the one adding
+ * complaints, unless --threads 1. */
 static int read_complaints(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt,
-                           int quiet)
+                           const place_opts *o)
 {
-    if (quiet || !isatty(2))
-        return pm_intake_read_path(ctx, in, path, fmt);
-    progress pg = {pm_intake_sink(in), 0};
-    pm_record_sink sink = {progress_record, progress_reject, &pg};
-    int rc = pm_records_read_path(ctx, path, fmt, 0, &sink);
-    if (pg.n >= 1000000)
+    int show = !o->quiet && isatty(2);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    pm_intake_set_threads(in, o->threads ? o->threads : (int)(cores > 0 ? cores : 1));
+    if (show)
+        pm_intake_set_progress(in, 1000000, progress, NULL);
+    int rc = pm_intake_read_path(ctx, in, path, fmt);
+    if (show && pm_intake_counts_get(in).read >= 1000000)
         fputc('\n', stderr);
     return rc;
 }
@@ -291,7 +279,7 @@ int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
         if (pm_intake_new(ctx, r->t, r->m, r->cs, place_reject, &r->rj, &in))
             return cli_fail(ctx, "intake");
         pm_input_format fmt = o->format ? (pm_input_format)pm_input_format_parse(o->format) : PM_FMT_AUTO;
-        int rc = read_complaints(ctx, in, o->complaints, fmt, o->quiet);
+        int rc = read_complaints(ctx, in, o->complaints, fmt, o);
         r->ic = pm_intake_counts_get(in);
         pm_intake_free(in);
         if (rc) {

@@ -78,6 +78,12 @@ void pm_ctx_set_log(pm_ctx *ctx, pm_log_fn fn, void *user)
     ctx->log_user = user;
 }
 
+void pm_ctx_get_log(const pm_ctx *ctx, pm_log_fn *fn, void **user)
+{
+    *fn = ctx->log;
+    *user = ctx->log_user;
+}
+
 void pm_ctx_log(pm_ctx *ctx, pm_log_level level, const char *fmt, ...)
 {
     if (!ctx->log)

@@ -64,6 +64,8 @@ PJ_CONTEXT *pm_ctx_proj(pm_ctx *ctx);
 
 /* Warnings and progress go to fn (NULL: dropped). */
 void pm_ctx_set_log(pm_ctx *ctx, pm_log_fn fn, void *user);
+/* What pm_ctx_set_log set (for a helper thread's own context). */
+void pm_ctx_get_log(const pm_ctx *ctx, pm_log_fn *fn, void **user);
 void pm_ctx_log(pm_ctx *ctx, pm_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -27,7 +27,9 @@
 #include "../engine/pm_alloc.h"
 
 #include <jansson.h>
+#include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,7 +82,8 @@ typedef struct keycache {
 } keycache;
 
 struct pm_intake {
-    pm_ctx *ctx;
+    pm_ctx *ctx;           /* of the thread that adds complaints */
+    pm_ctx *check_ctx;     /* of the thread that checks records (ctx on one thread) */
     const pm_topics *topics;
     pm_complaints *cs;
     pm_reject_fn reject;
@@ -99,6 +102,10 @@ struct pm_intake {
     int warned[PM_F_N];    /* a mapped column was found missing */
     char *scratch;         /* the current record's trimmed values */
     size_t scratch_cap;
+    int threads;           /* pm_intake_set_threads */
+    uint64_t progress_every;
+    void (*progress)(void *user, uint64_t n);
+    void *progress_user;
 };
 
 /* ---- small string helpers ------------------------------------------------ */
@@ -460,18 +467,6 @@ static int reject_send(pm_intake *in, uint64_t line, const char *id, const char 
     return in->reject ? in->reject(in->reject_user, line, id, field, reason) : 0;
 }
 
-__attribute__((format(printf, 5, 6)))
-static int reject(pm_intake *in, uint64_t line, const char *id, const char *field, const char *fmt,
-                  ...)
-{
-    char reason[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    return reject_send(in, line, id, field, reason);
-}
-
 #define QUOTE_MAX 64   /* bytes of a value quoted in a reason */
 #define QUOTED(s) utf8_cut((s), QUOTE_MAX), (s), (strlen(s) > QUOTE_MAX ? "..." : "")
 
@@ -527,7 +522,7 @@ static void slot_resolve(pm_intake *in, const pm_record *rec, int s)
     }
     if (one[0] && kc->ncand[s] == 0 && !in->warned[s]) {
         in->warned[s] = 1;
-        pm_ctx_log(in->ctx, PM_LOG_WARN, "line %llu: column \"%s\" (mapped to %s) is not in the input",
+        pm_ctx_log(in->check_ctx, PM_LOG_WARN, "line %llu: column \"%s\" (mapped to %s) is not in the input",
                    (unsigned long long)rec->line, one[0], field_names[s]);
     }
 }
@@ -544,7 +539,7 @@ static int keycache_update(pm_intake *in, const pm_record *rec)
     if (len > kc->len || !kc->keys) {
         char *keys = pm_realloc(kc->keys, len);
         if (!keys)
-            return PM_ERR(in->ctx, PM_E_NOMEM, "line %llu: out of memory",
+            return PM_ERR(in->check_ctx, PM_E_NOMEM, "line %llu: out of memory",
                           (unsigned long long)rec->line);
         kc->keys = keys;
         kc->len = len;
@@ -608,7 +603,7 @@ static int values_get(pm_intake *in, const pm_record *rec, values *out)
     if (total > in->scratch_cap) {
         char *p = pm_realloc(in->scratch, total);
         if (!p)
-            return PM_ERR(in->ctx, PM_E_NOMEM, "line %llu: out of memory",
+            return PM_ERR(in->check_ctx, PM_E_NOMEM, "line %llu: out of memory",
                           (unsigned long long)rec->line);
         in->scratch = p;
         in->scratch_cap = total;
@@ -646,6 +641,7 @@ static int time_parse(const pm_intake *in, const char *s, int64_t *t)
 
 /* A check's outcome: 0 passed; otherwise the reject's field and reason. */
 typedef struct verdict {
+    const char *id;        /* the record's id when readable, or NULL */
     const char *field;
     char reason[256];
 } verdict;
@@ -740,40 +736,63 @@ static int check_answered(const pm_intake *in, const values *v, pm_complaint *c,
     return 0;
 }
 
-static int intake_record(pm_intake *in, const pm_record *rec)
+/* Every check of one record but the duplicate id: PM_OK with *ok 1 and c
+ * filled (its strings in the intake's scratch, valid until the next
+ * record), or *ok 0 and the reject in *vd (vd->id may be NULL); an error
+ * only when out of memory. */
+static int check_record(pm_intake *in, const pm_record *rec, pm_complaint *c, verdict *vd, int *ok)
 {
+    *ok = 0;
     int rc = keycache_update(in, rec);
     values v;
     if (rc || (rc = values_get(in, rec, &v)))
         return rc;
     const char *id = v.v[PM_F_ID];
+    vd->id = NULL;
     if (!id)
-        return reject(in, rec->line, NULL, "id", "missing value");
+        return fail(vd, "id", "missing value"), PM_OK;
     const char *bad = values_bad_utf8(&v);
     if (bad) {
-        int id_ok = utf8_valid((const unsigned char *)id);
-        return reject(in, rec->line, id_ok ? id : NULL, bad, "bad UTF-8");
+        vd->id = utf8_valid((const unsigned char *)id) ? id : NULL;
+        return fail(vd, bad, "bad UTF-8"), PM_OK;
     }
-    pm_complaint c = {.id = id, .line = rec->line};
+    vd->id = id;
+    *c = (pm_complaint){.id = id, .line = rec->line};
     in->rec_decimal_comma = in->decimal_comma || rec->delim == ';';
-    verdict vd;
-    if (check_created(in, &v, &c, &vd) || check_coords(in, &v, &c, &vd) ||
-        check_topic(in, &v, &c, &vd) || check_answered(in, &v, &c, &vd))
-        return reject(in, rec->line, id, vd.field, "%s", vd.reason);
-    c.source = v.v[PM_F_SOURCE] ? v.v[PM_F_SOURCE] : in->source;
-    c.status = v.v[PM_F_STATUS];
-    c.executor = v.v[PM_F_EXECUTOR];
-    c.district_code = v.v[PM_F_DISTRICT_CODE];
-    rc = pm_complaints_add(in->ctx, in->cs, &c);
+    if (check_created(in, &v, c, vd) || check_coords(in, &v, c, vd) ||
+        check_topic(in, &v, c, vd) || check_answered(in, &v, c, vd))
+        return PM_OK;
+    c->source = v.v[PM_F_SOURCE] ? v.v[PM_F_SOURCE] : in->source;
+    c->status = v.v[PM_F_STATUS];
+    c->executor = v.v[PM_F_EXECUTOR];
+    c->district_code = v.v[PM_F_DISTRICT_CODE];
+    *ok = 1;
+    return PM_OK;
+}
+
+/* Adds a checked complaint, or rejects it as a duplicate id. */
+static int commit_complaint(pm_intake *in, const pm_complaint *c)
+{
+    int rc = pm_complaints_add(in->ctx, in->cs, c);
     if (rc == PM_E_INPUT_VALUE) {
         pm_ctx_clear_error(in->ctx);
-        return reject(in, rec->line, id, "id", "duplicate id");
+        return reject_send(in, c->line, c->id, "id", "duplicate id");
     }
     if (rc)
         return rc;
     in->counts.read++;
     in->counts.accepted++;
     return PM_OK;
+}
+
+static int intake_record(pm_intake *in, const pm_record *rec)
+{
+    pm_complaint c;
+    verdict vd;
+    int ok, rc = check_record(in, rec, &c, &vd, &ok);
+    if (rc)
+        return rc;
+    return ok ? commit_complaint(in, &c) : reject_send(in, rec->line, vd.id, vd.field, vd.reason);
 }
 
 static int on_record(void *user, const pm_record *rec)
@@ -825,7 +844,7 @@ int pm_intake_new(pm_ctx *ctx, const pm_topics *t, const pm_mapping *m, pm_compl
     pm_intake *in = pm_calloc(1, sizeof *in);
     if (!in)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory");
-    *in = (pm_intake){.ctx = ctx, .topics = t, .cs = cs, .reject = reject_fn,
+    *in = (pm_intake){.ctx = ctx, .check_ctx = ctx, .topics = t, .cs = cs, .reject = reject_fn,
                       .reject_user = reject_user, .default_topic = def,
                       .sink = {on_record, on_reader_reject, in}};
     int rc = intake_settings(in, m);
@@ -840,10 +859,320 @@ int pm_intake_new(pm_ctx *ctx, const pm_topics *t, const pm_mapping *m, pm_compl
 const pm_record_sink *pm_intake_sink(pm_intake *in) { return &in->sink; }
 pm_intake_counts pm_intake_counts_get(const pm_intake *in) { return in->counts; }
 
+void pm_intake_set_threads(pm_intake *in, int threads) { in->threads = threads; }
+
+void pm_intake_set_progress(pm_intake *in, uint64_t every, void (*fn)(void *user, uint64_t n),
+                            void *user)
+{
+    in->progress_every = fn ? every : 0;
+    in->progress = fn;
+    in->progress_user = user;
+}
+
+/* ---- reading on two threads ---------------------------------------------- */
+
+/* The reader thread tokenizes and checks records into batches; the
+ * caller's thread adds them in input order.  A batch item is a checked
+ * complaint or a reject, with its strings in the batch's text. */
+
+enum { BATCH_ITEMS = 4096, QUEUE_DEPTH = 4 };
+#define NO_STR UINT32_MAX
+
+typedef struct item {
+    uint64_t line;
+    double lon, lat;
+    int64_t created, answered;
+    /* complaint: id, source, status, executor, district code;
+     * reject: id, field, reason */
+    uint32_t str[5];
+    uint16_t topic;
+    uint8_t rejected;
+} item;
+
+typedef struct batch {
+    item items[BATCH_ITEMS];
+    size_t n;
+    char *text;
+    size_t len, cap;
+    struct batch *next;
+} batch;
+
+typedef struct reader_pipe {
+    pm_intake *in;
+    const char *path;
+    pm_input_format fmt;
+    pm_ctx *ctx;                 /* the reader's */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    batch *full, **full_tail;    /* read, in order, not yet added */
+    size_t n_full;
+    batch *spare;
+    batch *cur;                  /* the reader's */
+    int done, stop, status;      /* reader finished (with status); adding stopped */
+} reader_pipe;
+
+static void batches_free(batch *b)
+{
+    while (b) {
+        batch *next = b->next;
+        pm_free(b->text);
+        pm_free(b);
+        b = next;
+    }
+}
+
+/* Copies s (NULL: NO_STR) into b's text; its offset, or -1 when out of memory. */
+static int64_t batch_str(batch *b, const char *s)
+{
+    if (!s)
+        return NO_STR;
+    size_t n = strlen(s) + 1;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 64 * 1024;
+        while (b->len + n > cap)
+            cap *= 2;
+        if (cap >= NO_STR)
+            return -1;
+        char *t = pm_realloc(b->text, cap);
+        if (!t)
+            return -1;
+        b->text = t;
+        b->cap = cap;
+    }
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+    return (int64_t)(b->len - n);
+}
+
+static const char *item_str(const batch *b, const item *it, int k)
+{
+    return it->str[k] == NO_STR ? NULL : b->text + it->str[k];
+}
+
+/* Hands the reader's batch over; waits while the queue is full.  Returns
+ * PM_E_USAGE when the adding side has stopped (the read then ends). */
+static int pipe_push(reader_pipe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->n_full >= QUEUE_DEPTH && !p->stop)
+        pthread_cond_wait(&p->changed, &p->lock);
+    int stop = p->stop;
+    if (!stop) {
+        p->cur->next = NULL;
+        *p->full_tail = p->cur;
+        p->full_tail = &p->cur->next;
+        p->n_full++;
+        p->cur = p->spare;
+        if (p->cur) {
+            p->spare = p->cur->next;
+            p->cur->next = NULL;
+        }
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (stop)
+        return PM_ERR(p->ctx, PM_E_USAGE, "reading stopped");
+    if (!p->cur && !(p->cur = pm_calloc(1, sizeof *p->cur)))
+        return PM_ERR(p->ctx, PM_E_NOMEM, "%s: out of memory", p->path);
+    p->cur->n = p->cur->len = 0;
+    return PM_OK;
+}
+
+/* The reader's next free item, handing a full batch over first. */
+static int pipe_item(reader_pipe *p, item **out)
+{
+    if (p->cur->n == BATCH_ITEMS) {
+        int rc = pipe_push(p);
+        if (rc)
+            return rc;
+    }
+    *out = &p->cur->items[p->cur->n];
+    return PM_OK;
+}
+
+static int pipe_strs(reader_pipe *p, item *it, const char *const *strs, int n, uint64_t line)
+{
+    for (int k = 0; k < n; k++) {
+        int64_t off = batch_str(p->cur, strs[k]);
+        if (off < 0)
+            return PM_ERR(p->ctx, PM_E_NOMEM, "line %" PRIu64 ": out of memory", line);
+        it->str[k] = (uint32_t)off;
+    }
+    p->cur->n++;
+    return PM_OK;
+}
+
+static int pipe_reject(void *user, uint64_t line, const char *id, const char *field,
+                       const char *reason)
+{
+    reader_pipe *p = user;
+    item *it;
+    int rc = pipe_item(p, &it);
+    if (rc)
+        return rc;
+    *it = (item){.line = line, .rejected = 1};
+    const char *strs[3] = {id, field, reason};
+    return pipe_strs(p, it, strs, 3, line);
+}
+
+static int pipe_record(void *user, const pm_record *rec)
+{
+    reader_pipe *p = user;
+    pm_complaint c;
+    verdict vd;
+    int ok, rc = check_record(p->in, rec, &c, &vd, &ok);
+    if (rc)
+        return rc;
+    if (!ok)
+        return pipe_reject(p, rec->line, vd.id, vd.field, vd.reason);
+    item *it;
+    if ((rc = pipe_item(p, &it)))
+        return rc;
+    *it = (item){.line = c.line, .lon = c.lon, .lat = c.lat, .created = c.created_at,
+                 .answered = c.answered_at, .topic = c.topic};
+    const char *strs[5] = {c.id, c.source, c.status, c.executor, c.district_code};
+    return pipe_strs(p, it, strs, 5, rec->line);
+}
+
+static void *pipe_reader(void *arg)
+{
+    reader_pipe *p = arg;
+    pm_record_sink sink = {pipe_record, pipe_reject, p};
+    int rc = pm_records_read_path(p->ctx, p->path, p->fmt, 0, &sink);
+    if (!rc && p->cur->n)
+        rc = pipe_push(p);
+    pthread_mutex_lock(&p->lock);
+    p->done = 1;
+    p->status = rc;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+enum { ID_AHEAD = 16 };   /* ids whose place in the id table is fetched ahead */
+
+/* Adds one batch's items, as the one-thread path would have. */
+static int pipe_add(pm_intake *in, const batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const item *it = &b->items[i];
+        if (i + ID_AHEAD < b->n && !b->items[i + ID_AHEAD].rejected)
+            pm_complaints_prefetch_id(in->cs, item_str(b, &b->items[i + ID_AHEAD], 0));
+        int rc;
+        if (it->rejected) {
+            rc = reject_send(in, it->line, item_str(b, it, 0), item_str(b, it, 1),
+                             item_str(b, it, 2));
+        } else {
+            pm_complaint c = {.id = item_str(b, it, 0), .line = it->line, .lon = it->lon,
+                              .lat = it->lat, .created_at = it->created,
+                              .answered_at = it->answered, .topic = it->topic,
+                              .source = item_str(b, it, 1), .status = item_str(b, it, 2),
+                              .executor = item_str(b, it, 3),
+                              .district_code = item_str(b, it, 4)};
+            rc = commit_complaint(in, &c);
+        }
+        if (rc)
+            return rc;
+        if (in->progress_every && in->counts.read % in->progress_every == 0)
+            in->progress(in->progress_user, in->counts.read);
+    }
+    return PM_OK;
+}
+
+/* The caller's side: adds batches as they come, until the reader is done
+ * or adding fails (then the reader is told to stop). */
+static int pipe_drain(reader_pipe *p)
+{
+    int rc = PM_OK;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->full && !p->done)
+            pthread_cond_wait(&p->changed, &p->lock);
+        batch *b = p->full;
+        if (!b)
+            break;
+        p->full = b->next;
+        if (!p->full)
+            p->full_tail = &p->full;
+        p->n_full--;
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->lock);
+        rc = pipe_add(p->in, b);
+        pthread_mutex_lock(&p->lock);
+        b->next = p->spare;
+        p->spare = b;
+        if (rc) {
+            p->stop = 1;
+            pthread_cond_broadcast(&p->changed);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* The reader's error, moved to the caller's context. */
+static int pipe_status(pm_ctx *ctx, const reader_pipe *p)
+{
+    if (!p->status)
+        return PM_OK;
+    return pm_ctx_set_error(ctx, p->status, pm_ctx_errfunc(p->ctx), "%s", pm_ctx_errmsg(p->ctx));
+}
+
+static int read_threaded(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt,
+                         pm_ctx *rctx)
+{
+    reader_pipe p = {.in = in, .path = path, .fmt = fmt, .ctx = rctx};
+    p.full_tail = &p.full;
+    if (!(p.cur = pm_calloc(1, sizeof *p.cur)))
+        return PM_ERR(ctx, PM_E_NOMEM, "%s: out of memory", path);
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.changed, NULL);
+    in->check_ctx = rctx;
+    pthread_t reader;
+    int rc;
+    if (pthread_create(&reader, NULL, pipe_reader, &p) != 0) {
+        rc = PM_ERR(ctx, PM_E_THREAD, "%s: cannot start the reader thread", path);
+    } else {
+        rc = pipe_drain(&p);
+        pthread_join(reader, NULL);
+        if (!rc)
+            rc = pipe_status(ctx, &p);
+    }
+    in->check_ctx = ctx;
+    batches_free(p.cur);
+    batches_free(p.full);
+    batches_free(p.spare);
+    pthread_mutex_destroy(&p.lock);
+    pthread_cond_destroy(&p.changed);
+    return rc;
+}
+
 /* ---- reading a file ------------------------------------------------------ */
+
+/* The one-thread path's progress: a sink in front of the intake's. */
+static int progress_record(void *user, const pm_record *rec)
+{
+    pm_intake *in = user;
+    int rc = intake_record(in, rec);
+    if (!rc && in->progress_every && in->counts.read % in->progress_every == 0)
+        in->progress(in->progress_user, in->counts.read);
+    return rc;
+}
 
 int pm_intake_read_path(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt)
 {
-    in->ctx = ctx;
-    return pm_records_read_path(ctx, path, fmt, 0, &in->sink);
+    in->ctx = in->check_ctx = ctx;
+    pm_ctx *rctx = in->threads > 1 ? pm_ctx_new() : NULL;
+    if (rctx) {   /* without one (out of memory), on one thread */
+        pm_log_fn log;
+        void *log_user;
+        pm_ctx_get_log(ctx, &log, &log_user);
+        pm_ctx_set_log(rctx, log, log_user);
+        int rc = read_threaded(ctx, in, path, fmt, rctx);
+        pm_ctx_free(rctx);
+        return rc;
+    }
+    pm_record_sink sink = {progress_record, on_reader_reject, in};
+    return pm_records_read_path(ctx, path, fmt, 0, in->progress ? &sink : &in->sink);
 }

@@ -83,6 +83,15 @@ pm_intake_counts pm_intake_counts_get(const pm_intake *in);
 /* Reads one input file into the intake (format by pm_records_read_path;
  * a ';' CSV turns on decimal comma). */
 int pm_intake_read_path(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt);
+/* With threads >= 2, pm_intake_read_path reads and checks on a thread of
+ * its own while the caller's thread adds the checked complaints in input
+ * order: the same complaints, rejects (in the same order), counts and
+ * errors as on one thread.  Default 1. */
+void pm_intake_set_threads(pm_intake *in, int threads);
+/* pm_intake_read_path calls fn(user, n) on the caller's thread each time
+ * the records read reach a multiple of every (progress on a terminal). */
+void pm_intake_set_progress(pm_intake *in, uint64_t every, void (*fn)(void *user, uint64_t n),
+                            void *user);
 
 /* Parses an ISO 8601 timestamp ("2024-03-01T12:00:00+07:00", "...Z",
  * "2024-03-01 12:00:00", "2024-03-01T12:00", "2024-03-01"; fractional

@@ -60,11 +60,12 @@ done
 # --- the same answer on 1 thread and on all cores; indexed = brute force
 B="--boundaries $ROOT/data/ru_regions.geojson --id-field iso --name-field name_ru --parent-field federal_district"
 "$BIN" generate $B --n 20000 --seed 7 --output "$T/gen.csv" 2>"$T/why" &&
-"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/p1.csv" --threads 1 2>>"$T/why" &&
-"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/pn.csv" --threads 0 2>>"$T/why" &&
+"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/p1.csv" --rejects "$T/r1.csv" --threads 1 2>>"$T/why" &&
+"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/pn.csv" --rejects "$T/rn.csv" --threads 0 2>>"$T/why" &&
 "$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/pb.csv" --brute-force 2>>"$T/why" &&
-cmp -s "$T/p1.csv" "$T/pn.csv" && cmp -s "$T/p1.csv" "$T/pb.csv" &&
-    ok "ru_regions: 1 thread = all threads = brute force (20 000 points)" || bad "ru_regions thread/brute-force identity" "$T/why"
+cmp -s "$T/p1.csv" "$T/pn.csv" && cmp -s "$T/p1.csv" "$T/pb.csv" && cmp -s "$T/r1.csv" "$T/rn.csv" &&
+[ "$(wc -l <"$T/r1.csv")" -gt 100 ] &&
+    ok "ru_regions: 1 thread = all threads = brute force (20 000 points; rejects too)" || bad "ru_regions thread/brute-force identity" "$T/why"
 
 # --- nothing lost: read = accepted + rejected, placed rows = accepted, every reject has a reason
 "$BIN" geocode $B --complaints "$T/gen.csv" --output "$T/p.csv" --rejects "$T/r.csv" --summary "$T/s.json" 2>"$T/why"

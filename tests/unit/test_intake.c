@@ -986,6 +986,216 @@ static void test_read_nyc_samples(void **state)
     }
 }
 
+/* ---- reading on two threads (pm_intake_set_threads) ------------------------ */
+
+/* A CSV of n rows over several reader batches, with every kind of reject
+ * spread through it: duplicate ids, bad dates, unknown topics, answers
+ * before creation, rows the reader rejects itself, a NUL byte. */
+static void write_mixed_csv(const char *path, int n)
+{
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    fputs("id,created_at,lon,lat,topic,source,status,answered_at,executor\n", out);
+    for (int i = 0; i < n; i++) {
+        int id = i % 997 == 5 ? i - 3 : i;   /* a duplicate now and then */
+        const char *topic = i % 13 == 0 ? "roads" : i % 409 == 1 ? "no such topic" : "housing";
+        const char *created = i % 311 == 2 ? "not a date" : "2024-03-01T12:00:00+07:00";
+        const char *answered = i % 7 == 0 ? "" : i % 503 == 3 ? "2024-02-01T00:00:00Z"
+                                                              : "2024-03-02T09:30:00+07:00";
+        if (i % 2003 == 4)
+            fprintf(out, "q%d,\"unterminated,1,2\n", i);   /* the reader's own reject */
+        else if (i % 1999 == 6)
+            fprintf(out, "z%d,a,b,c,d,e,f,g,h,i,j,k\n", i);   /* too many fields */
+        else
+            fprintf(out, "c%d,%s,%.6f,%.6f,%s,%s,%s,%s,\"Exec, %d\"\n", id, created,
+                    86 + (i % 1000) * 1e-3, 55 + (i % 777) * 1e-3, topic,
+                    i % 3 ? "vk" : "gosuslugi", i % 7 ? "answered" : "open", answered, i % 5);
+    }
+    fclose(out);
+}
+
+/* Every reject, in order, folded into one hash. */
+typedef struct reject_trace {
+    uint64_t n, hash;
+    int stop_at;     /* return 7 at this reject (1-based), 0: never */
+} reject_trace;
+
+static void trace_add(reject_trace *t, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)(s ? s : "(null)"); ; p++) {
+        t->hash = (t->hash ^ *p) * 1099511628211ULL;
+        if (!*p)
+            break;
+    }
+}
+
+static int trace_reject(void *user, uint64_t line, const char *id, const char *field,
+                        const char *reason)
+{
+    reject_trace *t = user;
+    char ln[24];
+    snprintf(ln, sizeof ln, "%llu", (unsigned long long)line);
+    trace_add(t, ln);
+    trace_add(t, id);
+    trace_add(t, field);
+    trace_add(t, reason);
+    return ++t->n == (uint64_t)t->stop_at ? 7 : 0;
+}
+
+typedef struct read_result {
+    int rc;
+    char msg[512];
+    pm_intake_counts counts;
+    pm_complaints *cs;
+    reject_trace trace;
+} read_result;
+
+/* Reads path into a new intake; allocation fail_at > 0 fails from then on
+ * during the read. */
+static void read_with(fx *f, const char *path, int threads, int stop_at, long fail_at,
+                      read_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->trace.stop_at = stop_at;
+    r->cs = pm_complaints_new();
+    pm_intake *in = NULL;
+    assert_int_equal(pm_intake_new(f->ctx, f->t, f->m, r->cs, trace_reject, &r->trace, &in), PM_OK);
+    pm_intake_set_threads(in, threads);
+    pm_alloc_fail_at(fail_at);
+    r->rc = pm_intake_read_path(f->ctx, in, path, PM_FMT_AUTO);
+    pm_alloc_fail_at(0);
+    snprintf(r->msg, sizeof r->msg, "%s", r->rc ? pm_ctx_errmsg(f->ctx) : "");
+    r->counts = pm_intake_counts_get(in);
+    pm_intake_free(in);
+}
+
+static void results_equal(const read_result *a, const read_result *b)
+{
+    assert_int_equal(a->rc, b->rc);
+    assert_string_equal(a->msg, b->msg);
+    assert_int_equal(a->counts.read, b->counts.read);
+    assert_int_equal(a->counts.accepted, b->counts.accepted);
+    assert_int_equal(a->counts.rejected, b->counts.rejected);
+    assert_int_equal(a->trace.n, b->trace.n);
+    assert_true(a->trace.hash == b->trace.hash);
+    size_t n = pm_complaints_count(a->cs);
+    assert_int_equal(n, pm_complaints_count(b->cs));
+    assert_memory_equal(pm_complaints_lon(a->cs), pm_complaints_lon(b->cs), n * sizeof(double));
+    assert_memory_equal(pm_complaints_lat(a->cs), pm_complaints_lat(b->cs), n * sizeof(double));
+    assert_memory_equal(pm_complaints_created(a->cs), pm_complaints_created(b->cs), n * 8);
+    assert_memory_equal(pm_complaints_answered(a->cs), pm_complaints_answered(b->cs), n * 8);
+    assert_memory_equal(pm_complaints_topic(a->cs), pm_complaints_topic(b->cs), n * 2);
+    assert_memory_equal(pm_complaints_line(a->cs), pm_complaints_line(b->cs), n * 8);
+    for (int k = 0; k < PM_DICT_N; k++) {
+        assert_memory_equal(pm_complaints_dict(a->cs, k), pm_complaints_dict(b->cs, k), n * 4);
+        assert_int_equal(pm_complaints_dict_count(a->cs, k), pm_complaints_dict_count(b->cs, k));
+        for (size_t j = 0; j < pm_complaints_dict_count(a->cs, k); j++)
+            assert_string_equal(pm_complaints_dict_str(a->cs, k, (uint32_t)j),
+                                pm_complaints_dict_str(b->cs, k, (uint32_t)j));
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(pm_complaints_id(a->cs, i), pm_complaints_id(b->cs, i));
+}
+
+static void results_free(read_result *a, read_result *b)
+{
+    pm_complaints_free(a->cs);
+    pm_complaints_free(b->cs);
+}
+
+static void temp_path(char *path, size_t n)
+{
+    snprintf(path, n, "/tmp/pm_test_intake_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static void test_threaded_read_equals_one_thread(void **state)
+{
+    fx *f = *state;
+    char path[64];
+    temp_path(path, sizeof path);
+    write_mixed_csv(path, 30000);
+    read_result one, two;
+    read_with(f, path, 1, 0, 0, &one);
+    read_with(f, path, 2, 0, 0, &two);
+    unlink(path);
+    assert_int_equal(one.rc, PM_OK);
+    assert_true(one.counts.rejected > 100 && one.counts.accepted > 25000);
+    results_equal(&one, &two);
+    results_free(&one, &two);
+}
+
+/* JSON goes through the same two threads. */
+static void test_threaded_read_ndjson_equals_one_thread(void **state)
+{
+    fx *f = *state;
+    read_result one, two;
+    read_with(f, FIXTURES "complaints.ndjson", 1, 0, 0, &one);
+    read_with(f, FIXTURES "complaints.ndjson", 2, 0, 0, &two);
+    assert_int_equal(one.counts.read, 4);
+    results_equal(&one, &two);
+    results_free(&one, &two);
+}
+
+/* A reject callback that stops the read (a rejects file that cannot be
+ * written) stops it at the same record, with its code. */
+static void test_threaded_read_stops_where_one_thread_stops(void **state)
+{
+    fx *f = *state;
+    char path[64];
+    temp_path(path, sizeof path);
+    write_mixed_csv(path, 30000);
+    read_result one, two;
+    read_with(f, path, 1, 150, 0, &one);
+    read_with(f, path, 2, 150, 0, &two);
+    unlink(path);
+    assert_int_equal(one.rc, 7);
+    assert_int_equal(one.trace.n, 150);
+    assert_true(one.counts.read < 30000);
+    results_equal(&one, &two);
+    results_free(&one, &two);
+}
+
+static void test_threaded_read_missing_file(void **state)
+{
+    fx *f = *state;
+    read_result one, two;
+    read_with(f, "/nonexistent.csv", 1, 0, 0, &one);
+    read_with(f, "/nonexistent.csv", 2, 0, 0, &two);
+    assert_int_equal(two.rc, PM_E_IO);
+    results_equal(&one, &two);
+    results_free(&one, &two);
+}
+
+/* Out of memory on either thread, at any point: a clean PM_E_NOMEM (no
+ * leak, no hang: the tests run under ASan), and in the end a full read. */
+static void test_threaded_read_survives_every_allocation_failure(void **state)
+{
+    fx *f = *state;
+    char path[64];
+    temp_path(path, sizeof path);
+    write_mixed_csv(path, 9000);
+    read_result want;
+    read_with(f, path, 1, 0, 0, &want);
+    int rc = PM_E_NOMEM;
+    long n = 1;
+    for (; rc != PM_OK && n < 100000; n += 1 + n / 16) {
+        read_result got;
+        read_with(f, path, 2, 0, n, &got);
+        rc = got.rc;
+        if (rc == PM_OK)
+            results_equal(&want, &got);
+        else
+            assert_int_equal(rc, PM_E_NOMEM);
+        pm_complaints_free(got.cs);
+    }
+    unlink(path);
+    assert_int_equal(rc, PM_OK);
+    pm_complaints_free(want.cs);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* An optional argument is a cmocka test filter (tools/valgrind.sh). */
@@ -994,6 +1204,11 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
+        T(test_threaded_read_equals_one_thread),
+        T(test_threaded_read_ndjson_equals_one_thread),
+        T(test_threaded_read_stops_where_one_thread_stops),
+        T(test_threaded_read_missing_file),
+        T(test_threaded_read_survives_every_allocation_failure),
         T(test_canonical_fields),
         T(test_values_trimmed_and_optional_absent),
         T(test_aliases_open311_names),
