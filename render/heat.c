@@ -42,7 +42,9 @@
  *
  * Colour.  Densities below v_max/1000 are transparent; above, entry
  * round(255·log(v/(v_max/1000))/log(1000)) of the ramp's table (entries
- * past v_max are clamped to the last), alpha rising from 0 to 230.
+ * past v_max are clamped to the last), alpha rising from 0 to 230 — found
+ * without a log: a binary search over the densities where the 255
+ * entries after the first begin, computed once per layer.
  *
  * PNG.  libpng, RGBA 8-bit, no filtering, zlib level 1, written to a
  * growing memory buffer; its allocations go through pm_malloc so that
@@ -61,7 +63,15 @@
  *   stride s: the largest power of two <= R_px/8 (1 .. 32): the density is
  *     computed at every s-th pixel corner (a lattice, so that R spans >= 8
  *     lattice steps) and interpolated bilinearly between them;
- *   depth d: cells of side <= max(R/8, s·pixel/3).
+ *   depth d: cells of side <= max(R/8, s·pixel/3), unless that costs more than
+ *     PYRAMID_BUDGET: the cost of a level is its groups in the grown box
+ *     (from the Morton ranges, an upper bound) times GROUP_COST plus the
+ *     lattice nodes of a disc, and the depth is made coarser one level at
+ *     a time (the stride following the cell side once the cell is wider)
+ *     until it fits, at most down to the depth that fits even with every
+ *     cell of the box occupied.  So a tile's cost is bounded whatever the
+ *     number of points; sparse tiles keep their cells, dense ones at low
+ *     zoom (R of a few pixels, every cell occupied) get coarser cells.
  * A group's error against its members is second order in its spread
  * ((h/R)² ≤ 1/64 of the kernel's curvature scale), the lattice's is
  * second order in s/R_px; tests/unit/test_heat.c holds the result to the
@@ -97,6 +107,13 @@
 #define EXACT_BUDGET 2.0e6
 #define VMAX_EXACT_MAX 200000
 #define STRIDE_MAX 32
+/* A pyramid tile's cost bound (same units as EXACT_BUDGET; about 1.7 ns
+ * each on the bench machine), and what one group costs beyond its lattice
+ * nodes.  Lower budgets are faster and coarser at low zoom (measure with
+ * PM_BENCH_CHECK in tools/bench_tiles.c): 16e6 keeps the accuracy of cells of R/8 on the
+ * bench's data at 1 M points. */
+#define PYRAMID_BUDGET 16.0e6
+#define GROUP_COST 16.0
 
 /* The pyramid's levels, built on demand (a cache behind a const layer). */
 typedef struct pyramid {
@@ -111,6 +128,7 @@ struct pm_heat_layer {
     pm_heat_opts o;
     double v_max;
     uint8_t lut[256][4];
+    double th[256];         /* colour_thresholds() of v_max */
     int exact;              /* never the pyramid (pm_heat_layer_new_exact) */
     pyramid *pyr;
 };
@@ -436,6 +454,17 @@ static int compute_vmax(pm_ctx *ctx, pm_heat_layer *l)
 
 /* ---- the layer ------------------------------------------------------------------ */
 
+/* The densities where the colour table's entries begin: entry k
+ * (1 .. 255) from lo·VMIN_RATIO^((k − ½)/255) (the nearest entry on the
+ * log scale), entry 0 from lo = v_max/VMIN_RATIO; below lo, none. */
+static void colour_thresholds(double v_max, double th[256])
+{
+    double lo = v_max / VMIN_RATIO;
+    th[0] = lo;
+    for (int k = 1; k < 256; k++)
+        th[k] = lo * pow(VMIN_RATIO, (k - 0.5) / 255);
+}
+
 static int check_opts(pm_ctx *ctx, const pm_heat_opts *o)
 {
     if (o->kernel != PM_KERNEL_QUARTIC && o->kernel != PM_KERNEL_GAUSSIAN)
@@ -481,6 +510,7 @@ static int layer_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
         pm_heat_layer_free(l);
         return st;
     }
+    colour_thresholds(l->v_max, l->th);
     *out = l;
     return PM_OK;
 }
@@ -673,6 +703,64 @@ static void lattice_interpolate(const tile *t, int stride, const tile *lat, cons
     }
 }
 
+/* The pyramid's cost of a tile, in the units of EXACT_BUDGET: each group
+ * drawn (n of them) costs GROUP_COST plus the lattice nodes of its disc. */
+static double pyramid_cost(double n, double r_px, int stride, int size)
+{
+    double disc = fmin(M_PI * (r_px / stride + 1) * (r_px / stride + 1),
+                       (double)(size / stride + 1) * (size / stride + 1));
+    return n * (GROUP_COST + disc);
+}
+
+/* The stride of the lattice: the largest power of two <= limit_px
+ * (1 .. STRIDE_MAX) that leaves at least 8 steps across the tile. */
+static int stride_for(double limit_px, int size)
+{
+    int stride = 1;
+    while (stride < STRIDE_MAX && stride * 2 <= limit_px && size / (stride * 2) >= 8)
+        stride *= 2;
+    return stride;
+}
+
+/* How a pyramid tile is drawn: the level and the lattice's stride. */
+typedef struct plan {
+    const pm_heat_bins *b;
+    int stride;
+} plan;
+
+/* The finest plan whose cost stays within PYRAMID_BUDGET (file comment):
+ * from cells of max(R/8, stride/3) and a stride of R/8 (r_px: R in pixels), coarser by
+ * one depth at a time, the stride following the cell side once it is
+ * larger, down to the depth whose cost is within the budget even with
+ * every cell of the grown box occupied. */
+static int plan_tile(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double r_min, plan *pl)
+{
+    double r_px = r_min * t->inv_pix, side_px = (t->grown.x1 - t->grown.x0) * t->inv_pix;
+    int d = depth_for(fmax(r_min / 8, stride_for(r_px / 8, t->size) * t->pix / 3)), d_min = d;
+    for (; d_min > 0; d_min--) {   /* the coarsest depth needed: every cell occupied */
+        double h_px = ldexp(2 * E_M, -d_min) * t->inv_pix, cells = ceil(side_px / h_px) + 1;
+        if (pyramid_cost(cells * cells, r_px, stride_for(fmax(r_px / 8, h_px), t->size),
+                         t->size) <= PYRAMID_BUDGET)
+            break;
+    }
+    for (;; d--) {
+        int st = layer_level(ctx, l, d, &pl->b);
+        if (st)
+            return st;
+        double h_px = ldexp(2 * E_M, -d) * t->inv_pix;
+        pl->stride = stride_for(fmax(r_px / 8, h_px), t->size);
+        if (d <= d_min)
+            return PM_OK;
+        pm_range rg[PM_POINTS_MAX_RANGES];
+        size_t nr = pm_codes_ranges(pl->b->code, pl->b->n, 2 * (PM_HEAT_MORTON_ZOOM - d), &t->grown, rg);
+        double n = 0;
+        for (size_t k = 0; k < nr; k++)
+            n += (double)(rg[k].hi - rg[k].lo);
+        if (pyramid_cost(n, r_px, pl->stride, t->size) <= PYRAMID_BUDGET)
+            return PM_OK;
+    }
+}
+
 /* The tile from the pyramid when its exact sum would cost more than
  * EXACT_BUDGET (file comment); *done 0 when the exact sum is cheap. */
 static int tile_from_pyramid(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double *acc,
@@ -689,14 +777,12 @@ static int tile_from_pyramid(pm_ctx *ctx, const pm_heat_layer *l, const tile *t,
     double disc = fmin(M_PI * (r_px + 1) * (r_px + 1), (double)t->size * t->size);
     if (l->exact || pts * disc <= EXACT_BUDGET)
         return PM_OK;
-    int stride = 1;
-    while (stride < STRIDE_MAX && stride * 2 <= r_px / 8 && t->size / (stride * 2) >= 8)
-        stride *= 2;
-    const pm_heat_bins *b;
-    int st = layer_level(ctx, l, depth_for(fmax(r_min / 8, stride * t->pix / 3)), &b);
+    plan pl;
+    int st = plan_tile(ctx, l, t, r_min, &pl);
     if (st)
         return st;
-    src from = bins_src(b);
+    src from = bins_src(pl.b);
+    int stride = pl.stride;
     *done = 1;
     if (stride == 1) {
         tile_accumulate(&from, l->o.kernel, t, acc);
@@ -757,14 +843,16 @@ int pm_heat_tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x,
 
 /* ---- colour -------------------------------------------------------------------- */
 
-/* The table entry of density v; -1 below the scale (transparent). */
-static int lut_index(double v, double v_max)
+/* The table entry of density v by binary search over th; -1 below the
+ * scale (transparent). */
+static int lut_index(const double th[256], double v)
 {
-    double lo = v_max / VMIN_RATIO;
-    if (!(v >= lo))
+    if (!(v >= th[0]))
         return -1;
-    double t = log(v / lo) * (255 / log(VMIN_RATIO));
-    return t >= 255 ? 255 : (int)(t + 0.5);
+    int k = 0;
+    for (int step = 128; step; step >>= 1)
+        k += v >= th[k + step] ? step : 0;
+    return k;
 }
 
 /* RGBA of the densities; returns 1 when no pixel has a colour. */
@@ -772,7 +860,7 @@ static int colourize(const pm_heat_layer *l, const double *acc, size_t n, uint8_
 {
     int empty = 1;
     for (size_t i = 0; i < n; i++) {
-        int k = lut_index(acc[i], l->v_max);
+        int k = lut_index(l->th, acc[i]);
         if (k < 0) {
             memset(rgba + 4 * i, 0, 4);
             continue;
