@@ -5,6 +5,7 @@
 #include "../sql/pm_db.h"
 
 #include <jansson.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,30 @@ static const char usage_output[] =
     "  --summary FILE           counts as JSON\n"
     "  -h, --help               this help\n";
 
+/* v as r / 10^d with the fewest decimals d <= 9 when that division gives
+ * back v exactly (how coordinates are written: 87.326624), into buf; 0
+ * when it does not.  Then the text reads back as v (strtod and the
+ * division both round the same exact quotient), and it is what "%.15g"
+ * writes: at most 12 significant digits, no trailing zero (d would be
+ * smaller), no exponent (1e-4 <= |v| < 1e6). */
+static int fmt_decimals(char *buf, size_t n, double v)
+{
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e6))
+        return 0;
+    for (int d = 0; d <= 9; d++) {
+        double r = nearbyint(a * p10[d]);
+        if (r / p10[d] != a)
+            continue;
+        uint64_t q = (uint64_t)r, u = (uint64_t)p10[d];
+        int w = d ? snprintf(buf, n, "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", q / u, d, q % u)
+                  : snprintf(buf, n, "%s%" PRIu64, v < 0 ? "-" : "", q);
+        return w > 0 && (size_t)w < n;
+    }
+    return 0;
+}
+
 /* Shortest decimal that reads back as the same double. */
 static void fmt_coord(char *buf, size_t n, double v)
 {
@@ -37,6 +62,8 @@ static void fmt_coord(char *buf, size_t n, double v)
         buf[0] = '\0';
         return;
     }
+    if (fmt_decimals(buf, n, v))
+        return;
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
