@@ -206,8 +206,9 @@ district GeoJSON + the report PNG (with its heat layer), all cores. Peak RSS is 
 |---|---|---|---|---|---|
 $scale_rows
 Uncached 256-px heat tiles (density + colour + PNG) drawn by the library directly
-(tools/bench_tiles.c; quartic kernel, radius 2 km on the ground; 200 distinct tiles per zoom
-under randomly chosen complaints, so where the data are; the first tile of a zoom, which
+(tools/bench_tiles.c; quartic kernel, radius 2 km on the ground; up to 200 distinct tiles per zoom
+under randomly chosen complaints, so where the data are, drawn over again up to 200 draws
+when a zoom has fewer; the first tile of a zoom, which
 builds the count-pyramid level the zoom needs, is timed apart):
 
 | complaints | zoom | tiles | p50 (ms) | p99 (ms) | max (ms) | tiles/s | mean PNG bytes | first tile (ms) | layer build (s) |
@@ -222,34 +223,47 @@ tests check against brute force). On this shared 2-vCPU machine timings move wit
 the other core.
 
 Heat tiles: a tile whose exact sum would cost more than 2·10⁶ point × pixel updates is drawn
-from the layer's count pyramid (render/heat.c), so its cost follows the pixels and the occupied
-pyramid cells near it. At z14 that bounds it: the 1 M and 10 M rows cost the same, and most of
-the time is the colour lookup (a log per pixel) and zlib (before the pyramid, a z14 tile's p99
-was over 10 s on 1 M points). At z6 and z10 the cells are at most a third of a pixel (for
-accuracy: within 2 colour entries of the exact sum), and at 10 M nearly all of them near a
-dense tile are occupied, so the cost still grows with N and the 5 ms p99 of issue 7 is not met
-there; a level of whole pixels, convolved with the kernel, would bound it at a coarser
-accuracy. The first tile of a zoom pays for its pyramid level (one pass over the points), once
-per layer.
+from the layer's count pyramid (render/heat.c): Morton-cell groups at their weighted centroids,
+on a lattice interpolated bilinearly. A pyramid tile's cost is capped: it starts from cells of
+at most max(R/8, a third of a lattice step) and takes coarser levels while the occupied groups
+near the tile would cost more than 16·10⁶ units (~27 ms here), down at most to the level that
+fits with every cell occupied, so **no tile's cost grows with N** (before the cap, z6 and z8
+tiles on 10–13.7 M points had a p99 of 50–67 ms; before the pyramid, a z14 tile's p99 was over
+10 s on 1 M points). The colour of a pixel is a binary search over 256 thresholds, not a log.
+The 5 ms p99 of issue 7 holds at z12 and z14 whatever N; **at z6–z10 on dense tiles it does
+not** (7–28 ms above): the cap sits where the pyramid keeps its accuracy (within ~1 % of the
+exact sum on real tiles, \`PM_BENCH_CHECK=K tools/bench_tiles ...\` measures it). In a trial, a cap of 2·10⁶
+met 5 ms but put z6–z8 tiles up to 37 % (16 colour entries) off the exact sum; meeting
+5 ms at this accuracy needs the inner loop (scalar double arithmetic) about 5× faster, e.g.
+SIMD, or cells that carry their spread as well as their centroid. The first tile of a zoom
+pays for its pyramid level (one pass over the points), once per layer.
 
-What stops the targets of issue 7, from profiles (\`perf record\` of \`problemap cube\` on 1 M):
-- **The whole pipeline is read-bound on one thread.** Of the CPU samples, reading and
-  checking the CSV (the tokenizer, UTF-8 validation, time parsing, interning ids and
-  dictionary strings in hash tables, the intake's checks) is ~35 %, the kernel's share
-  (reading the file, clearing fresh pages for the growing columns) ~20 %, the cube's
-  aggregation ~12 %, the report ~5 %, the locator ~3 %. The intake runs on one thread: each
-  record's line number, the duplicate-id check and the rejects file are in input order. The
-  known fix is to split the file at record boundaries, parse the blocks on all cores into
-  per-block batches, and merge ids and rejects in order — about 2× on this machine, not the 4×
-  that 13.7 M in under 10 s needs; the rest needs a leaner record path (no per-field copies).
-- **Memory per complaint** is 140–200 bytes at peak (above) against the 64 asked: every accepted complaint
-  is kept as columns (coordinates 16, times 16, topic and dictionary indexes ~14, the id's
-  interned string with its hash slot ~30, line 8, placement 5) because the cube's exact
-  answer-time medians, the report's heat layer and the rejects need them after reading. A
-  streaming cube (aggregate each block, keep only the per-cell delay lists and an id set)
-  would bring it near 40 bytes.
-- The cube snapshot is read with stdio (a 16 MB snapshot of 1 M complaints in well under a
-  second together with the boundaries), not mmap'd; the server builds its dataset from the
-  complaints, so its start is the pipeline's time.
+What this run shows against the targets of issue 7, from profiles (\`perf record\` of
+\`problemap cube\` on 13.7 M complaints, per thread):
+- **Reading runs on two threads**: the reader with every per-record check on one, the adding
+  of checked records in input order (duplicate ids, dictionaries, rejects) on the caller's,
+  the same result as one thread byte for byte. The adding thread is the busier (~60 % of the
+  samples against ~35 %): its id table and columns live in fresh memory, and clearing fresh
+  pages is ~15 % of its samples. Id-table slots are fetched ahead, carry a hash tag (no string
+  comparison on a miss), and blocks of 4 MiB and more ask for transparent huge pages.
+- **The cube** adopts its first batch instead of copying it and fetches its hash slots ahead:
+  ~7.4 s → ~2.3 s on 13.7 M (byte-identical snapshots). After reading and placing, the cube,
+  the report (PROJ on every heat point, the raster) and the GeoJSON run one after another,
+  ~6 s on 13.7 M.
+- So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to 25 s here
+  (~20 s quiet), against the < 10 s asked. What is left is spread over many parts; the known
+  larger steps are a streaming pipeline (read, place and aggregate block by block, so that the
+  stages overlap and no column is kept beyond what the report needs) and splitting the reading
+  itself over blocks of the file.
+- **Memory per complaint** is 130 bytes at 13.7 M (149 before) against the 64 asked: every
+  accepted complaint is kept as columns (coordinates 16, times 16, topic and dictionary indexes
+  ~14, line 8, placement 5), its id interned (~25 with its table slot) and hashed into the
+  cube's id set (~10), because the cube's exact answer-time medians, the report's heat layer
+  and the rejects need them after reading. The streaming pipeline above would bring it near
+  40 bytes.
+- The cube snapshot is read with stdio, not mmap'd; its id set now fills front to back in the
+  snapshot's order, and \`problemap export\` opens a 13.7 M-complaint snapshot (173 MB) and
+  writes its summary in ~1.3 s. The server builds its dataset from the complaints, so its
+  start is the pipeline's time.
 MD
 cat "$ROOT/docs/benchmarks.md"
