@@ -1595,40 +1595,6 @@ static int heat_takes(const report *r, const heat_src *s, size_t i)
                               pm_heat_local_day(s->created[i], s->utc_offset_s));
 }
 
-/* The heat layer's complaints as x, y pairs on the map's plane: *xy
- * (pm_free) gets *n pairs. */
-static int heat_points(pm_ctx *ctx, const report *r, const pm_report_opts *o, double **xy,
-                       size_t *n)
-{
-    const pm_complaints *cs = o->heat_cs;
-    const pm_placed *pl = o->heat_pl;
-    *xy = NULL;
-    *n = 0;
-    if (!pl || pl->n != pm_complaints_count(cs))
-        return PM_ERR(ctx, PM_E_USAGE, "report: the heat layer's placement is not that of its "
-                      "complaints (%zu placed, %zu complaints)", pl ? pl->n : 0,
-                      pm_complaints_count(cs));
-    heat_src s = {pl, pm_complaints_lon(cs), pm_complaints_lat(cs), pm_complaints_created(cs),
-                  pm_complaints_topic(cs), pm_complaints_dict(cs, PM_DICT_SOURCE),
-                  o->heat_utc_offset_s, {0}};
-    int rc = pm_heat_match_init(ctx, o->heat_filter, &s.match);
-    size_t m = 0;
-    for (size_t i = 0; !rc && i < pl->n; i++)
-        m += (size_t)heat_takes(r, &s, i);
-    if (!rc && m && !(*xy = pm_calloc(m, 2 * sizeof **xy)))
-        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu heat-layer points", m);
-    for (size_t i = 0; !rc && *n < m && i < pl->n; i++)
-        if (heat_takes(r, &s, i)) {
-            (*xy)[2 * *n] = s.lon[i];
-            (*xy)[2 * *n + 1] = s.lat[i];
-            ++*n;
-        }
-    pm_heat_match_free(&s.match);
-    if (!rc && *n)
-        project_pairs(r->laea, *xy, *n);
-    return rc;
-}
-
 /* The raster: where it lies on the page and the kernel's radius in its
  * pixels (see the file comment). */
 typedef struct heat_grid {
@@ -1676,6 +1642,47 @@ static void heat_bin(const heat_grid *g, const double *xy, size_t n, uint32_t *b
         if (u >= 0 && v >= 0 && u < g->w && v < g->h)
             bins[(size_t)v * (size_t)g->w + (size_t)u]++;
     }
+}
+
+enum { HEAT_CHUNK = 1 << 16 };   /* complaints projected at a time */
+
+/* Counts the heat layer's complaints in the pixels of grid g (bins, g's
+ * w × h, zeroed by the caller); *n gets how many there are.  They are
+ * projected a chunk at a time: no copy of every coordinate is held. */
+static int heat_points_bin(pm_ctx *ctx, const report *r, const pm_report_opts *o,
+                           const heat_grid *g, uint32_t *bins, size_t *n)
+{
+    const pm_complaints *cs = o->heat_cs;
+    const pm_placed *pl = o->heat_pl;
+    *n = 0;
+    if (!pl || pl->n != pm_complaints_count(cs))
+        return PM_ERR(ctx, PM_E_USAGE, "report: the heat layer's placement is not that of its "
+                      "complaints (%zu placed, %zu complaints)", pl ? pl->n : 0,
+                      pm_complaints_count(cs));
+    heat_src s = {pl, pm_complaints_lon(cs), pm_complaints_lat(cs), pm_complaints_created(cs),
+                  pm_complaints_topic(cs), pm_complaints_dict(cs, PM_DICT_SOURCE),
+                  o->heat_utc_offset_s, {0}};
+    int rc = pm_heat_match_init(ctx, o->heat_filter, &s.match);
+    double *xy = rc ? NULL : pm_malloc(2 * HEAT_CHUNK * sizeof *xy);
+    if (!rc && !xy)
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer's points");
+    size_t k = 0;
+    for (size_t i = 0; !rc && i <= pl->n; i++) {
+        if (i < pl->n && heat_takes(r, &s, i)) {
+            xy[2 * k] = s.lon[i];
+            xy[2 * k + 1] = s.lat[i];
+            k++;
+        }
+        if (k == HEAT_CHUNK || (i == pl->n && k)) {
+            project_pairs(r->laea, xy, k);
+            heat_bin(g, xy, k, bins);
+            *n += k;
+            k = 0;
+        }
+    }
+    pm_heat_match_free(&s.match);
+    pm_free(xy);
+    return rc;
 }
 
 /* acc += every pixel's count times the quartic kernel (1 − d²/R²)² around
@@ -1794,8 +1801,9 @@ static void heat_colour(const double *acc, const uint8_t *mask, int mstride, dou
     }
 }
 
-/* Density, mask, scale and colours of n points on grid g into r->heat. */
-static int heat_paint(pm_ctx *ctx, report *r, const heat_grid *g, const double *xy, size_t n)
+/* Density, mask, scale and colours of the binned points on grid g into
+ * r->heat. */
+static int heat_paint(pm_ctx *ctx, report *r, const heat_grid *g, const uint32_t *bins)
 {
     size_t npx = (size_t)g->w * (size_t)g->h, side = 2 * (size_t)ceil(g->r_px) + 1;
     heat_raster *hr = &r->heat;
@@ -1804,16 +1812,14 @@ static int heat_paint(pm_ctx *ctx, report *r, const heat_grid *g, const double *
     hr->stride = cairo_format_stride_for_width(CAIRO_FORMAT_ARGB32, g->w);
     hr->frame = g->frame;
     hr->px_mm = g->px_mm;
-    uint32_t *bins = pm_calloc(npx, sizeof *bins);
     double *kern = pm_calloc(side * side, sizeof *kern), *acc = pm_calloc(npx, sizeof *acc);
     hr->argb = pm_calloc((size_t)hr->stride, (size_t)g->h);
     cairo_surface_t *mask = NULL;
     int rc = PM_OK;
-    if (!bins || !kern || !acc || !hr->argb) {
+    if (!kern || !acc || !hr->argb) {
         rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer (%d × %d px)", g->w, g->h);
         goto cleanup;
     }
-    heat_bin(g, xy, n, bins);
     heat_spread(g, bins, kern, acc);
     cairo_status_t st = heat_mask(r, g, &mask);
     if (st) {
@@ -1828,7 +1834,6 @@ static int heat_paint(pm_ctx *ctx, report *r, const heat_grid *g, const double *
         heat_colour(acc, md, ms, top, hr);
 cleanup:
     cairo_surface_destroy(mask);
-    pm_free(bins);
     pm_free(kern);
     pm_free(acc);
     return rc;
@@ -1843,22 +1848,27 @@ static int heat_build(pm_ctx *ctx, report *r, const pm_report_opts *o, const pag
     if (!(isfinite(o->heat_radius_m) && o->heat_radius_m >= 0))
         return PM_ERR(ctx, PM_E_USAGE, "report: heat radius %g m is not a distance",
                       o->heat_radius_m);
-    double *xy;
+    r->heat_on = 1;   /* the page's layout (the map's frame) has the heat legend */
+    double R = heat_radius(r, o->heat_radius_m);
+    heat_grid g = heat_grid_of(r, pg, R);
+    uint32_t *bins = pm_calloc((size_t)g.w * (size_t)g.h, sizeof *bins);
+    if (!bins) {
+        r->heat_on = 0;
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer (%d × %d px)", g.w, g.h);
+    }
     size_t n;
-    int rc = heat_points(ctx, r, o, &xy, &n);
+    int rc = heat_points_bin(ctx, r, o, &g, bins, &n);
+    r->heat_on = !rc && n > 0;
     if (!rc && n == 0)
         pm_ctx_log(ctx, PM_LOG_INFO, "report: no complaint with coordinates passes the filter: "
                                      "no heat layer");
-    if (!rc && n > 0) {
+    if (r->heat_on) {
         heat_lut(r->heat.lut);
-        r->heat_on = 1;
-        double R = heat_radius(r, o->heat_radius_m);
-        heat_grid g = heat_grid_of(r, pg, R);
         pm_ctx_log(ctx, PM_LOG_INFO, "report: heat layer of %zu complaints, kernel radius %.0f m",
                    n, R);
-        rc = heat_paint(ctx, r, &g, xy, n);
+        rc = heat_paint(ctx, r, &g, bins);
     }
-    pm_free(xy);
+    pm_free(bins);
     return rc;
 }
 
