@@ -344,7 +344,7 @@ int pm_idset_reserve(pm_idset *s, size_t extra)
 /* Where h's probe starts: its top bits, so that hashes in increasing
  * order (a snapshot's) fill the table front to back, one pass over the
  * memory instead of a cache miss each (nslots > 0, a power of two >= 64). */
-static size_t idset_home(const pm_idset *s, uint64_t h)
+size_t pm_idset_home(const pm_idset *s, uint64_t h)
 {
     return (size_t)(h >> (64 - __builtin_ctzll((unsigned long long)s->nslots)));
 }
@@ -352,7 +352,7 @@ static size_t idset_home(const pm_idset *s, uint64_t h)
 /* The slot holding h, or the empty slot where it would go (nslots > 0). */
 static size_t idset_slot(const pm_idset *s, uint64_t h)
 {
-    size_t mask = s->nslots - 1, i = idset_home(s, h);
+    size_t mask = s->nslots - 1, i = pm_idset_home(s, h);
     while (s->slots[i] && s->slots[i] != h)
         i = (i + 1) & mask;
     return i;
@@ -366,12 +366,12 @@ int pm_idset_has(const pm_idset *s, uint64_t h)
 void pm_idset_prefetch(const pm_idset *s, uint64_t h)
 {
     if (s->nslots)
-        __builtin_prefetch(&s->slots[idset_home(s, h)]);
+        __builtin_prefetch(&s->slots[pm_idset_home(s, h)]);
 }
 
 void pm_idset_put(pm_idset *s, uint64_t h)
 {
-    size_t mask = s->nslots - 1, i = idset_home(s, h);
+    size_t mask = s->nslots - 1, i = pm_idset_home(s, h);
     while (s->slots[i])
         i = (i + 1) & mask;
     s->slots[i] = h;

@@ -110,6 +110,9 @@ int pm_idset_reserve(pm_idset *s, size_t extra);
 int pm_idset_has(const pm_idset *s, uint64_t h);
 /* Asks the cache for h's first slot (a hint; nothing changes). */
 void pm_idset_prefetch(const pm_idset *s, uint64_t h);
+/* The slot where h's probe starts: its top bits (nslots > 0).  A hash lies
+ * at or after its home, wrapping past the last slot to the first. */
+size_t pm_idset_home(const pm_idset *s, uint64_t h);
 /* Adds h (not present; room reserved). */
 void pm_idset_put(pm_idset *s, uint64_t h);
 /* The hash the cube keeps for a complaint id (never 0). */

@@ -124,7 +124,8 @@ static void w_str(writer *w, const char *s)
  * for sorting lists and hashes. */
 typedef struct wscratch {
     const pm_cell **order;
-    uint64_t *a, *b;       /* max(longest list, ids) elements each */
+    uint64_t *a, *b;       /* the longest list's elements each */
+    uint64_t *ids;         /* the id hashes, sorted */
 } wscratch;
 
 static int order_cmp(const void *x, const void *y)
@@ -135,7 +136,7 @@ static int order_cmp(const void *x, const void *y)
 static int scratch_new(const pm_cube *cube, wscratch *s)
 {
     const pm_cell_store *st = &cube->st;
-    size_t longest = cube->ids.n;
+    size_t longest = 0;
     for (size_t c = 0; c < st->n; c++) {
         longest = st->cells[c].delays.len > longest ? st->cells[c].delays.len : longest;
         longest = st->cells[c].opens.len > longest ? st->cells[c].opens.len : longest;
@@ -143,7 +144,8 @@ static int scratch_new(const pm_cube *cube, wscratch *s)
     s->order = pm_calloc(st->n ? st->n : 1, sizeof *s->order);
     s->a = pm_calloc(longest ? longest : 1, sizeof *s->a);
     s->b = pm_calloc(longest ? longest : 1, sizeof *s->b);
-    if (!s->order || !s->a || !s->b)
+    s->ids = pm_malloc((cube->ids.n ? cube->ids.n : 1) * sizeof *s->ids);
+    if (!s->order || !s->a || !s->b || !s->ids)
         return -1;
     for (size_t c = 0; c < st->n; c++)
         s->order[c] = &st->cells[c];
@@ -156,6 +158,36 @@ static void scratch_free(wscratch *s)
     pm_free(s->order);
     pm_free(s->a);
     pm_free(s->b);
+    pm_free(s->ids);
+}
+
+/* The id set's hashes in increasing order into out.  Each lies at or after
+ * its home slot, homes increasing with the hash, so in slot order they are
+ * sorted but for the few a probe moved past others, and for those that
+ * wrapped from the last slots to the first: taken in home order (the
+ * first run's wrapped ones last), an insertion sort finishes in about one
+ * pass, with no second array of every hash. */
+static void ids_sorted(const pm_idset *s, uint64_t *out)
+{
+    size_t n = 0, run = 0;   /* the first run of full slots: 0 .. run - 1 */
+    while (run < s->nslots && s->slots[run])
+        run++;
+    for (size_t i = 0; i < run; i++)
+        if (pm_idset_home(s, s->slots[i]) <= i)
+            out[n++] = s->slots[i];
+    for (size_t i = run; i < s->nslots; i++)
+        if (s->slots[i])
+            out[n++] = s->slots[i];
+    for (size_t i = 0; i < run; i++)
+        if (pm_idset_home(s, s->slots[i]) > i)
+            out[n++] = s->slots[i];
+    for (size_t i = 1; i < n; i++) {
+        uint64_t v = out[i];
+        size_t j = i;
+        for (; j > 0 && out[j - 1] > v; j--)
+            out[j] = out[j - 1];
+        out[j] = v;
+    }
 }
 
 static uint64_t n_answered(const pm_cube *cube)
@@ -246,13 +278,9 @@ static void write_cube(writer *w, const pm_cube *cube, wscratch *s)
         for (size_t i = 0; i < pm_strtab_count(cube->dict[k]); i++)
             w_str(w, pm_strtab_str(cube->dict[k], i));
     write_cells(w, cube, s);
-    size_t k = 0;
-    for (size_t i = 0; i < cube->ids.nslots; i++)
-        if (cube->ids.slots[i])
-            s->a[k++] = cube->ids.slots[i];
-    pm_sort_u64(s->a, s->b, k);
-    for (size_t i = 0; i < k; i++)
-        w_le(w, s->a[i], 8);
+    ids_sorted(&cube->ids, s->ids);
+    for (size_t i = 0; i < cube->ids.n; i++)
+        w_le(w, s->ids[i], 8);
     w_flush(w);
     unsigned char crc[4];
     put_le(crc, w->crc, 4);
