@@ -949,9 +949,10 @@ static const char *item_str(const batch *b, const item *it, int k)
     return it->str[k] == NO_STR ? NULL : b->text + it->str[k];
 }
 
-/* Hands the reader's batch over; waits while the queue is full.  Returns
- * PM_E_USAGE when the adding side has stopped (the read then ends). */
-static int pipe_push(reader_pipe *p)
+/* Hands the reader's batch over, and unless it is the last, takes a
+ * fresh one; waits while the queue is full.  Returns PM_E_USAGE when the
+ * adding side has stopped (the read then ends). */
+static int pipe_push(reader_pipe *p, int last)
 {
     pthread_mutex_lock(&p->lock);
     while (p->n_full >= QUEUE_DEPTH && !p->stop)
@@ -972,6 +973,8 @@ static int pipe_push(reader_pipe *p)
     pthread_mutex_unlock(&p->lock);
     if (stop)
         return PM_ERR(p->ctx, PM_E_USAGE, "reading stopped");
+    if (last)
+        return PM_OK;
     if (!p->cur && !(p->cur = pm_calloc(1, sizeof *p->cur)))
         return PM_ERR(p->ctx, PM_E_NOMEM, "%s: out of memory", p->path);
     p->cur->n = p->cur->len = 0;
@@ -982,7 +985,7 @@ static int pipe_push(reader_pipe *p)
 static int pipe_item(reader_pipe *p, item **out)
 {
     if (p->cur->n == BATCH_ITEMS) {
-        int rc = pipe_push(p);
+        int rc = pipe_push(p, 0);
         if (rc)
             return rc;
     }
@@ -1039,8 +1042,10 @@ static void *pipe_reader(void *arg)
     reader_pipe *p = arg;
     pm_record_sink sink = {pipe_record, pipe_reject, p};
     int rc = pm_records_read_path(p->ctx, p->path, p->fmt, 0, &sink);
-    if (!rc && p->cur->n)
-        rc = pipe_push(p);
+    if (p->cur && p->cur->n) {   /* what was read before the end, or before an error */
+        int st = pipe_push(p, 1);
+        rc = rc ? rc : st;
+    }
     pthread_mutex_lock(&p->lock);
     p->done = 1;
     p->status = rc;
