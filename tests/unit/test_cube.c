@@ -1784,29 +1784,25 @@ static void new_survives_alloc_failures(void **state)
     world_close(&w);
 }
 
-/* A failed add leaves the cube as it was; adding again then gives the
- * same cube, byte for byte, as without the failure. */
-static void add_survives_alloc_failures(void **state)
+/* Adds `add` into a fresh cube (period k) that holds `first` beforehand
+ * (NULL: an empty cube, the adopting path), making the Nth allocation fail
+ * for every N until the add needs fewer: a failure must be a clean
+ * PM_E_NOMEM that leaves the cube as it was, and adding again must give
+ * the snapshot at ref byte for byte.  Returns how many adds failed. */
+static int add_under_every_failure(world *w, pm_period_kind k, const batch *first,
+                                   const batch *add, const char *ref)
 {
-    (void)state;
-    world w;
-    world_open(&w);
-    spec *s = random_specs(12, 1, 400);
-    batch a = make_batch(w.ctx, s, 200), b = make_batch(w.ctx, s + 200, 200);
-    char ref[128], p[128];
-    pm_cube *want = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
-    assert_int_equal(pm_cube_add(w.ctx, want, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
-    assert_int_equal(pm_cube_add(w.ctx, want, b.cs, b.pl, NULL, NULL, NULL), PM_OK);
-    assert_int_equal(pm_cube_write(w.ctx, want, world_path(&w, "a.cube", ref)), PM_OK);
+    char p[128];
     int failures = 0;
     for (long n = 1;; n++) {
-        pm_cube *c = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
-        assert_int_equal(pm_cube_add(w.ctx, c, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
+        pm_cube *c = cube_new(w, k, IRKUTSK);
+        if (first)
+            assert_int_equal(pm_cube_add(w->ctx, c, first->cs, first->pl, NULL, NULL, NULL), PM_OK);
         uint64_t total = pm_cube_total(c), outside = pm_cube_outside(c);
         size_t cells = pm_cube_cells(c);
         uint64_t added = 99;
         pm_alloc_fail_at(n);
-        int rc = pm_cube_add(w.ctx, c, b.cs, b.pl, NULL, NULL, &added);
+        int rc = pm_cube_add(w->ctx, c, add->cs, add->pl, NULL, NULL, &added);
         long made = pm_alloc_count();
         pm_alloc_fail_at(0);
         if (rc != PM_OK) {
@@ -1816,15 +1812,31 @@ static void add_survives_alloc_failures(void **state)
             assert_int_equal(pm_cube_total(c), total);
             assert_int_equal(pm_cube_outside(c), outside);
             assert_int_equal(pm_cube_cells(c), cells);
-            assert_int_equal(pm_cube_add(w.ctx, c, b.cs, b.pl, NULL, NULL, NULL), PM_OK);
+            assert_int_equal(pm_cube_add(w->ctx, c, add->cs, add->pl, NULL, NULL, NULL), PM_OK);
         }
-        assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "b.cube", p)), PM_OK);
+        assert_int_equal(pm_cube_write(w->ctx, c, world_path(w, "b.cube", p)), PM_OK);
         assert_files_equal(ref, p);
         pm_cube_free(c);
         if (rc == PM_OK && n > made)
-            break;
+            return failures;
     }
-    assert_true(failures >= 5);
+}
+
+/* A failed add leaves the cube as it was; adding again then gives the
+ * same cube, byte for byte, as without the failure. */
+static void add_survives_alloc_failures(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(12, 1, 400);
+    batch a = make_batch(w.ctx, s, 200), b = make_batch(w.ctx, s + 200, 200);
+    char ref[128];
+    pm_cube *want = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
+    assert_int_equal(pm_cube_add(w.ctx, want, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
+    assert_int_equal(pm_cube_add(w.ctx, want, b.cs, b.pl, NULL, NULL, NULL), PM_OK);
+    assert_int_equal(pm_cube_write(w.ctx, want, world_path(&w, "a.cube", ref)), PM_OK);
+    assert_true(add_under_every_failure(&w, PM_PERIOD_DAY, &a, &b, ref) >= 5);
     batch_free(&a);
     batch_free(&b);
     free(s);
@@ -1841,34 +1853,11 @@ static void first_add_survives_alloc_failures(void **state)
     world_open(&w);
     spec *s = random_specs(13, 1, 300);
     batch a = make_batch(w.ctx, s, 300);
-    char ref[128], p[128];
+    char ref[128];
     pm_cube *want = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
     assert_int_equal(pm_cube_add(w.ctx, want, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
     assert_int_equal(pm_cube_write(w.ctx, want, world_path(&w, "a.cube", ref)), PM_OK);
-    int failures = 0;
-    for (long n = 1;; n++) {
-        pm_cube *c = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
-        uint64_t added = 99;
-        pm_alloc_fail_at(n);
-        int rc = pm_cube_add(w.ctx, c, a.cs, a.pl, NULL, NULL, &added);
-        long made = pm_alloc_count();
-        pm_alloc_fail_at(0);
-        if (rc != PM_OK) {
-            failures++;
-            assert_int_equal(rc, PM_E_NOMEM);
-            assert_int_equal(added, 0);
-            assert_int_equal(pm_cube_total(c), 0);
-            assert_int_equal(pm_cube_outside(c), 0);
-            assert_int_equal(pm_cube_cells(c), 0);
-            assert_int_equal(pm_cube_add(w.ctx, c, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
-        }
-        assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "b.cube", p)), PM_OK);
-        assert_files_equal(ref, p);
-        pm_cube_free(c);
-        if (rc == PM_OK && n > made)
-            break;
-    }
-    assert_true(failures >= 5);
+    assert_true(add_under_every_failure(&w, PM_PERIOD_WEEK, NULL, &a, ref) >= 5);
     batch_free(&a);
     free(s);
     pm_cube_free(want);

@@ -1103,6 +1103,15 @@ static void results_free(read_result *a, read_result *b)
     pm_complaints_free(b->cs);
 }
 
+/* Reads path on one thread into *one and on two into *two, and checks
+ * that they agree in everything. */
+static void read_both(fx *f, const char *path, int stop_at, read_result *one, read_result *two)
+{
+    read_with(f, path, 1, stop_at, 0, one);
+    read_with(f, path, 2, stop_at, 0, two);
+    results_equal(one, two);
+}
+
 static void temp_path(char *path, size_t n)
 {
     snprintf(path, n, "/tmp/pm_test_intake_XXXXXX");
@@ -1118,12 +1127,10 @@ static void test_threaded_read_equals_one_thread(void **state)
     temp_path(path, sizeof path);
     write_mixed_csv(path, 30000);
     read_result one, two;
-    read_with(f, path, 1, 0, 0, &one);
-    read_with(f, path, 2, 0, 0, &two);
+    read_both(f, path, 0, &one, &two);
     unlink(path);
     assert_int_equal(one.rc, PM_OK);
     assert_true(one.counts.rejected > 100 && one.counts.accepted > 25000);
-    results_equal(&one, &two);
     results_free(&one, &two);
 }
 
@@ -1132,10 +1139,8 @@ static void test_threaded_read_ndjson_equals_one_thread(void **state)
 {
     fx *f = *state;
     read_result one, two;
-    read_with(f, FIXTURES "complaints.ndjson", 1, 0, 0, &one);
-    read_with(f, FIXTURES "complaints.ndjson", 2, 0, 0, &two);
+    read_both(f, FIXTURES "complaints.ndjson", 0, &one, &two);
     assert_int_equal(one.counts.read, 4);
-    results_equal(&one, &two);
     results_free(&one, &two);
 }
 
@@ -1148,13 +1153,11 @@ static void test_threaded_read_stops_where_one_thread_stops(void **state)
     temp_path(path, sizeof path);
     write_mixed_csv(path, 30000);
     read_result one, two;
-    read_with(f, path, 1, 150, 0, &one);
-    read_with(f, path, 2, 150, 0, &two);
+    read_both(f, path, 150, &one, &two);
     unlink(path);
     assert_int_equal(one.rc, 7);
     assert_int_equal(one.trace.n, 150);
     assert_true(one.counts.read < 30000);
-    results_equal(&one, &two);
     results_free(&one, &two);
 }
 
@@ -1162,10 +1165,8 @@ static void test_threaded_read_missing_file(void **state)
 {
     fx *f = *state;
     read_result one, two;
-    read_with(f, "/nonexistent.csv", 1, 0, 0, &one);
-    read_with(f, "/nonexistent.csv", 2, 0, 0, &two);
+    read_both(f, "/nonexistent.csv", 0, &one, &two);
     assert_int_equal(two.rc, PM_E_IO);
-    results_equal(&one, &two);
     results_free(&one, &two);
 }
 
