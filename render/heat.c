@@ -75,7 +75,22 @@
  * A group's error against its members is second order in its spread
  * ((h/R)² ≤ 1/64 of the kernel's curvature scale), the lattice's is
  * second order in s/R_px; tests/unit/test_heat.c holds the result to the
- * exact sum (relative error and colour entries).  Levels are built when a
+ * exact sum (relative error and colour entries).
+ *
+ * Dense tiles: deposit and convolve.  Splatting costs per group, and a
+ * dense tile at z8–z12 has more groups than its grid has nodes.  Such a
+ * tile (when R spans at least CONV_R_MIN nodes of its grid — the pixel
+ * centres, or the lattice of stride s — and the cost model below says it
+ * is cheaper than the splat's plan) takes the level with cells of at most
+ * min(one node, R/8), spreads each group over the 4 × 4 nodes around it
+ * with the weights of cubic Lagrange interpolation, on the grid grown by
+ * the kernel's reach, and then sums at every node the kernel's taps over
+ * the deposited nodes within R (R at the source row's northing), as
+ * long vector loops over rows.  Its cost is groups × CONV_GROUP_COST plus
+ * rows × nodes × taps × CONV_TAP_COST, bounded whatever N; its error is
+ * the groups' spread (as above) plus the cubic interpolation of the
+ * kernel between nodes, fourth order in 1/R (exact for the quartic's
+ * polynomial, but for the disc's edge).  Levels are built when a
  * tile first needs them (one pass over the Morton-ordered points), under
  * the layer's lock, and kept with the layer; the layer's scale v_max is
  * taken from the pyramid too when the layer has more than
@@ -114,6 +129,16 @@
  * bench's data at 1 M points. */
 #define PYRAMID_BUDGET 16.0e6
 #define GROUP_COST 16.0
+/* Deposit and convolve (file comment) when it costs less than the
+ * splat's plan: a group costs CONV_GROUP_COST to deposit (16 nodes), a
+ * tap of a source row CONV_TAP_COST per node of the row it adds to (long
+ * vector loops); only with at least CONV_R_MIN nodes to the radius (the
+ * interpolation between nodes is then within ~1 %) and a margin of at
+ * most CONV_MARGIN_MAX nodes. */
+#define CONV_GROUP_COST 20.0
+#define CONV_TAP_COST 0.125
+#define CONV_R_MIN 5.0
+#define CONV_MARGIN_MAX 40
 
 /* The pyramid's levels, built on demand (a cache behind a const layer). */
 typedef struct pyramid {
@@ -694,11 +719,15 @@ static inline __attribute__((always_inline)) void splat(const tile *t, pm_kernel
         }
     for (int j = j0; j <= j1; j++) {
         double dy = t->cy[j] - py, dy2 = dy * dy;
-        int a, b;
-        if (dy2 >= r2 || !span(t->x0, 1, t->inv_pix, t->size, px, sqrt(r2 - dy2), &a, &b))
+        int a = i0, b = i1;
+        if (dy2 >= r2)
             continue;
-        a = a < i0 ? i0 : a;   /* within the columns gx was computed for */
-        b = b > i1 ? i1 : b;
+        /* a narrow disc takes its whole box (the masks cut it); a wider one
+         * the span of the row's chord, within the columns gx has */
+        if (i1 - i0 >= 8 && span(t->x0, 1, t->inv_pix, t->size, px, sqrt(r2 - dy2), &a, &b)) {
+            a = a < i0 ? i0 : a;
+            b = b > i1 ? i1 : b;
+        }
         double *row = acc + (size_t)j * t->size;
         if (kern == PM_KERNEL_GAUSSIAN)
             row_gauss(row, t->cx, gx, a, b, px, dy2, r2, w * exp(-GAUSS_C * dy2 * inv));
@@ -779,6 +808,7 @@ static int stride_for(double limit_px, int size)
 typedef struct plan {
     const pm_heat_bins *b;
     int stride;
+    double cost;   /* pyramid_cost() of it (the budget when the level was not counted) */
 } plan;
 
 /* The finest plan whose cost stays within PYRAMID_BUDGET (file comment):
@@ -802,6 +832,7 @@ static int plan_tile(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double 
             return st;
         double h_px = ldexp(2 * E_M, -d) * t->inv_pix;
         pl->stride = stride_for(fmax(r_px / 8, h_px), t->size);
+        pl->cost = PYRAMID_BUDGET;
         if (d <= d_min)
             return PM_OK;
         pm_range rg[PM_POINTS_MAX_RANGES];
@@ -809,17 +840,197 @@ static int plan_tile(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double 
         double n = 0;
         for (size_t k = 0; k < nr; k++)
             n += (double)(rg[k].hi - rg[k].lo);
-        if (pyramid_cost(n, r_px, pl->stride, t->size) <= PYRAMID_BUDGET)
+        if ((pl->cost = pyramid_cost(n, r_px, pl->stride, t->size)) <= PYRAMID_BUDGET)
             return PM_OK;
     }
 }
 
-/* The tile from the pyramid when its exact sum would cost more than
- * EXACT_BUDGET (file comment); *done 0 when the exact sum is cheap. */
-static int tile_from_pyramid(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double *acc,
-                             int *done)
+/* ---- dense tiles: deposit and convolve ---------------------------------------- */
+
+/* The convolution of a dense pyramid tile (file comment) on grid g (the
+ * tile's pixel centres, or its lattice): the groups of the level whose
+ * cells are one node wide, each spread over the 4 × 4 nodes around it
+ * with the weights of cubic Lagrange interpolation (so that a node's sum
+ * below is the kernel interpolated cubically at the group, exact for the
+ * quartic's polynomial but for the disc's edge), on g grown by a margin
+ * of m nodes (as far as a kernel reaches, plus two); then each node of g
+ * sums the kernel's taps over the nodes within R of it, R taken at the
+ * source node's northing. */
+typedef struct conv {
+    int n, m, w;       /* nodes of g a side, the margin, the grown side n + 2m */
+    double *in;        /* w × w deposited weights */
+    int *lo, *hi;      /* per grown row: its first and last non-zero column (lo > hi: none) */
+} conv;
+
+static void conv_free(conv *c)
 {
-    *done = 0;
+    pm_free(c->in);
+    pm_free(c->lo);
+    pm_free(c->hi);
+}
+
+static int conv_init(conv *c, int n, int m)
+{
+    c->n = n, c->m = m, c->w = n + 2 * m;
+    c->in = pm_calloc((size_t)c->w * c->w, sizeof *c->in);
+    c->lo = pm_malloc((size_t)c->w * sizeof *c->lo);
+    c->hi = pm_malloc((size_t)c->w * sizeof *c->hi);
+    if (!c->in || !c->lo || !c->hi)
+        return -1;
+    for (int j = 0; j < c->w; j++)
+        c->lo[j] = c->w, c->hi[j] = -1;
+    return 0;
+}
+
+/* Columns col .. col + 3 of row are in use. */
+static void conv_mark(conv *c, int row, int col)
+{
+    c->lo[row] = col < c->lo[row] ? col : c->lo[row];
+    c->hi[row] = col + 3 > c->hi[row] ? col + 3 : c->hi[row];
+}
+
+/* The cubic Lagrange weights of nodes −1, 0, 1, 2 at t (0 <= t < 1). */
+static void cubic_weights(double t, double w[4])
+{
+    w[0] = -t * (t - 1) * (t - 2) / 6;
+    w[1] = (t + 1) * (t - 1) * (t - 2) / 2;
+    w[2] = -(t + 1) * t * (t - 2) / 2;
+    w[3] = (t + 1) * t * (t - 1) / 6;
+}
+
+#ifdef PM_HEAT_VECTOR
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void conv_deposit(conv *c, const tile *g, const src *s)
+{
+    pm_range rg[PM_POINTS_MAX_RANGES];
+    size_t nr = pm_codes_ranges(s->code, s->n, s->shift, &g->grown, rg);
+    double x_first = g->cx[0], y_first = g->cy[0];
+    for (size_t k = 0; k < nr; k++)
+        for (size_t i = rg[k].lo; i < rg[k].hi; i++) {
+            if (!pm_box_has(&g->grown, s->x[i], s->y[i]))
+                continue;
+            double fx = (s->x[i] - x_first) * g->inv_pix + c->m;
+            double fy = (y_first - s->y[i]) * g->inv_pix + c->m;
+            if (!(fx >= 1 && fy >= 1 && fx < c->w - 2 && fy < c->w - 2))
+                continue;   /* never within the grown box: the margin exceeds the reach */
+            int a = (int)fx - 1, b = (int)fy - 1;
+            double wx[4], wy[4], w = src_weight(s, i);
+            cubic_weights(fx - (a + 1), wx);
+            cubic_weights(fy - (b + 1), wy);
+            for (int q = 0; q < 4; q++) {
+                double *row = c->in + (size_t)(b + q) * c->w + a, wq = w * wy[q];
+#ifdef PM_HEAT_VECTOR
+                v4d r, x;
+                LOAD4(row, r);
+                LOAD4(wx, x);
+                r += wq * x;
+                memcpy(row, &r, sizeof r);
+#else
+                for (int e = 0; e < 4; e++)
+                    row[e] += wq * wx[e];
+#endif
+                conv_mark(c, b + q, a);
+            }
+        }
+}
+
+/* out[a .. b] += k · in[a .. b] */
+static inline __attribute__((always_inline)) void axpy(double *out, const double *in, double k,
+                                                       int a, int b)
+{
+    int i = a;
+#ifdef PM_HEAT_VECTOR
+    for (; i + 3 <= b; i += 4) {
+        v4d o, v;
+        LOAD4(out + i, o);
+        LOAD4(in + i, v);
+        o += k * v;
+        memcpy(out + i, &o, sizeof o);
+    }
+#endif
+    for (; i <= b; i++)
+        out[i] += k * in[i];
+}
+
+#ifdef PM_HEAT_VECTOR
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void conv_sum(const conv *c, const tile *g, pm_grid grid, pm_kernel kern, double *out)
+{
+    double gk[2 * CONV_MARGIN_MAX + 1];
+    for (int jj = 0; jj < c->w; jj++) {
+        if (c->lo[jj] > c->hi[jj])
+            continue;
+        double y = g->cy[0] - (jj - c->m) * g->pix;
+        double rn = (g->r.fixed_m > 0 ? g->r.fixed_m : g->r.ground_m * pm_grid_scale_at_y(grid, y)) *
+                    g->inv_pix, r2 = rn * rn;
+        int dmax = rn < c->m - 1 ? (int)rn : c->m - 1;   /* compared before the cast */
+        if (kern == PM_KERNEL_GAUSSIAN)
+            for (int d = 0; d <= dmax; d++)
+                gk[d] = exp(-GAUSS_C * d * d / r2);
+        const double *irow = c->in + (size_t)jj * c->w;
+        for (int dy = -dmax; dy <= dmax; dy++) {
+            int j = jj - c->m - dy;
+            double dy2 = (double)dy * dy;
+            if (j < 0 || j >= c->n || dy2 >= r2)
+                continue;
+            double *orow = out + (size_t)j * c->n;
+            double h = sqrt(r2 - dy2);
+            int dx0 = h < dmax ? (int)h : dmax;
+            for (int dx = -dx0; dx <= dx0; dx++) {
+                double d2 = dx * dx + dy2, u = 1 - d2 / r2;
+                if (d2 >= r2)
+                    continue;
+                double k = kern == PM_KERNEL_GAUSSIAN ? gk[dx < 0 ? -dx : dx] * gk[dy < 0 ? -dy : dy]
+                                                      : u * u;
+                /* out node i reads the grown node i + m + dx */
+                int a = c->lo[jj] - c->m - dx, b = c->hi[jj] - c->m - dx;
+                a = a < 0 ? 0 : a;
+                b = b > c->n - 1 ? c->n - 1 : b;
+                if (a <= b)
+                    axpy(orow, irow + c->m + dx, k, a, b);
+            }
+        }
+    }
+}
+
+/* The convolution's grid for tile t: the pixel centres (stride 1) or the
+ * lattice of stride s, and its margin; 0 when it cannot be used (a radius
+ * under CONV_R_MIN nodes, or a reach beyond CONV_MARGIN_MAX). */
+static int conv_grid(const tile *t, int stride, double r_min, tile *g, int *margin)
+{
+    if (stride == 1)
+        *g = *t;
+    else
+        lattice_init(t, stride, g);
+    double reach = t->grown.x1 - (t->x0 + t->size * t->pix);
+    double m = ceil(reach * g->inv_pix) + 3;
+    if (r_min * g->inv_pix < CONV_R_MIN || !(m <= CONV_MARGIN_MAX))
+        return 0;
+    *margin = (int)m;
+    return 1;
+}
+
+/* Groups of level b in the grown box of t (an upper bound, from the
+ * Morton ranges). */
+static double groups_in(const pm_heat_bins *b, const tile *t)
+{
+    pm_range rg[PM_POINTS_MAX_RANGES];
+    size_t nr = pm_codes_ranges(b->code, b->n, 2 * (PM_HEAT_MORTON_ZOOM - b->depth), &t->grown, rg);
+    double n = 0;
+    for (size_t k = 0; k < nr; k++)
+        n += (double)(rg[k].hi - rg[k].lo);
+    return n;
+}
+
+/* The tile from the pyramid when its exact sum would cost more than
+ * EXACT_BUDGET (file comment); *how PM_HEAT_EXACT (nothing drawn) when
+ * the exact sum is cheap. */
+static int tile_from_pyramid(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double *acc,
+                             pm_heat_method *how)
+{
+    *how = PM_HEAT_EXACT;
     const pm_points *p = l->pts;
     pm_range rg[PM_POINTS_MAX_RANGES];
     size_t n = pm_points_ranges(p, &t->grown, rg);
@@ -834,29 +1045,54 @@ static int tile_from_pyramid(pm_ctx *ctx, const pm_heat_layer *l, const tile *t,
     int st = plan_tile(ctx, l, t, r_min, &pl);
     if (st)
         return st;
-    src from = bins_src(pl.b);
-    int stride = pl.stride;
-    *done = 1;
-    if (stride == 1) {
-        tile_accumulate(&from, l->o.kernel, t, acc);
-        return PM_OK;
+    int stride = pl.stride, margin = 0, use_conv = 0;
+    tile *g = pm_malloc(sizeof *g);
+    if (!g)
+        return PM_ERR(ctx, PM_E_NOMEM, "heat tile: out of memory");
+    const pm_heat_bins *cb = NULL;
+    int cs = stride_for(r_px / 8, t->size);
+    if (conv_grid(t, cs, r_min, g, &margin) &&
+        (st = layer_level(ctx, l, depth_for(fmin(g->pix, r_min / 8)), &cb)) == PM_OK) {
+        double rn = r_min * g->inv_pix, side = g->size + 2.0 * margin;
+        double cost = groups_in(cb, g) * CONV_GROUP_COST +
+                      side * g->size * M_PI * rn * rn * CONV_TAP_COST;
+        use_conv = cost < pl.cost;
     }
-    tile *lat = pm_malloc(sizeof *lat);
-    double *v = lat ? pm_calloc((size_t)(t->size / stride + 1) * (t->size / stride + 1), sizeof *v) : NULL;
-    if (v) {
-        lattice_init(t, stride, lat);
-        tile_accumulate(&from, l->o.kernel, lat, v);
-        lattice_interpolate(t, stride, lat, v, acc);
+    if (st) {
+        pm_free(g);
+        return st;
     }
-    pm_free(v);
-    pm_free(lat);
-    return v ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "heat tile: out of memory");
+    *how = use_conv ? PM_HEAT_CONVOLVE : PM_HEAT_SPLAT;
+    if (use_conv)
+        stride = cs;
+    else if (stride > 1)
+        lattice_init(t, stride, g);
+    else
+        *g = *t;
+    double *v = stride == 1 ? acc : pm_calloc((size_t)g->size * g->size, sizeof *v);
+    conv c = {0};
+    int ok = v != NULL;
+    if (ok && use_conv && (ok = conv_init(&c, g->size, margin) == 0)) {
+        src from = bins_src(cb);
+        conv_deposit(&c, g, &from);
+        conv_sum(&c, g, p->grid, l->o.kernel, v);
+    } else if (ok && !use_conv) {
+        src from = bins_src(pl.b);
+        tile_accumulate(&from, l->o.kernel, g, v);
+    }
+    if (ok && stride > 1)
+        lattice_interpolate(t, stride, g, v, acc);
+    conv_free(&c);
+    if (v != acc)
+        pm_free(v);
+    pm_free(g);
+    return ok ? PM_OK : PM_ERR(ctx, PM_E_NOMEM, "heat tile: out of memory");
 }
 
 /* Checks the arguments and computes the tile's density into a new
- * accumulator (*acc, size² doubles, pm_free) and *t. */
+ * accumulator (*acc, size² doubles, pm_free) and *t, saying *how. */
 static int tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,
-                        int size, tile *t, double **acc)
+                        int size, tile *t, double **acc, pm_heat_method *how)
 {
     *acc = NULL;
     int st = check_tile(ctx, l, z, x, y, size);
@@ -866,8 +1102,7 @@ static int tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, 
     if (!*acc)
         return PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
     tile_init(l, z, x, y, size, t);
-    int done;
-    if ((st = tile_from_pyramid(ctx, l, t, *acc, &done)) == PM_OK && !done) {
+    if ((st = tile_from_pyramid(ctx, l, t, *acc, how)) == PM_OK && *how == PM_HEAT_EXACT) {
         src from = points_src(l);
         tile_accumulate(&from, l->o.kernel, t, *acc);
     }
@@ -881,11 +1116,18 @@ static int tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, 
 int pm_heat_tile_density(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uint32_t y,
                          int size, float *grid)
 {
+    pm_heat_method how;
+    return pm_heat_tile_density_how(ctx, l, z, x, y, size, grid, &how);
+}
+
+int pm_heat_tile_density_how(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x,
+                             uint32_t y, int size, float *grid, pm_heat_method *how)
+{
     tile *t = pm_malloc(sizeof *t);
     if (!t)
         return PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
     double *acc;
-    int st = tile_density(ctx, l, z, x, y, size, t, &acc);
+    int st = tile_density(ctx, l, z, x, y, size, t, &acc, how);
     if (!st)
         for (size_t i = 0; i < (size_t)size * size; i++)
             grid[i] = (float)acc[i];
@@ -1050,7 +1292,8 @@ int pm_heat_tile_png(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x, uin
         return PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
     double *acc;
     uint8_t *rgba = NULL;
-    int st = tile_density(ctx, l, z, x, y, size, t, &acc);
+    pm_heat_method how;
+    int st = tile_density(ctx, l, z, x, y, size, t, &acc, &how);
     if (!st && !(rgba = pm_malloc((size_t)size * size * 4)))
         st = PM_ERR(ctx, PM_E_NOMEM, "heat tile %d/%u/%u: out of memory", z, x, y);
     if (!st) {

@@ -133,6 +133,15 @@ typedef struct pm_heat_bins {
 int pm_heat_layer_new_exact(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f,
                             const pm_heat_opts *o, pm_heat_layer **out);
 
+/* Tests and benchmarks: how a tile was drawn — the exact sum over the
+ * points, a pyramid level's groups splatted one by one, or deposited on
+ * a grid and convolved (heat.c) — with pm_heat_tile_density(). */
+typedef enum pm_heat_method {
+    PM_HEAT_EXACT = 0, PM_HEAT_SPLAT = 1, PM_HEAT_CONVOLVE = 2
+} pm_heat_method;
+int pm_heat_tile_density_how(pm_ctx *ctx, const pm_heat_layer *l, int z, uint32_t x,
+                             uint32_t y, int size, float *grid, pm_heat_method *how);
+
 int pm_heat_bins_new(pm_ctx *ctx, const pm_points *p, const uint8_t *pass, int depth,
                      pm_heat_bins **out);
 void pm_heat_bins_free(pm_heat_bins *b);

@@ -19,9 +19,11 @@
  * count, so tiles meet without seams.  A tile whose exact sum would be
  * costly (millions of points at a low zoom, discs wider than the tile at a
  * high one) is drawn from the layer's count pyramid instead: points grouped
- * by Morton cell at their weighted centroids, the density on a lattice
- * interpolated between its nodes — within a few per cent of the exact sum
- * and 2 colour entries of 256 (heat.c; tests/unit/test_heat.c).
+ * by Morton cell at their weighted centroids, drawn one by one or, on
+ * dense tiles, deposited on a grid and convolved with the kernel, the
+ * density on a lattice interpolated between its nodes — within a few per
+ * cent of the exact sum and 2 colour entries of 256 (heat.c;
+ * tests/unit/test_heat.c).
  *
  * Colour.  A layer has one fixed scale: v_max from pm_heat_layer_new() (the
  * density at the 99th percentile of a fixed sample of the points, or the

@@ -734,12 +734,17 @@ static pm_heat_layer *exact_layer(batch *b, pm_kernel k, double radius_m, double
 /* Pyramid tile against the exact sum of the same layer: every pixel
  * whose density is above 1/1000 of the tile's peak within rel, and the
  * colour entries (log scale over 3 decades, 256 entries) within 2.
- * Returns 1 when some pixel differs at all (the pyramid was used). */
-static int pyramid_close(batch *b, pm_heat_layer *fast, pm_heat_layer *exact, int z, double rel)
+ * Returns how the fast layer drew the tile. */
+static pm_heat_method pyramid_close(batch *b, pm_heat_layer *fast, pm_heat_layer *exact, int z,
+                                    double rel)
 {
     uint32_t tx, ty;
     tile_of(KEM_LON + 0.001, KEM_LAT + 0.001, z, &tx, &ty);
-    float *got = density(b, fast, z, tx, ty, 256), *want = density(b, exact, z, tx, ty, 256);
+    float *got = malloc(256 * 256 * sizeof *got), *want = density(b, exact, z, tx, ty, 256);
+    assert_non_null(got);
+    pm_heat_method how;
+    if (pm_heat_tile_density_how(b->ctx, fast, z, tx, ty, 256, got, &how))
+        fail_msg("tile %d/%u/%u: %s", z, tx, ty, pm_ctx_errmsg(b->ctx));
     double peak = 0;
     for (size_t p = 0; p < 256 * 256; p++)
         peak = fmax(peak, want[p]);
@@ -751,12 +756,13 @@ static int pyramid_close(batch *b, pm_heat_layer *fast, pm_heat_layer *exact, in
             continue;
         double entries = fabs(log((double)got[p] / want[p])) * 255 / log(1000.0);
         if (!close_rel(got[p], want[p], rel) || entries > 2)
-            fail_msg("z%d pixel (%zu, %zu): pyramid %.6g, exact %.6g", z, p % 256, p / 256,
-                     (double)got[p], (double)want[p]);
+            fail_msg("z%d pixel (%zu, %zu): pyramid %.6g, exact %.6g (method %d)", z, p % 256,
+                     p / 256, (double)got[p], (double)want[p], (int)how);
     }
     free(got);
     free(want);
-    return differs;
+    assert_int_equal(differs, how != PM_HEAT_EXACT);
+    return how;
 }
 
 /* Many points under small discs (a low zoom) and few points under
@@ -770,8 +776,8 @@ static void pyramid_tiles_follow_the_exact_sum(void **state)
     for (int k = 0; k < 2; k++) {
         pm_heat_layer *fast = layer(&b, NULL, (pm_kernel)k, 0, 1.5, PM_RAMP_INFERNO, 1);
         pm_heat_layer *exact = exact_layer(&b, (pm_kernel)k, 0, 1.5);
-        assert_true(pyramid_close(&b, fast, exact, 6, 0.05));
-        assert_true(pyramid_close(&b, fast, exact, 8, 0.05));
+        assert_int_equal(pyramid_close(&b, fast, exact, 6, 0.05), PM_HEAT_SPLAT);
+        assert_int_equal(pyramid_close(&b, fast, exact, 8, 0.05), PM_HEAT_SPLAT);
         pm_heat_layer_free(fast);
         pm_heat_layer_free(exact);
     }
@@ -781,10 +787,57 @@ static void pyramid_tiles_follow_the_exact_sum(void **state)
         pm_heat_layer *fast = layer(&b, NULL, (pm_kernel)k, 1000, 0, PM_RAMP_INFERNO, 1);
         pm_heat_layer *exact = exact_layer(&b, (pm_kernel)k, 1000, 0);
         for (int z = 12; z <= 16; z += 2)
-            assert_true(pyramid_close(&b, fast, exact, z, 0.05));
+            assert_int_not_equal(pyramid_close(&b, fast, exact, z, 0.05), PM_HEAT_EXACT);
         pm_heat_layer_free(fast);
         pm_heat_layer_free(exact);
     }
+    batch_close(&b);
+}
+
+/* The convolved tile of pyramid_close() with its allocations failing one
+ * after another: PM_E_NOMEM each time, then the same tile (ASan: no leak). */
+static void convolved_tile_survives_alloc_failures(batch *b, const pm_heat_layer *l)
+{
+    uint32_t tx, ty;
+    tile_of(KEM_LON + 0.001, KEM_LAT + 0.001, 8, &tx, &ty);
+    float *want = density(b, l, 8, tx, ty, 256), *got = malloc(256 * 256 * sizeof *got);
+    assert_non_null(got);
+    int failed = 0, rc;
+    for (long n = 1;; n++) {
+        pm_heat_method how;
+        pm_alloc_fail_at(n);
+        rc = pm_heat_tile_density_how(b->ctx, l, 8, tx, ty, 256, got, &how);
+        pm_alloc_fail_at(0);
+        if (!rc)
+            break;
+        assert_int_equal(rc, PM_E_NOMEM);
+        failed++;
+    }
+    assert_true(failed >= 5);   /* tile, accumulator, grid, lattice values, conv arrays */
+    assert_memory_equal(got, want, 256 * 256 * sizeof *got);
+    free(got);
+    free(want);
+}
+
+/* Dense tiles whose kernels span several pixels (or lattice nodes) are
+ * deposited and convolved: on the pixels (6 px) and on a lattice of
+ * stride 2 (24 px), both kernels, close to the exact sum. */
+static void dense_tiles_are_convolved_close_to_the_exact_sum(void **state)
+{
+    (void)state;
+    batch b;
+    batch_kemerovo(&b, 5, 150000, PM_GRID_WEBMERC);
+    const double radius_px[] = {6, 24};
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < 2; r++) {
+            pm_heat_layer *fast = layer(&b, NULL, (pm_kernel)k, 0, radius_px[r], PM_RAMP_INFERNO, 1);
+            pm_heat_layer *exact = exact_layer(&b, (pm_kernel)k, 0, radius_px[r]);
+            assert_int_equal(pyramid_close(&b, fast, exact, 8, 0.05), PM_HEAT_CONVOLVE);
+            if (k == 0 && r == 1)
+                convolved_tile_survives_alloc_failures(&b, fast);
+            pm_heat_layer_free(fast);
+            pm_heat_layer_free(exact);
+        }
     batch_close(&b);
 }
 
@@ -1663,6 +1716,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(tile_box_reaches_the_farthest_kernel),
         cmocka_unit_test(density_equals_brute_force_sum),
         cmocka_unit_test(pyramid_tiles_follow_the_exact_sum),
+        cmocka_unit_test(dense_tiles_are_convolved_close_to_the_exact_sum),
         cmocka_unit_test(pyramid_scale_is_close_to_the_exact_one),
         cmocka_unit_test(tiles_meet_without_seams),
         cmocka_unit_test(filter_counts_only_matching_points),
