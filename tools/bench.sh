@@ -40,7 +40,7 @@ ours_1=$(for i in $(seq "$RUNS"); do secs "$BIN" geocode -q $B --complaints "$T/
 rss=$( { /usr/bin/time -f "%M" "$BIN" geocode -q $B --complaints "$T/c.csv" --output "$T/p.csv" >/dev/null; } 2>&1 | tail -1)
 
 # the geocoder alone (no CSV): tools/bench_locate.c against the library, raster on and off
-PKGS="geos proj cairo pangocairo libpng sqlite3 jansson libpq libmicrohttpd"
+PKGS="geos proj cairo pangocairo libpng zlib sqlite3 jansson libpq libmicrohttpd"
 LIBA=$(dirname "$BIN")/libproblemap.a
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(pkg-config --cflags $PKGS) \
     -o "$T/bench_locate" "$ROOT/tools/bench_locate.c" "$LIBA" $(pkg-config --libs $PKGS) -lm -pthread
@@ -131,7 +131,7 @@ SCALE=${BENCH_SCALE:-"1000000 10000000 13700000"}
 TILE_SIZES=${BENCH_TILE_SIZES:-"1000000 10000000"}
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(pkg-config --cflags $PKGS) \
     -o "$T/bench_tiles" "$ROOT/tools/bench_tiles.c" "$LIBA" $(pkg-config --libs $PKGS) -lm -pthread
-scale_rows="" tile_rows=""
+scale_rows="" tile_rows="" check_rows="" check_n=""
 for n in $SCALE; do
     if [ "$n" = "$N" ]; then f="$T/c.csv"; else
         f="$T/s.csv"
@@ -154,6 +154,13 @@ for n in $SCALE; do
         lay=$(awk '$1 == "layer_new" {print $2}' "$T/tiles.txt")
         tile_rows="$tile_rows$(awk -v n="$n" -v lay="$lay" '$1 ~ /^z/ {print "| " n " | " substr($1, 2) " | " $3 " | " $5 " | " $7 " | " $9 " | " $11 " | " $13 " | " $15 " | " lay " |"}' "$T/tiles.txt")
 "
+        if [ -z "$check_n" ]; then   # the accuracy of the fast paths, on the first size
+            echo "bench: heat tiles against the exact sum over $n complaints"
+            check_n=$n
+            PM_BENCH_CHECK=20 "$T/bench_tiles" "$BFILE" "$(echo "$BOPT" | sed -n 's/--id-field //p' | grep . || echo -)" "$f" \
+                "$ROOT/data/topics.json" 2000 200 >"$T/check.txt"
+            check_rows=$(awk '$1 ~ /^z/ {print "| " substr($1, 2) " | " $4 " | " $6 " | " sprintf("%.1f", 100 * $8) " | " $10 " |"}' "$T/check.txt")
+        fi
         ;;
     esac
     [ "$f" = "$T/c.csv" ] || rm -f "$f"
@@ -214,6 +221,13 @@ builds the count-pyramid level the zoom needs, is timed apart):
 | complaints | zoom | tiles | p50 (ms) | p99 (ms) | max (ms) | tiles/s | mean PNG bytes | first tile (ms) | layer build (s) |
 |---|---|---|---|---|---|---|---|---|---|
 $tile_rows
+The same tiles' densities against the exact sum over every point (\`PM_BENCH_CHECK=20\`, the first
+20 tiles of each zoom over $check_n complaints; pixels above 1/1000 of the layer's scale):
+
+| zoom | tiles | pixels | max error (%) | max colour entries (of 256) |
+|---|---|---|---|---|
+$check_rows
+
 ## Notes
 
 The locator answers most points from a raster over the districts (cells wholly inside one
@@ -224,19 +238,18 @@ the other core.
 
 Heat tiles: a tile whose exact sum would cost more than 2·10⁶ point × pixel updates is drawn
 from the layer's count pyramid (render/heat.c): Morton-cell groups at their weighted centroids,
-on a lattice interpolated bilinearly. A pyramid tile's cost is capped: it starts from cells of
-at most max(R/8, a third of a lattice step) and takes coarser levels while the occupied groups
-near the tile would cost more than 16·10⁶ units (~27 ms here), down at most to the level that
-fits with every cell occupied, so **no tile's cost grows with N** (before the cap, z6 and z8
-tiles on 10–13.7 M points had a p99 of 50–67 ms; before the pyramid, a z14 tile's p99 was over
-10 s on 1 M points). The colour of a pixel is a binary search over 256 thresholds, not a log.
-The 5 ms p99 of issue 7 holds at z12 and z14 whatever N; **at z6–z10 on dense tiles it does
-not** (7–28 ms above): the cap sits where the pyramid keeps its accuracy (within ~1 % of the
-exact sum on real tiles, \`PM_BENCH_CHECK=K tools/bench_tiles ...\` measures it). In a trial, a cap of 2·10⁶
-met 5 ms but put z6–z8 tiles up to 37 % (16 colour entries) off the exact sum; meeting
-5 ms at this accuracy needs the inner loop (scalar double arithmetic) about 5× faster, e.g.
-SIMD, or cells that carry their spread as well as their centroid. The first tile of a zoom
-pays for its pyramid level (one pass over the points), once per layer.
+on the pixels or on a lattice interpolated bilinearly, in one of two ways. *Splatting* adds each
+group's disc row by row (masked vector loops: four doubles at a time, an AVX2 clone beside the
+SSE2 default, chosen at load); its cost is capped at 16·10⁶ units by taking coarser levels, so
+no tile's cost grows with N. *Deposit and convolve*, for dense tiles where the kernel spans at
+least 5 nodes of the grid (the z8–z12 tiles over a city): the groups of cells ≤ min(node, R/8)
+are spread over 4 × 4 nodes with cubic Lagrange weights, and every node sums the kernel's taps
+over the nodes within R as long vector rows — a cost of groups + nodes × taps, bounded whatever
+N. A cost model picks the cheaper. On dense data this took the p99 on 10 M points from 12–28 ms
+(z6–z10, scalar splatting) to the figures above, at the accuracy in the second table (the
+colour scale has 256 entries over 3 decades, one entry is 2.7 %). The colour of a pixel is a
+binary search over 256 thresholds, not a log. The first tile of a zoom pays for its pyramid
+level (one pass over the points), once per layer.
 
 What this run shows against the targets of issue 7, from profiles (\`perf record\` of
 \`problemap cube\` on 13.7 M complaints, per thread):
