@@ -10,7 +10,7 @@
  *   cells sorted by key (40 bytes each)
  *   answer delays (u32) and open creation times (i64), cell by cell, sorted
  *   id hashes (u64, ascending)
- *   CRC-32 (IEEE, as zlib's crc32) of everything before it
+ *   CRC-32 (IEEE, zlib's crc32) of everything before it
  *
  * Cells, lists and hashes are written sorted, so the file depends only on
  * what the cube holds, not on the order it was built in. */
@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,25 +32,12 @@ static const unsigned char MAGIC[8] = {'P', 'M', 'C', 'U', 'B', 'E', 0, 0};
 #define CELL_SIZE 40
 #define BUF_SIZE (64 * 1024)
 
-/* ---- CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) ------------- */
+/* ---- CRC-32 (IEEE 802.3): zlib's, several bytes a step ------------------ */
 
-static void crc_table(uint32_t t[256])
+/* Running CRC: start with 0. */
+static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n)
 {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        t[i] = c;
-    }
-}
-
-/* Running CRC: start with 0, as zlib's crc32(). */
-static uint32_t crc_update(const uint32_t t[256], uint32_t crc, const unsigned char *p, size_t n)
-{
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = t[(crc ^ p[i]) & 255] ^ (crc >> 8);
-    return ~crc;
+    return (uint32_t)crc32_z(crc, p, n);
 }
 
 /* ---- little-endian encoding --------------------------------------------- */
@@ -80,13 +68,12 @@ typedef struct writer {
     uint32_t crc;
     size_t n;
     int failed;
-    uint32_t table[256];
     unsigned char buf[BUF_SIZE];
 } writer;
 
 static void w_flush(writer *w)
 {
-    w->crc = crc_update(w->table, w->crc, w->buf, w->n);
+    w->crc = crc_update(w->crc, w->buf, w->n);
     if (w->n && fwrite(w->buf, 1, w->n, w->f) != w->n)
         w->failed = 1;
     w->n = 0;
@@ -300,7 +287,6 @@ int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path)
     pm_outfile *of = NULL;
     int rc = pm_outfile_open(ctx, path, &of);
     if (rc == PM_OK) {
-        crc_table(w->table);
         w->f = pm_outfile_stream(of);
         write_cube(w, cube, &s);
         if (w->failed) {
@@ -388,7 +374,7 @@ static void read_header(reader *r, header *h)
 }
 
 /* Magic, version, size and checksum: before anything else is believed. */
-static int check_frame(reader *r, size_t size, header *h, const uint32_t table[256])
+static int check_frame(reader *r, size_t size, header *h)
 {
     const char *path = r->path;
     if (memcmp(r->p, MAGIC, size < sizeof MAGIC ? size : sizeof MAGIC) != 0)
@@ -408,7 +394,7 @@ static int check_frame(reader *r, size_t size, header *h, const uint32_t table[2
         return PM_ERR(r->ctx, PM_E_INPUT, "%s: checksum mismatch — the file is damaged "
                       "(%zu bytes, the header says %" PRIu64 ")", path, size, h->file_size);
     uint32_t want = (uint32_t)get_le(r->p + size - 4, 4);
-    if (crc_update(table, 0, r->p, size - 4) != want)
+    if (crc_update(0, r->p, size - 4) != want)
         return PM_ERR(r->ctx, PM_E_INPUT, "%s: checksum mismatch — the file is damaged", path);
     if (h->period > PM_PERIOD_MONTH || h->offset < -18 * 3600 || h->offset > 18 * 3600)
         return PM_ERR(r->ctx, PM_E_INPUT, "%s: damaged cube (period kind %" PRIu32 ", UTC offset "
@@ -657,11 +643,9 @@ int pm_cube_read(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n
     int rc = slurp(ctx, path, &data, &size);
     if (rc != PM_OK)
         return rc;
-    uint32_t table[256];
-    crc_table(table);
     reader r = {ctx, path, data, 0, 0};
     header h = {0};
-    rc = check_frame(&r, size, &h, table);
+    rc = check_frame(&r, size, &h);
     if (rc == PM_OK)
         rc = read_body(&r, &h, ds, n_topics, out);
     pm_free(data);
