@@ -263,20 +263,28 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   ~7.4 s → ~2.3 s on 13.7 M (byte-identical snapshots). After reading and placing, the cube,
   the report (PROJ on every heat point, the raster) and the GeoJSON run one after another,
   ~6 s on 13.7 M.
-- So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to 25 s here
-  (~20 s quiet), against the < 10 s asked. What is left is spread over many parts; the known
+- So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
+  the table above (21–25 s over the last runs, ~20 s on a quiet machine), against the < 10 s
+  asked. What is left is spread over many parts; the known
   larger steps are a streaming pipeline (read, place and aggregate block by block, so that the
   stages overlap and no column is kept beyond what the report needs) and splitting the reading
   itself over blocks of the file.
-- **Memory per complaint** is 130 bytes at 13.7 M (149 before) against the 64 asked: every
+- **Memory per complaint** is in the table above (121–130 bytes at 13.7 M, 149 before) against
+  the 64 asked: every
   accepted complaint is kept as columns (coordinates 16, times 16, topic and dictionary indexes
   ~14, line 8, placement 5), its id interned (~25 with its table slot) and hashed into the
   cube's id set (~10), because the cube's exact answer-time medians, the report's heat layer
   and the rejects need them after reading. The streaming pipeline above would bring it near
   40 bytes.
-- The cube snapshot is read with stdio, not mmap'd; its id set now fills front to back in the
-  snapshot's order, and \`problemap export\` opens a 13.7 M-complaint snapshot (173 MB) and
-  writes its summary in ~1.3 s. The server builds its dataset from the complaints, so its
-  start is the pipeline's time.
+- **The cube snapshot** is read whole and checked before a byte of it is trusted (zlib's
+  CRC-32, then every length, index and order; docs/cube.md): the price of refusing a damaged
+  or crafted file without a crash. Opening a 10 M-complaint snapshot (128 MB) takes ~0.25 s
+  (perf: reading and the CRC ~40 %, rebuilding the cells and the id set the rest; the CRC
+  alone was 80 % of it before it was zlib's), and \`problemap export\` writes its summary in
+  ~0.8 s, most of it sorting answer delays for the exact medians. An mmap'd snapshot queried
+  in place would open in milliseconds but could not be checked before use, and the server
+  builds its dataset from the complaints, so its start is the pipeline's time. Both wait for
+  one design: a dataset snapshot (placed columns, the cube, the pyramid) in sections, each
+  with its own checksum, checked when first touched.
 MD
 cat "$ROOT/docs/benchmarks.md"
