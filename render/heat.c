@@ -848,14 +848,15 @@ static int plan_tile(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double 
 /* ---- dense tiles: deposit and convolve ---------------------------------------- */
 
 /* The convolution of a dense pyramid tile (file comment) on grid g (the
- * tile's pixel centres, or its lattice): the groups of the level whose
- * cells are one node wide, each spread over the 4 × 4 nodes around it
+ * tile's pixel centres, or its lattice): the groups of a level with
+ * cells of at most a node, each spread over the 4 × 4 nodes around it
  * with the weights of cubic Lagrange interpolation (so that a node's sum
  * below is the kernel interpolated cubically at the group, exact for the
  * quartic's polynomial but for the disc's edge), on g grown by a margin
- * of m nodes (as far as a kernel reaches, plus two); then each node of g
- * sums the kernel's taps over the nodes within R of it, R taken at the
- * source node's northing. */
+ * of m nodes (as far as a kernel reaches, plus three: the stencil's
+ * reach and a node of rounding); then each node of g sums the kernel's
+ * taps over the nodes within R of it, R taken at the source node's
+ * northing. */
 typedef struct conv {
     int n, m, w;       /* nodes of g a side, the margin, the grown side n + 2m */
     double *in;        /* w × w deposited weights */
