@@ -122,9 +122,10 @@
 #define EXACT_BUDGET 2.0e6
 #define VMAX_EXACT_MAX 200000
 #define STRIDE_MAX 32
-/* A pyramid tile's cost bound (same units as EXACT_BUDGET; about 1.7 ns
- * each on the bench machine), and what one group costs beyond its lattice
- * nodes.  Lower budgets are faster and coarser at low zoom (measure with
+/* A pyramid tile's cost bound (same units as EXACT_BUDGET; about 0.25 ns
+ * each on the bench machine for narrow discs, 0.8 ns for wide ones, with
+ * the vector loops — 1.7 ns before them), and what one group costs beyond
+ * its lattice nodes.  Lower budgets are faster and coarser at low zoom (measure with
  * PM_BENCH_CHECK in tools/bench_tiles.c): 16e6 keeps the accuracy of cells of R/8 on the
  * bench's data at 1 M points. */
 #define PYRAMID_BUDGET 16.0e6
