@@ -60,11 +60,8 @@ void pm_complaints_free(pm_complaints *cs)
         cs->field = p_;                                                        \
     } while (0)
 
-static int reserve(pm_complaints *cs)
+static int grow_columns(pm_complaints *cs, size_t cap)
 {
-    if (cs->n < cs->cap)
-        return 0;
-    size_t cap = cs->cap ? cs->cap * 2 : 1024;
     GROW(lon);
     GROW(lat);
     GROW(created);
@@ -75,6 +72,22 @@ static int reserve(pm_complaints *cs)
         GROW(dict[k]);
     cs->cap = cap;
     return 0;
+}
+
+static int reserve(pm_complaints *cs)
+{
+    if (cs->n < cs->cap)
+        return 0;
+    return grow_columns(cs, cs->cap ? cs->cap * 2 : 1024);
+}
+
+int pm_complaints_reserve(pm_ctx *ctx, pm_complaints *cs, size_t n)
+{
+    size_t want = cs->n + n;
+    if (want < cs->n || (want > cs->cap && grow_columns(cs, want) != 0) ||
+        pm_strtab_reserve(cs->ids, want) != 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory making room for %zu complaints", n);
+    return PM_OK;
 }
 
 int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)

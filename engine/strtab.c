@@ -112,10 +112,10 @@ static size_t probe(const pm_strtab *t, const char *s, uint64_t h)
     return i;
 }
 
-static int grow(pm_strtab *t)
+/* Rehashes into a table of 2^bits slots (bits > t->bits). */
+static int grow_to(pm_strtab *t, unsigned bits)
 {
-    size_t ns = t->nslots * 2;
-    unsigned bits = t->bits + 1;
+    size_t ns = (size_t)1 << bits;
     uint32_t *slots = pm_calloc(ns, sizeof *slots);
     if (!slots)
         return -1;
@@ -139,6 +139,32 @@ static int grow(pm_strtab *t)
     t->nslots = ns;
     t->bits = bits;
     return 0;
+}
+
+static int grow(pm_strtab *t) { return grow_to(t, t->bits + 1); }
+
+static int strs_reserve(pm_strtab *t, size_t cap)
+{
+    if (cap <= t->cap)
+        return 0;
+    const char **strs = pm_reallocarray(t->strs, cap, sizeof *strs);
+    if (!strs)
+        return -1;
+    t->strs = strs;
+    t->cap = cap;
+    return 0;
+}
+
+int pm_strtab_reserve(pm_strtab *t, size_t n)
+{
+    if (n >= UINT32_MAX - 1)
+        return -1;
+    unsigned bits = t->bits;
+    while (((size_t)1 << bits) < n * 2)   /* insert keeps the table at most half full */
+        bits++;
+    if (bits > t->bits && grow_to(t, bits) != 0)
+        return -1;
+    return strs_reserve(t, n);
 }
 
 int64_t pm_strtab_find(const pm_strtab *t, const char *s)
@@ -170,14 +196,8 @@ int64_t pm_strtab_insert(pm_strtab *t, const char *s, const pm_strtab_pos *pos)
             return -1;
         i = probe(t, s, pos->hash);
     }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        const char **strs = pm_reallocarray(t->strs, cap, sizeof *strs);
-        if (!strs)
-            return -1;
-        t->strs = strs;
-        t->cap = cap;
-    }
+    if (t->n == t->cap && strs_reserve(t, t->cap ? t->cap * 2 : 64) != 0)
+        return -1;
     char *d = store(t, s);
     if (!d)
         return -1;

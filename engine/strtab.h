@@ -34,6 +34,10 @@ int64_t pm_strtab_lookup(const pm_strtab *t, const char *s, pm_strtab_pos *pos);
 /* Adds s, which the lookup that set pos did not find; its index, or -1
  * when out of memory. */
 int64_t pm_strtab_insert(pm_strtab *t, const char *s, const pm_strtab_pos *pos);
+/* Makes room for n strings in all, so that adding up to that many neither
+ * rehashes nor moves the index; -1 when out of memory (nothing changed
+ * then but perhaps the table's size). */
+int pm_strtab_reserve(pm_strtab *t, size_t n);
 const char *pm_strtab_str(const pm_strtab *t, size_t idx);
 size_t pm_strtab_count(const pm_strtab *t);
 

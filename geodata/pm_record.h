@@ -75,6 +75,13 @@ int pm_csv_read(pm_ctx *ctx, FILE *f, const char *name, char delim,
 int pm_json_read(pm_ctx *ctx, FILE *f, const char *name, pm_input_format fmt,
                  const pm_record_sink *sink);
 
+/* Roughly how many records path holds, from its size and the lines in its
+ * first MiB (CSV and NDJSON: a record a line); 0 when that cannot be told
+ * (stdin, a pipe, JSON documents, an empty or unreadable file).  A hint
+ * for making room, never a count: quoted line breaks, blank lines and the
+ * rest of the file make it wrong either way. */
+uint64_t pm_records_estimate(const char *path, pm_input_format fmt);
+
 /* Opens path ("-" = stdin), guesses the format when fmt is PM_FMT_AUTO
  * (.csv/.tsv/.txt → CSV, .ndjson/.jsonl → NDJSON, .geojson → GeoJSON,
  * .json → GeoJSON when it holds a FeatureCollection, Open311 when an

@@ -11,10 +11,12 @@
  * numbers.
  */
 #include "pm_record.h"
+#include "../engine/pm_alloc.h"
 
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 const char *pm_record_get(const pm_record *rec, const char *key)
 {
@@ -110,4 +112,30 @@ int pm_records_read_path(pm_ctx *ctx, const char *path, pm_input_format fmt, cha
     if (!is_stdin)
         fclose(f);
     return st;
+}
+
+uint64_t pm_records_estimate(const char *path, pm_input_format fmt)
+{
+    enum { SAMPLE = 1 << 20 };
+    if (strcmp(path, "-") == 0)
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    if (fmt == PM_FMT_AUTO)
+        fmt = guess_format(f, path);
+    struct stat sb;
+    uint64_t n = 0;
+    char *buf = NULL;
+    if ((fmt == PM_FMT_CSV || fmt == PM_FMT_NDJSON) && fstat(fileno(f), &sb) == 0 &&
+        S_ISREG(sb.st_mode) && sb.st_size > 0 && (buf = pm_malloc(SAMPLE))) {
+        size_t got = fread(buf, 1, SAMPLE, f), lines = 0;
+        for (const char *p = buf; (p = memchr(p, '\n', got - (size_t)(p - buf))); p++)
+            lines++;
+        if (got && lines)   /* one line is a record, give or take a header */
+            n = (uint64_t)((double)lines * ((double)sb.st_size / (double)got));
+    }
+    pm_free(buf);
+    fclose(f);
+    return n;
 }

@@ -185,6 +185,74 @@ static void complaints_columns_and_dictionaries(void **state)
     pm_ctx_free(ctx);
 }
 
+/* Room made ahead: adding that many moves no column, and a table that
+ * grew to make room (rehashing what it held) still finds everything. */
+static void complaints_reserve_keeps_columns_in_place(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_complaints *cs = pm_complaints_new();
+    pm_complaint c = {.answered_at = PM_TIME_NONE, .source = "vk"};
+    char id[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        c.id = id;
+        c.line = (uint64_t)i;
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    }
+    assert_int_equal(pm_complaints_reserve(ctx, cs, 70000), PM_OK);
+    const double *lon = pm_complaints_lon(cs);
+    const uint64_t *line = pm_complaints_line(cs);
+    for (int i = 100; i < 70100; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        c.id = id;
+        c.line = (uint64_t)i;
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    }
+    assert_ptr_equal(pm_complaints_lon(cs), lon);
+    assert_ptr_equal(pm_complaints_line(cs), line);
+    c.id = "c42";   /* added before the table grew */
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
+    c.id = "c70099";
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
+    assert_int_equal(pm_complaints_count(cs), 70100);
+    assert_string_equal(pm_complaints_id(cs, 54321), "c54321");
+    assert_int_equal(line[54321], 54321);
+    /* beyond the room made, it grows as before */
+    c.id = "one more";
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    assert_int_equal(pm_complaints_reserve(ctx, cs, SIZE_MAX), PM_E_NOMEM);
+    assert_int_equal(pm_complaints_count(cs), 70101);
+    pm_complaints_free(cs);
+    pm_ctx_free(ctx);
+}
+
+static void strtab_reserve_rehashes_what_it_holds(void **state)
+{
+    (void)state;
+    pm_strtab *t = pm_strtab_new();
+    char buf[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(buf, sizeof buf, "s%d", i);
+        assert_int_equal(pm_strtab_intern(t, buf, NULL), i);
+    }
+    assert_int_equal(pm_strtab_reserve(t, 500000), 0);
+    assert_int_equal(pm_strtab_reserve(t, 10), 0);   /* less than it has: nothing to do */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(buf, sizeof buf, "s%d", i);
+        assert_int_equal(pm_strtab_find(t, buf), i);
+    }
+    for (int i = 1000; i < 300000; i++) {
+        snprintf(buf, sizeof buf, "s%d", i);
+        assert_int_equal(pm_strtab_intern(t, buf, NULL), i);
+    }
+    assert_int_equal(pm_strtab_find(t, "s299999"), 299999);
+    assert_int_equal(pm_strtab_find(t, "s300000"), -1);
+    assert_int_equal(pm_strtab_reserve(t, UINT32_MAX), -1);
+    assert_int_equal(pm_strtab_count(t), 300000);
+    pm_strtab_free(t);
+}
+
 static void complaints_survive_every_allocation_failure(void **state)
 {
     (void)state;
@@ -193,6 +261,10 @@ static void complaints_survive_every_allocation_failure(void **state)
         pm_alloc_fail_at(n);
         pm_complaints *cs = pm_complaints_new();
         int failed = cs == NULL;
+        if (cs) {   /* a failed reserve leaves the batch as it was: adding goes on */
+            int rc = pm_complaints_reserve(ctx, cs, 1200);
+            assert_true(rc == PM_OK || rc == PM_E_NOMEM);
+        }
         for (int i = 0; cs && i < 1500 && !failed; i++) {
             char id[16];
             snprintf(id, sizeof id, "c%d", i);
@@ -218,6 +290,8 @@ int main(void)
         cmocka_unit_test(districts_sorted_by_id_bytes_with_regions),
         cmocka_unit_test(districts_duplicate_id_is_an_error),
         cmocka_unit_test(complaints_columns_and_dictionaries),
+        cmocka_unit_test(complaints_reserve_keeps_columns_in_place),
+        cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);

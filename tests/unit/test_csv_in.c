@@ -425,6 +425,37 @@ static void nyc311_sample_reads_cleanly(void **state)
     collected_free(&c);
 }
 
+/* The size hint: a line a record for CSV and NDJSON, from the first MiB
+ * of a bigger file; nothing for what it cannot tell. */
+static void estimate_counts_lines_of_csv_and_ndjson(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/pm_test_estimate_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("id,lon,lat\n", f);
+    for (int i = 0; i < 100000; i++)   /* ~2.7 MiB: the first MiB is a sample */
+        fprintf(f, "c%07d,86.%06d,55.%06d\n", i, i, i * 7 % 1000000);
+    fclose(f);
+    uint64_t n = pm_records_estimate(path, PM_FMT_AUTO);   /* no extension: sniffed as CSV */
+    assert_true(n > 99000 && n < 101100);
+    assert_int_equal(pm_records_estimate(path, PM_FMT_GEOJSON), 0);
+    f = fopen(path, "w");
+    fputs("id\na\nb\n", f);
+    fclose(f);
+    assert_int_equal(pm_records_estimate(path, PM_FMT_CSV), 3);   /* the header counts */
+    f = fopen(path, "w");
+    fputs("{\"type\": \"FeatureCollection\",\n\"features\": []}\n", f);
+    fclose(f);
+    assert_int_equal(pm_records_estimate(path, PM_FMT_AUTO), 0);   /* JSON by content */
+    remove(path);
+    assert_int_equal(pm_records_estimate(FIXTURES "complaints.ndjson", PM_FMT_AUTO) > 0, 1);
+    assert_int_equal(pm_records_estimate(FIXTURES "points.geojson", PM_FMT_AUTO), 0);
+    assert_int_equal(pm_records_estimate("-", PM_FMT_CSV), 0);
+    assert_int_equal(pm_records_estimate("/nonexistent/x.csv", PM_FMT_CSV), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +486,7 @@ int main(void)
         cmocka_unit_test(read_path_unreadable_file_is_io_error),
         cmocka_unit_test(read_path_unknown_extension_sniffs_csv),
         cmocka_unit_test(nyc311_sample_reads_cleanly),
+        cmocka_unit_test(estimate_counts_lines_of_csv_and_ndjson),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -341,6 +341,9 @@ static void test_reject_bad_utf8(void **state)
         "ab\xD0",            /* truncated */
         "\x80",              /* lone continuation byte */
         "\xFF",
+        "abcdefghij\xC0\xAFklmnopqrstuv",   /* after and before runs of ASCII */
+        "abcdefgh\xD0",      /* truncated after a run of eight */
+        "\xD0\x96\xD0\x96" "abcdefgh" "\xED\xA0\x80",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(feed(f, 3, "id", "u", "created_at", "2024-03-01", "lon", "1", "lat", "2",
@@ -355,7 +358,8 @@ static void test_reject_bad_utf8(void **state)
     assert_false(f->rj[f->nrj - 1].has_id);
     /* valid 2-, 3- and 4-byte characters pass */
     assert_int_equal(feed(f, 5, "id", "ok", "created_at", "2024-03-01", "lon", "1", "lat", "2",
-                          "topic", "roads", "executor", "Ж€\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF", NULL),
+                          "topic", "roads", "executor", "Ж€\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF",
+                          "status", "Исполнено в срок (ответ дан заявителю)", NULL),
                      PM_OK);
     accepted(f, 1);
 }
