@@ -429,6 +429,7 @@ static int export_all(pm_ctx *ctx, const cube_job *j, const char *cmd, const pm_
         rep.heat_pl = &hb.pl;
         rep.heat_filter = &hb.f;
         rep.heat_utc_offset_s = pm_cube_options(cube)->utc_offset_s;
+        rep.threads = j->p.threads;   /* --threads, as for placing */
     }
     for (size_t i = 0; !ex && i < j->reports.n; i++) {
         const char *path = j->reports.v[i];

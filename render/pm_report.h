@@ -109,6 +109,9 @@ typedef struct pm_report_opts {
     const pm_heat_filter *heat_filter;   /* indexes of heat_cs's dictionaries */
     long heat_utc_offset_s;              /* for heat_filter's local days */
     double heat_radius_m;                /* kernel radius; 0: 1/60 of the map's larger side */
+    int threads;              /* threads projecting the heat layer's complaints: 0, one per
+                               * core for a million complaints or more each; else at most
+                               * this many.  The picture is the same either way. */
     /* The analytics page after the report (see above); NULL: the one-page
      * report.  Borrowed for the call. */
     const pm_report_analytics *analytics;

@@ -85,12 +85,14 @@
 #include <errno.h>
 #include <math.h>
 #include <pango/pangocairo.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MM_PER_PT (25.4 / 72.0)
 #define N_LABELS 5
@@ -1644,11 +1646,69 @@ static void heat_bin(const heat_grid *g, const double *xy, size_t n, uint32_t *b
     }
 }
 
-enum { HEAT_CHUNK = 1 << 16 };   /* complaints projected at a time */
+enum {
+    HEAT_CHUNK = 1 << 16,      /* complaints projected at a time */
+    HEAT_PART_MIN = 1 << 20,   /* complaints worth a thread of their own */
+    HEAT_THREADS_MAX = 16
+};
+
+/* One thread's share of the heat layer's complaints, [i0, i1): projected
+ * with its own PJ (a PJ and its context serve one thread at a time) and
+ * counted into its own bins. */
+typedef struct heat_part {
+    const report *r;
+    const heat_src *s;
+    const heat_grid *g;
+    PJ *P;
+    size_t i0, i1, n;
+    uint32_t *bins;
+    int nomem;
+} heat_part;
+
+static void *heat_part_run(void *arg)
+{
+    heat_part *hp = arg;
+    double *xy = pm_malloc(2 * HEAT_CHUNK * sizeof *xy);
+    hp->nomem = xy == NULL;
+    size_t k = 0;
+    for (size_t i = hp->i0; xy && i <= hp->i1; i++) {
+        if (i < hp->i1 && heat_takes(hp->r, hp->s, i)) {
+            xy[2 * k] = hp->s->lon[i];
+            xy[2 * k + 1] = hp->s->lat[i];
+            k++;
+        }
+        if (k == HEAT_CHUNK || (i == hp->i1 && k)) {
+            project_pairs(hp->P, xy, k);
+            heat_bin(hp->g, xy, k, hp->bins);
+            hp->n += k;
+            k = 0;
+        }
+    }
+    pm_free(xy);
+    return NULL;
+}
+
+/* Threads for n complaints: as many as asked (want > 0), else one per core
+ * with a million or more each; never more parts than complaints. */
+static size_t heat_threads(size_t n, int want)
+{
+    size_t t;
+    if (want > 0) {
+        t = n < (size_t)want ? n : (size_t)want;
+    } else {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        t = n / HEAT_PART_MIN;
+        t = cores > 0 && (size_t)cores < t ? (size_t)cores : t;
+    }
+    return t < 1 ? 1 : t > HEAT_THREADS_MAX ? HEAT_THREADS_MAX : t;
+}
 
 /* Counts the heat layer's complaints in the pixels of grid g (bins, g's
  * w × h, zeroed by the caller); *n gets how many there are.  They are
- * projected a chunk at a time: no copy of every coordinate is held. */
+ * projected a chunk at a time: no copy of every coordinate is held.  On
+ * several cores, each thread takes a share of the complaints with its own
+ * PROJ context and its own bins, added up after: the same counts (a
+ * helper that cannot be set up leaves its share to the caller's thread). */
 static int heat_points_bin(pm_ctx *ctx, const report *r, const pm_report_opts *o,
                            const heat_grid *g, uint32_t *bins, size_t *n)
 {
@@ -1663,26 +1723,45 @@ static int heat_points_bin(pm_ctx *ctx, const report *r, const pm_report_opts *o
                   pm_complaints_topic(cs), pm_complaints_dict(cs, PM_DICT_SOURCE),
                   o->heat_utc_offset_s, {0}};
     int rc = pm_heat_match_init(ctx, o->heat_filter, &s.match);
-    double *xy = rc ? NULL : pm_malloc(2 * HEAT_CHUNK * sizeof *xy);
-    if (!rc && !xy)
-        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer's points");
-    size_t k = 0;
-    for (size_t i = 0; !rc && i <= pl->n; i++) {
-        if (i < pl->n && heat_takes(r, &s, i)) {
-            xy[2 * k] = s.lon[i];
-            xy[2 * k + 1] = s.lat[i];
-            k++;
-        }
-        if (k == HEAT_CHUNK || (i == pl->n && k)) {
-            project_pairs(r->laea, xy, k);
-            heat_bin(g, xy, k, bins);
-            *n += k;
-            k = 0;
-        }
+    if (rc)
+        return rc;
+    size_t nt = heat_threads(pl->n, o->threads), npx = (size_t)g->w * (size_t)g->h;
+    heat_part part[HEAT_THREADS_MAX] = {{0}};
+    PJ_CONTEXT *pc[HEAT_THREADS_MAX] = {0};
+    pthread_t th[HEAT_THREADS_MAX];
+    int started[HEAT_THREADS_MAX] = {0};
+    for (size_t t = 0; t < nt; t++) {
+        part[t] = (heat_part){r, &s, g, t ? NULL : r->laea, pl->n * t / nt, pl->n * (t + 1) / nt,
+                              0, t ? NULL : bins, 0};
+        if (t && (pc[t] = proj_context_create()) && (part[t].P = proj_clone(pc[t], r->laea)) &&
+            (part[t].bins = pm_calloc(npx, sizeof *bins)))
+            started[t] = pthread_create(&th[t], NULL, heat_part_run, &part[t]) == 0;
     }
+    heat_part_run(&part[0]);
+    for (size_t t = 1; t < nt; t++) {
+        if (started[t]) {
+            pthread_join(th[t], NULL);
+            for (size_t i = 0; i < npx; i++)
+                bins[i] += part[t].bins[i];
+        } else {   /* not set up: the caller's thread does its share */
+            heat_part own = part[t];
+            own.P = r->laea;
+            own.bins = bins;
+            heat_part_run(&own);
+            part[t].n = own.n;
+            part[t].nomem = own.nomem;
+        }
+        part[0].nomem |= part[t].nomem;
+        *n += part[t].n;
+        pm_free(part[t].bins);
+        proj_destroy(part[t].P);
+        if (pc[t])
+            proj_context_destroy(pc[t]);
+    }
+    *n += part[0].n;
     pm_heat_match_free(&s.match);
-    pm_free(xy);
-    return rc;
+    return part[0].nomem ? PM_ERR(ctx, PM_E_NOMEM, "out of memory for the heat layer's points")
+                         : PM_OK;
 }
 
 /* acc += every pixel's count times the quartic kernel (1 − d²/R²)² around

@@ -961,6 +961,31 @@ static void test_render_to_memory_equals_the_file(void **state)
     assert_int_equal(n, 0);
 }
 
+/* The heat layer projected on several threads (each its own PROJ context
+ * and bins) is the same picture, byte for byte, as on one. */
+static void test_heat_threads_draw_the_same(void **state)
+{
+    scene *s = *state;
+    cluster_scene(s);
+    pm_report_opts o = heat_opts(s, NULL);
+    uint8_t *one = NULL, *many = NULL;
+    size_t n_one = 0, n_many = 0;
+    o.threads = 1;
+    assert_int_equal(pm_report_render(s->ctx, "one", PM_REPORT_PNG, s->ds, s->cube, s->topics,
+                                      NULL, &o, &one, &n_one),
+                     PM_OK);
+    for (int t = 2; t <= 5; t += 3) {
+        o.threads = t;
+        assert_int_equal(pm_report_render(s->ctx, "many", PM_REPORT_PNG, s->ds, s->cube,
+                                          s->topics, NULL, &o, &many, &n_many),
+                         PM_OK);
+        assert_int_equal(n_many, n_one);
+        assert_memory_equal(many, one, n_one);
+        pm_free(many);
+    }
+    pm_free(one);
+}
+
 static void test_heat_usage_errors(void **state)
 {
     scene *s = *state;
@@ -1397,6 +1422,7 @@ static void test_allocation_failures_are_clean(void **state)
     pm_heat_filter hf = {.topics = topics, .n_topics = 3};
     pm_report_opts o = {.dpi = 25, .heat_cs = s->cs, .heat_pl = s->pl, .heat_filter = &hf};
     for (int fmt = 0; fmt < 3; fmt++) {
+        o.threads = fmt == 0 ? 3 : 0;   /* the PNG: a helper thread's failures too */
         const char *p = out_path(s, fmt == 0 ? "oom.png" : fmt == 1 ? "oom.pdf" : "oom.svg");
         int rc = PM_E_NOMEM;
         long n;
@@ -1467,6 +1493,7 @@ int main(int argc, char **argv)
         T(test_heat_filter_selects_the_points),
         T(test_heat_leaves_suppressed_districts_out),
         T(test_render_to_memory_equals_the_file),
+        T(test_heat_threads_draw_the_same),
         T(test_heat_usage_errors),
         T(test_usage_errors),
         T(test_unwritable_path_is_an_io_error),
