@@ -255,14 +255,16 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
 \`problemap cube\` on 13.7 M complaints, per thread):
 - **Reading runs on two threads**: the reader with every per-record check on one, the adding
   of checked records in input order (duplicate ids, dictionaries, rejects) on the caller's,
-  the same result as one thread byte for byte. The adding thread is the busier (~60 % of the
-  samples against ~35 %): its id table and columns live in fresh memory, and clearing fresh
-  pages is ~15 % of its samples. Id-table slots are fetched ahead, carry a hash tag (no string
-  comparison on a miss), and blocks of 4 MiB and more ask for transparent huge pages.
+  the same result as one thread byte for byte. Room for the columns and the id table is made
+  once, from the file's size and the lines in its first MiB (growing them by doubling copied
+  and page-faulted them over and over: a quarter of the adding thread, ~4 s of 17 on 10 M).
+  The reader is now the busier thread: tokenizing (~45 % of it) and the checks; UTF-8 is
+  checked eight ASCII bytes at a time. Id-table slots are fetched ahead, carry a hash tag (no
+  string comparison on a miss), and blocks of 4 MiB and more ask for transparent huge pages.
 - **The cube** adopts its first batch instead of copying it and fetches its hash slots ahead:
   ~7.4 s → ~2.3 s on 13.7 M (byte-identical snapshots). After reading and placing, the cube,
-  the report (PROJ on every heat point, the raster) and the GeoJSON run one after another,
-  ~6 s on 13.7 M.
+  the report and the GeoJSON run one after another, ~5 s on 13.7 M; the report projects its
+  heat points with PROJ on every core (a context and a PJ per thread, the same picture).
 - So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
   the table above (21–25 s over the last runs, ~20 s on a quiet machine), against the < 10 s
   asked. What is left is spread over many parts; the known
