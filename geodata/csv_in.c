@@ -1,12 +1,15 @@
 /* csv_in.c — CSV records (RFC 4180) for the record sink (see pm_record.h).
  *
- * The file is read in large blocks and split by a small state machine
- * (field start, unquoted, quoted, quote inside quoted, CR).  Runs of plain
- * bytes are found with a per-reader byte-class table and copied at once.
- * Fields of the current row are written one after another, NUL-terminated,
- * into one reused text buffer; the row's buffers grow to the longest row
- * seen and are never freed before the end, so the steady state does no
- * allocation at all.
+ * The file is read into one buffer and split in place by a small state
+ * machine (field start, unquoted, quoted, quote inside quoted, CR): each
+ * field's bytes stay where they were read, unquoted ("" → ") by moving
+ * them down over the quotes, and the byte after a field (its delimiter or
+ * line end, already read) becomes its NUL.  An unquoted field needs no
+ * copy at all.  Runs of plain bytes are found sixteen at a time (SSE2)
+ * or with a per-reader byte-class table.  A row that runs past the data
+ * read so far is moved to the start of the buffer before the next read;
+ * the buffer grows only for a row longer than itself, so the steady state
+ * does no allocation.
  *
  * Leniencies, as in most readers: a quote inside an unquoted field (ab"c)
  * is kept literally; text after a closing quote ("ab"c) is appended to
@@ -22,6 +25,9 @@
 #include <inttypes.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum { CSV_BLOCK = 1 << 20 };
 
@@ -40,13 +46,12 @@ typedef struct csv_reader {
     char delim;
     unsigned char stop_plain[256];  /* bytes ending a run in an unquoted field */
     unsigned char stop_quoted[256]; /* ... in a quoted field */
-    unsigned char *block;
-    size_t pos, len;
+    unsigned char *block;           /* cap + 1 bytes: data [0, len), read up to pos */
+    size_t pos, len, cap;
     uint64_t line;                  /* line of the next unread byte */
-    /* the current row */
-    char *text;                     /* fields, each NUL-terminated */
-    size_t text_len, text_cap, field_start;
-    size_t *starts;                 /* offset of each field in text */
+    /* the current row: its fields, NUL-terminated, from block + row */
+    size_t row, row_len;            /* offset in block; bytes up to the last NUL */
+    size_t *starts;                 /* offset of each field from the row's start */
     size_t nfields, starts_cap;
     uint64_t row_line;
     int row_quoted, row_nul, row_unterminated;
@@ -57,11 +62,29 @@ static int csv_nomem(csv_reader *r)
     return PM_ERR(r->ctx, PM_E_NOMEM, "%s: out of memory at line %" PRIu64, r->name, r->line);
 }
 
-/* Next block into r->block; r->len == 0 at the end of the input. */
-static int csv_refill(csv_reader *r)
+/* Makes room and reads more after the data held: the current row (from
+ * r->row) moves to the start of the buffer, which doubles when the row
+ * fills it.  *got = bytes read, 0 at the end of the input. */
+static int csv_fill(csv_reader *r, size_t *got)
 {
-    r->pos = 0;
-    r->len = fread(r->block, 1, CSV_BLOCK, r->f);
+    *got = 0;
+    if (r->row > 0) {
+        memmove(r->block, r->block + r->row, r->len - r->row);
+        r->len -= r->row;
+        r->pos -= r->row;
+        r->row = 0;
+    }
+    if (r->len == r->cap) {
+        if (r->cap > SIZE_MAX / 2 - 1)
+            return csv_nomem(r);
+        unsigned char *b = pm_realloc(r->block, 2 * r->cap + 1);
+        if (!b)
+            return csv_nomem(r);
+        r->block = b;
+        r->cap *= 2;
+    }
+    *got = fread(r->block + r->len, 1, r->cap - r->len, r->f);
+    r->len += *got;
     if (ferror(r->f)) {
         int e = errno;
         return PM_ERR(r->ctx, PM_E_IO, "%s: read error near line %" PRIu64 ": %s", r->name,
@@ -70,40 +93,8 @@ static int csv_refill(csv_reader *r)
     return PM_OK;
 }
 
-static int csv_reserve(csv_reader *r, size_t n)
-{
-    if (r->text_cap - r->text_len > n)
-        return PM_OK;   /* keeps one byte for the field's NUL */
-    size_t cap = r->text_cap ? r->text_cap : 256;
-    while (cap - r->text_len <= n) {
-        if (cap > SIZE_MAX / 2)
-            return csv_nomem(r);
-        cap *= 2;
-    }
-    char *t = pm_realloc(r->text, cap);
-    if (!t)
-        return csv_nomem(r);
-    r->text = t;
-    r->text_cap = cap;
-    return PM_OK;
-}
-
-static int csv_append(csv_reader *r, const unsigned char *s, size_t n)
-{
-    int st = csv_reserve(r, n);
-    if (st)
-        return st;
-    memcpy(r->text + r->text_len, s, n);
-    r->text_len += n;
-    return PM_OK;
-}
-
-static int csv_append_byte(csv_reader *r, unsigned char c)
-{
-    return csv_append(r, &c, 1);
-}
-
-static int csv_end_field(csv_reader *r)
+/* Ends the field whose bytes were moved down to w (an offset in block). */
+static int csv_end_field(csv_reader *r, size_t *w, size_t *field)
 {
     if (r->nfields == r->starts_cap) {
         size_t cap = r->starts_cap ? r->starts_cap * 2 : 64;
@@ -113,89 +104,67 @@ static int csv_end_field(csv_reader *r)
         r->starts = s;
         r->starts_cap = cap;
     }
-    int st = csv_reserve(r, 0);
-    if (st)
-        return st;
-    r->starts[r->nfields++] = r->field_start;
-    r->text[r->text_len++] = '\0';
-    r->field_start = r->text_len;
+    r->starts[r->nfields++] = *field - r->row;
+    r->block[(*w)++] = '\0';   /* over a byte already read: w never passes pos */
+    *field = *w;
+    r->row_len = *w - r->row;
     return PM_OK;
 }
 
-/* The bytes of a plain run start at p; returns where it stops. */
-static const unsigned char *csv_scan(const unsigned char *stop, const unsigned char *p,
+/* The first byte at or after p (before end) that stop marks; end if none. */
+static const unsigned char *csv_scan(const csv_reader *r, int quoted, const unsigned char *p,
                                      const unsigned char *end)
 {
+    const unsigned char *stop = quoted ? r->stop_quoted : r->stop_plain;
+#ifdef __SSE2__
+    const __m128i zero = _mm_setzero_si128(), lf = _mm_set1_epi8('\n');
+    const __m128i a = _mm_set1_epi8(quoted ? '"' : r->delim), b = _mm_set1_epi8('\r');
+    for (; end - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, zero), _mm_cmpeq_epi8(v, lf)),
+                                 _mm_cmpeq_epi8(v, a));
+        if (!quoted)
+            m = _mm_or_si128(m, _mm_cmpeq_epi8(v, b));
+        int bits = _mm_movemask_epi8(m);
+        if (bits)
+            return p + __builtin_ctz((unsigned)bits);
+    }
+#endif
     while (p < end && !stop[*p])
         p++;
     return p;
 }
 
-/* One step of the machine on the byte at r->pos, for the states that
- * read runs (unquoted and quoted).  *done is set at the end of the row. */
-static int csv_step_run(csv_reader *r, csv_state *state, int *done)
-{
-    const unsigned char *p = r->block + r->pos, *end = r->block + r->len;
-    int quoted = *state == ST_QUOTED;
-    const unsigned char *q = csv_scan(quoted ? r->stop_quoted : r->stop_plain, p, end);
-    int st = csv_append(r, p, (size_t)(q - p));
-    r->pos = (size_t)(q - r->block);
-    if (st || q == end)
-        return st;
-    unsigned char c = *q;
-    r->pos++;
-    if (c == '\0') {
-        r->row_nul = 1;
-        return PM_OK;
-    }
-    if (quoted) {
-        if (c == '"') {
-            *state = ST_QUOTE_IN_QUOTED;
-            return PM_OK;
-        }
-        r->line++;  /* '\n' inside quotes is data */
-        return csv_append_byte(r, c);
-    }
-    if (c == (unsigned char)r->delim) {
-        *state = ST_FIELD_START;
-        return csv_end_field(r);
-    }
-    if (c == '\r') {
-        *state = ST_CR;
-        return PM_OK;
-    }
-    r->line++;      /* '\n' */
-    *done = 1;
-    return csv_end_field(r);
-}
-
-/* Reads the next row into r (fields in text/starts).  *got is 0 at the
- * end of the input.  A row with a NUL byte or an unterminated quote is
- * still returned, with row_nul / row_unterminated set. */
+/* Reads the next row: its fields from block + r->row at r->starts.  *got
+ * is 0 at the end of the input.  A row with a NUL byte or an unterminated
+ * quote is still returned, with row_nul / row_unterminated set. */
 static int csv_next_row(csv_reader *r, int *got)
 {
-    r->text_len = r->field_start = r->nfields = 0;
+    r->row = r->pos;
+    r->row_len = r->nfields = 0;
     r->row_quoted = r->row_nul = r->row_unterminated = 0;
+    r->row_line = r->line;
     *got = 0;
     csv_state state = ST_FIELD_START;
-    int started = 0, done = 0, st = PM_OK;
-    while (!done && !st) {
+    size_t w = r->pos, field = r->pos;   /* where the field's bytes go; its start */
+    int st = PM_OK;
+    for (;;) {
         if (r->pos == r->len) {
-            if ((st = csv_refill(r)))
+            size_t shift = r->row, n;
+            if ((st = csv_fill(r, &n)))
                 return st;
-            if (r->len == 0) {
-                if (!started)
-                    return PM_OK;
+            w -= shift;
+            field -= shift;
+            if (n == 0) {
+                if (r->pos == r->row)
+                    return PM_OK;   /* nothing of a row: the end */
                 r->row_unterminated = state == ST_QUOTED;
                 *got = 1;
-                return csv_end_field(r);   /* a trailing CR is dropped */
+                return csv_end_field(r, &w, &field);   /* a trailing CR is dropped */
             }
         }
-        if (!started) {
-            started = 1;
-            r->row_line = r->line;
-        }
-        unsigned char c = r->block[r->pos];
+        unsigned char *blk = r->block;
+        unsigned char c = blk[r->pos];
         switch (state) {
         case ST_FIELD_START:
             if (c == '"') {
@@ -207,15 +176,46 @@ static int csv_next_row(csv_reader *r, int *got)
             state = ST_UNQUOTED;
             /* fallthrough */
         case ST_UNQUOTED:
-        case ST_QUOTED:
-            st = csv_step_run(r, &state, &done);
+        case ST_QUOTED: {
+            int quoted = state == ST_QUOTED;
+            const unsigned char *q = csv_scan(r, quoted, blk + r->pos, blk + r->len);
+            size_t n = (size_t)(q - (blk + r->pos));
+            if (w != r->pos)
+                memmove(blk + w, blk + r->pos, n);
+            w += n;
+            r->pos += n;
+            if (r->pos == r->len)
+                break;
+            r->pos++;   /* c = *q, the byte that stopped the run */
+            c = *q;
+            if (c == '\0') {
+                r->row_nul = 1;
+            } else if (quoted) {
+                if (c == '"') {
+                    state = ST_QUOTE_IN_QUOTED;
+                } else {
+                    r->line++;   /* '\n' inside quotes is data */
+                    blk[w++] = c;
+                }
+            } else if (c == (unsigned char)r->delim) {
+                state = ST_FIELD_START;
+                if ((st = csv_end_field(r, &w, &field)))
+                    return st;
+            } else if (c == '\r') {
+                state = ST_CR;
+            } else {   /* '\n' */
+                r->line++;
+                *got = 1;
+                return csv_end_field(r, &w, &field);
+            }
             break;
+        }
         case ST_QUOTE_IN_QUOTED:
             state = ST_UNQUOTED;  /* closing quote; what follows is unquoted */
             if (c == '"') {       /* "" is one quote */
                 r->pos++;
                 state = ST_QUOTED;
-                st = csv_append_byte(r, c);
+                blk[w++] = c;
             }
             break;
         case ST_CR:
@@ -223,23 +223,26 @@ static int csv_next_row(csv_reader *r, int *got)
             if (c == '\n') {
                 r->pos++;
                 r->line++;
-                done = 1;
-                st = csv_end_field(r);
-            } else {
-                st = csv_append_byte(r, '\r');
+                *got = 1;
+                return csv_end_field(r, &w, &field);
             }
+            blk[w++] = '\r';
             break;
         }
     }
-    *got = !st;
-    return st;
+}
+
+static const char *csv_field(const csv_reader *r, size_t i)
+{
+    return (const char *)r->block + r->row + r->starts[i];
 }
 
 static int csv_row_is_blank(const csv_reader *r)
 {
     if (r->nfields != 1 || r->row_quoted)
         return 0;
-    return r->text[strspn(r->text, " \t")] == '\0';
+    const char *t = csv_field(r, 0);
+    return t[strspn(t, " \t")] == '\0';
 }
 
 /* The delimiter of the header line (the first line of the block from pos):
@@ -314,7 +317,8 @@ static int csv_check_repeats(csv_reader *r, const csv_header *h)
 /* Reads the header line: delimiter, names (trimmed), repeats. */
 static int csv_read_header(csv_reader *r, char delim, csv_header *h)
 {
-    int st = csv_refill(r);
+    size_t n;
+    int st = csv_fill(r, &n);
     if (st)
         return st;
     if (r->len >= 3 && memcmp(r->block, "\xEF\xBB\xBF", 3) == 0)
@@ -334,12 +338,12 @@ static int csv_read_header(csv_reader *r, char delim, csv_header *h)
         return PM_ERR(r->ctx, PM_E_INPUT, "%s: unterminated quoted field in header line",
                       r->name);
     h->n = r->nfields;
-    h->text = pm_malloc(r->text_len);
+    h->text = pm_malloc(r->row_len);
     h->keys = pm_calloc(h->n, sizeof *h->keys);
     h->values = pm_calloc(h->n, sizeof *h->values);
     if (!h->text || !h->keys || !h->values)
         return csv_nomem(r);
-    memcpy(h->text, r->text, r->text_len);
+    memcpy(h->text, r->block + r->row, r->row_len);
     for (size_t i = 0; i < h->n; i++)
         h->keys[i] = csv_trim(h->text + r->starts[i]);
     return csv_check_repeats(r, h);
@@ -363,7 +367,7 @@ static int csv_emit_row(const csv_reader *r, const csv_header *h, const pm_recor
         return csv_reject(r, sink, reason);
     }
     for (size_t i = 0; i < h->n; i++)
-        h->values[i] = i < r->nfields ? r->text + r->starts[i] : "";
+        h->values[i] = i < r->nfields ? csv_field(r, i) : "";
     pm_record rec = {.line = r->row_line, .n = h->n, .keys = h->keys, .values = h->values,
                      .delim = r->delim};
     return sink->record(sink->user, &rec);
@@ -387,7 +391,8 @@ int pm_csv_read(pm_ctx *ctx, FILE *f, const char *name, char delim,
 {
     csv_reader r = {.ctx = ctx, .f = f, .name = name, .line = 1};
     csv_header h = {0};
-    r.block = pm_malloc(CSV_BLOCK);
+    r.cap = CSV_BLOCK;
+    r.block = pm_malloc(CSV_BLOCK + 1);
     int st = r.block ? csv_read_header(&r, delim, &h) : csv_nomem(&r);
     if (!st && delim_out)
         *delim_out = r.delim;
@@ -397,7 +402,6 @@ int pm_csv_read(pm_ctx *ctx, FILE *f, const char *name, char delim,
     pm_free(h.keys);
     pm_free(h.values);
     pm_free(r.block);
-    pm_free(r.text);
     pm_free(r.starts);
     return st;
 }

@@ -252,6 +252,48 @@ static void rows_across_block_boundaries(void **state)
     collected_free(&c);
 }
 
+/* Runs of plain bytes are scanned sixteen at a time: a delimiter, quote,
+ * CR or LF at every position of a 40-byte field, unquoted and quoted,
+ * must end (or not end) the field exactly there. */
+static void stop_bytes_are_found_at_every_offset(void **state)
+{
+    char field[41], in[160], want[96];
+    for (size_t at = 0; at < 40; at++) {
+        memset(field, 'a' + (int)(at % 26), 40);
+        field[40] = '\0';
+        /* unquoted: a comma splits the field at `at` */
+        field[at] = ',';
+        snprintf(in, sizeof in, "a,b\n%s\n", field);
+        collected c = {0};
+        assert_int_equal(read_csv(*state, in, &c), PM_OK);
+        assert_int_equal(c.nrec, 1);
+        snprintf(want, sizeof want, "L2 a=%.*s|b=%s", (int)at, field, field + at + 1);
+        assert_string_equal(c.recs[0], want);
+        collected_free(&c);
+        /* quoted: the comma, a CRLF and a doubled quote are data */
+        field[at] = ',';
+        snprintf(in, sizeof in, "a,b\n\"%.*s\r\n\"\"%s\",z\r\n", (int)at, field, field + at);
+        c = (collected){0};
+        assert_int_equal(read_csv(*state, in, &c), PM_OK);
+        assert_int_equal(c.nrec, 1);
+        snprintf(want, sizeof want, "L2 a=%.*s\r\n\"%s|b=z", (int)at, field, field + at);
+        assert_string_equal(c.recs[0], want);
+        collected_free(&c);
+        /* unquoted CRLF after `at` bytes ends the row; the rest is the next */
+        field[at] = (char)('a' + (int)(at % 26));
+        snprintf(in, sizeof in, "a\n%.*s\r\n%s\n", (int)at, field, field + at);
+        c = (collected){0};
+        assert_int_equal(read_csv(*state, in, &c), PM_OK);
+        assert_int_equal(c.nrec, at == 0 ? 1 : 2);   /* an empty line is skipped */
+        snprintf(want, sizeof want, "L2 a=%.*s", (int)at, field);
+        if (at > 0)
+            assert_string_equal(c.recs[0], want);
+        snprintf(want, sizeof want, "L3 a=%s", field + at);
+        assert_string_equal(c.recs[c.nrec - 1], want);
+        collected_free(&c);
+    }
+}
+
 /* ---- errors ---- */
 
 static void repeated_header_column_is_an_error(void **state)
@@ -474,6 +516,7 @@ int main(void)
         cmocka_unit_test(unterminated_quote_is_rejected_and_earlier_rows_kept),
         cmocka_unit_test(ten_megabyte_line_is_read),
         cmocka_unit_test(rows_across_block_boundaries),
+        cmocka_unit_test(stop_bytes_are_found_at_every_offset),
         cmocka_unit_test(repeated_header_column_is_an_error),
         cmocka_unit_test(empty_file_is_an_error),
         cmocka_unit_test(header_only_file_gives_no_records),
