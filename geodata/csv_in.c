@@ -298,6 +298,7 @@ typedef struct csv_header {
     const char **keys;
     const char **values;  /* the row's values, reused */
     size_t n;
+    int sent;             /* a record was sent: the next has the same keys */
 } csv_header;
 
 static int csv_check_repeats(csv_reader *r, const csv_header *h)
@@ -355,7 +356,7 @@ static int csv_reject(const csv_reader *r, const pm_record_sink *sink, const cha
 }
 
 /* Sends the current row to the sink as a record or a reject. */
-static int csv_emit_row(const csv_reader *r, const csv_header *h, const pm_record_sink *sink)
+static int csv_emit_row(const csv_reader *r, csv_header *h, const pm_record_sink *sink)
 {
     if (r->row_unterminated)
         return csv_reject(r, sink, "unterminated quoted field");
@@ -369,11 +370,12 @@ static int csv_emit_row(const csv_reader *r, const csv_header *h, const pm_recor
     for (size_t i = 0; i < h->n; i++)
         h->values[i] = i < r->nfields ? csv_field(r, i) : "";
     pm_record rec = {.line = r->row_line, .n = h->n, .keys = h->keys, .values = h->values,
-                     .delim = r->delim};
+                     .delim = r->delim, .same_keys = h->sent};
+    h->sent = 1;
     return sink->record(sink->user, &rec);
 }
 
-static int csv_read_rows(csv_reader *r, const csv_header *h, const pm_record_sink *sink)
+static int csv_read_rows(csv_reader *r, csv_header *h, const pm_record_sink *sink)
 {
     for (;;) {
         int got, st = csv_next_row(r, &got);

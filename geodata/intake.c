@@ -509,6 +509,8 @@ static int keycache_matches(const keycache *kc, const pm_record *rec)
 {
     if (!kc->have || kc->n != rec->n)
         return 0;
+    if (rec->same_keys)
+        return 1;   /* the reader says: as the record before, which set the cache */
     const char *k = kc->keys;
     for (size_t i = 0; i < rec->n; i++) {
         if (strcmp(k, rec->keys[i]) != 0)

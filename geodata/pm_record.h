@@ -28,6 +28,9 @@ typedef struct pm_record {
     char delim;               /* the CSV delimiter it was split on; 0 for JSON.
                                * ';' means a Russian Excel export, whose
                                * numbers have a decimal comma. */
+    int same_keys;            /* 1: the same keys as the record before it in this
+                               * read (a CSV file's header), so a sink that looked
+                               * them up once may skip comparing them; 0: unknown */
 } pm_record;
 
 /* Returns 0 to go on, a pm_status to stop reading with that error. */

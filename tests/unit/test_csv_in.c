@@ -363,6 +363,36 @@ static void out_of_memory_is_clean(void **state)
     assert_true(done);
 }
 
+/* same_keys: 0 for a read's first record, 1 after it (rejects between). */
+static int on_record_same_keys(void *user, const pm_record *rec)
+{
+    char *flags = user;
+    size_t n = strlen(flags);
+    flags[n] = (char)('0' + rec->same_keys);
+    flags[n + 1] = '\0';
+    return 0;
+}
+
+static int on_reject_ignore(void *user, uint64_t line, const char *id, const char *field,
+                            const char *reason)
+{
+    (void)user, (void)line, (void)id, (void)field, (void)reason;
+    return 0;
+}
+
+static void records_after_the_first_have_the_same_keys(void **state)
+{
+    char flags[16] = "";
+    pm_record_sink sink = {on_record_same_keys, on_reject_ignore, flags};
+    for (int i = 0; i < 2; i++) {
+        const char *s = "a,b\n1,2\n3,4,5\nx\n\n5,6\n";
+        FILE *f = mem(s, strlen(s));
+        assert_int_equal(pm_csv_read(*state, f, "test.csv", 0, &sink, NULL), PM_OK);
+        fclose(f);
+    }
+    assert_string_equal(flags, "011011");
+}
+
 /* ---- pm_record_get, format names, paths ---- */
 
 static void record_get_prefers_exact_then_ignores_case(void **state)
@@ -517,6 +547,7 @@ int main(void)
         cmocka_unit_test(ten_megabyte_line_is_read),
         cmocka_unit_test(rows_across_block_boundaries),
         cmocka_unit_test(stop_bytes_are_found_at_every_offset),
+        cmocka_unit_test(records_after_the_first_have_the_same_keys),
         cmocka_unit_test(repeated_header_column_is_an_error),
         cmocka_unit_test(empty_file_is_an_error),
         cmocka_unit_test(header_only_file_gives_no_records),

@@ -1201,6 +1201,37 @@ static void test_threaded_read_survives_every_allocation_failure(void **state)
     pm_complaints_free(want.cs);
 }
 
+/* The intake looks a CSV file's columns up once (the reader says the keys
+ * stay the same); a second file through the same sink, with its columns in
+ * another order, is looked up afresh. */
+static void test_columns_are_looked_up_again_for_each_file(void **state)
+{
+    fx *f = *state;
+    static const char *const files[] = {
+        "id,created_at,lon,lat,topic\n"
+        "a,2024-03-01T12:00:00+07:00,86.1,55.3,roads\n"
+        "b,2024-03-01T12:00:00+07:00,86.2,55.4,roads\n",
+        "topic,lat,lon,created_at,id\n"
+        "roads,54.1,87.1,2024-03-01T12:00:00+07:00,c\n"
+        "roads,54.2,87.2,2024-03-01T12:00:00+07:00,d\n",
+    };
+    for (int i = 0; i < 2; i++) {
+        FILE *in = tmpfile();
+        assert_non_null(in);
+        fputs(files[i], in);
+        rewind(in);
+        assert_int_equal(pm_csv_read(f->ctx, in, "in.csv", 0, pm_intake_sink(f->in), NULL), PM_OK);
+        fclose(in);
+    }
+    accepted(f, 4);
+    const double want_lon[] = {86.1, 86.2, 87.1, 87.2}, want_lat[] = {55.3, 55.4, 54.1, 54.2};
+    for (size_t i = 0; i < 4; i++) {
+        assert_float_equal(pm_complaints_lon(f->cs)[i], want_lon[i], 1e-12);
+        assert_float_equal(pm_complaints_lat(f->cs)[i], want_lat[i], 1e-12);
+    }
+    assert_string_equal(pm_complaints_id(f->cs, 3), "d");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* An optional argument is a cmocka test filter (tools/valgrind.sh). */
@@ -1209,6 +1240,7 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
+        T(test_columns_are_looked_up_again_for_each_file),
         T(test_threaded_read_equals_one_thread),
         T(test_threaded_read_ndjson_equals_one_thread),
         T(test_threaded_read_stops_where_one_thread_stops),
