@@ -1,5 +1,6 @@
 /* problemap.c — the program: dispatches to the subcommands. */
 #include "cli.h"
+#include "../engine/pm_alloc.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
      * writer reports it and removes its temporary, instead of the default
      * SIGXFSZ killing the program midway. */
     signal(SIGXFSZ, SIG_IGN);
+    pm_alloc_keep_freed();   /* tiles reuse their buffers instead of faulting them in */
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __GLIBC__   /* defined by the headers above */
+#include <malloc.h>
+#endif
 
 static atomic_long fail_at;   /* 0: never fail */
 static atomic_long count;
@@ -24,6 +27,14 @@ void pm_alloc_fail_at(long n)
 }
 
 long pm_alloc_count(void) { return atomic_load(&count); }
+
+void pm_alloc_keep_freed(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 2 << 20);   /* bigger blocks: mmap'd, unmapped on free */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
 
 /* Big blocks (columns of millions of complaints, hash tables larger than
  * the caches) ask for transparent huge pages: their random accesses then

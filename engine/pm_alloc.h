@@ -28,4 +28,14 @@ void pm_free(void *p);
 void pm_alloc_fail_at(long n);
 long pm_alloc_count(void);
 
+/* For a program's main, never for the library: process-wide, it tells
+ * glibc's malloc to keep freed blocks under 2 MiB in its heap for reuse
+ * (up to 64 MiB of free memory at the heap's top) instead of handing them
+ * back to the kernel and faulting them in again.  A heat tile allocates and
+ * frees the same few hundred KiB every time; with glibc's default, whose
+ * thresholds follow what was freed before, the same z8 tile took 2 or 5 ms
+ * depending on how the complaints had been read (docs/benchmarks.md).
+ * Does nothing without glibc. */
+void pm_alloc_keep_freed(void);
+
 #endif

@@ -249,7 +249,12 @@ N. A cost model picks the cheaper. On dense data this took the p99 on 10 M point
 (z6–z10, scalar splatting) to the figures above, at the accuracy in the second table (the
 colour scale has 256 entries over 3 decades, one entry is 2.7 %). The colour of a pixel is a
 binary search over 256 thresholds, not a log. The first tile of a zoom pays for its pyramid
-level (one pass over the points), once per layer.
+level (one pass over the points), once per layer. A tile allocates and frees a few hundred KiB of
+buffers; glibc's malloc, whose thresholds adapt to what was freed before, ended up giving the
+heap back and faulting it in again around every tile after some histories of reading (z6/z8
+p50 1.4/2.1 → 3.6/4.5 ms on 10 M, ~2000 brk calls for 1000 tiles). \`problemap\` and
+bench_tiles therefore keep freed blocks under 2 MiB for reuse (pm_alloc_keep_freed: fixed
+mmap and trim thresholds, at most 64 MiB of free heap kept).
 
 What this run shows against the targets of issue 7, from profiles (\`perf record\` of
 \`problemap cube\` on 13.7 M complaints, per thread):

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_tiles BOUNDARIES ID_FIELD|- COMPLAINTS.csv TOPICS.json RADIUS_M TILES\n");
         return 2;
     }
+    pm_alloc_keep_freed();   /* as problemap's main does */
     double radius = atof(argv[5]);
     size_t want = (size_t)atol(argv[6]);
     bench_data b;
