@@ -3,6 +3,7 @@
 #include "pm_alloc.h"
 #include "strtab.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 struct pm_complaints {
@@ -84,8 +85,10 @@ static int reserve(pm_complaints *cs)
 int pm_complaints_reserve(pm_ctx *ctx, pm_complaints *cs, size_t n)
 {
     size_t want = cs->n + n;
-    if (want < cs->n || (want > cs->cap && grow_columns(cs, want) != 0) ||
-        pm_strtab_reserve(cs->ids, want) != 0)
+    if (want < cs->n || want >= UINT32_MAX - 1)   /* ids are 32-bit: more could never be added */
+        return PM_ERR(ctx, PM_E_NOMEM, "no room for %zu more complaints: at most %" PRIu32,
+                      n, UINT32_MAX - 2);
+    if ((want > cs->cap && grow_columns(cs, want) != 0) || pm_strtab_reserve(cs->ids, want) != 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory making room for %zu complaints", n);
     return PM_OK;
 }
