@@ -274,12 +274,12 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   the report and the GeoJSON run one after another, ~5 s on 13.7 M; the report projects its
   heat points with PROJ on every core (a context and a PJ per thread, the same picture).
 - So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
-  the table above (21–25 s over the last runs, ~20 s on a quiet machine), against the < 10 s
-  asked. What is left is spread over many parts; the known
+  the table above (21–25 s before the reading changes above, 13–17 s after them), against
+  the < 10 s asked. What is left is spread over many parts; the known
   larger steps are a streaming pipeline (read, place and aggregate block by block, so that the
   stages overlap and no column is kept beyond what the report needs) and splitting the reading
   itself over blocks of the file.
-- **Memory per complaint** is in the table above (121–130 bytes at 13.7 M, 149 before) against
+- **Memory per complaint** is in the table above (119–130 bytes at 13.7 M, 149 before) against
   the 64 asked: every
   accepted complaint is kept as columns (coordinates 16, times 16, topic and dictionary indexes
   ~14, line 8, placement 5), its id interned (~25 with its table slot) and hashed into the
