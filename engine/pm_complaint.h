@@ -54,7 +54,8 @@ void pm_complaints_free(pm_complaints *cs);
 int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c);
 /* Makes room for n more complaints, so that adding them moves no column
  * and rehashes no id (a file's size tells roughly how many are coming;
- * fewer or more are fine).  PM_E_NOMEM when out of memory. */
+ * fewer or more are fine).  PM_E_NOMEM when out of memory, or when the
+ * batch would pass the ids' 32-bit limit (nothing allocated then). */
 int pm_complaints_reserve(pm_ctx *ctx, pm_complaints *cs, size_t n);
 /* A hint that a complaint with this id will be added soon: its place in
  * the id table is fetched into the cache meanwhile.  Changes nothing. */

@@ -117,18 +117,20 @@ int pm_records_read_path(pm_ctx *ctx, const char *path, pm_input_format fmt, cha
 uint64_t pm_records_estimate(const char *path, pm_input_format fmt)
 {
     enum { SAMPLE = 1 << 20 };
-    if (strcmp(path, "-") == 0)
+    /* Only a regular file is opened: reading a pipe (bash's <(zcat ...),
+     * a FIFO) here would take its first bytes from the real read. */
+    struct stat sb;
+    if (strcmp(path, "-") == 0 || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        sb.st_size <= 0)
         return 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
     if (fmt == PM_FMT_AUTO)
         fmt = guess_format(f, path);
-    struct stat sb;
     uint64_t n = 0;
     char *buf = NULL;
-    if ((fmt == PM_FMT_CSV || fmt == PM_FMT_NDJSON) && fstat(fileno(f), &sb) == 0 &&
-        S_ISREG(sb.st_mode) && sb.st_size > 0 && (buf = pm_malloc(SAMPLE))) {
+    if ((fmt == PM_FMT_CSV || fmt == PM_FMT_NDJSON) && (buf = pm_malloc(SAMPLE))) {
         size_t got = fread(buf, 1, SAMPLE, f), lines = 0;
         for (const char *p = buf; (p = memchr(p, '\n', got - (size_t)(p - buf))); p++)
             lines++;
