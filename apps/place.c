@@ -30,6 +30,8 @@ const char place_usage[] =
     "  --snap-tolerance METRES  snap points outside all districts within this distance\n"
     "                           (geodesic; default 1000, 0 turns snapping off)\n"
     "  --threads N              worker threads (default: all cores)\n"
+    "  --block-size N           complaints placed (and for 'cube' aggregated) per block\n"
+    "                           while the rest of the file is read (default 262144)\n"
     "  --brute-force            test every point against every district (the oracle; slow)\n"
     "  -q, --quiet              no progress or counts on standard error\n"
     "Database (docs/postgis.md):\n"
@@ -43,6 +45,7 @@ void place_opts_init(place_opts *o)
     memset(o, 0, sizeof *o);
     o->b.opts.check_topology = 1;
     o->snap_m = -1;
+    o->block = PLACE_BLOCK_DEFAULT;
 }
 
 int place_option(place_opts *o, const char *cmd, int opt, const char *arg)
@@ -78,6 +81,13 @@ int place_option(place_opts *o, const char *cmd, int opt, const char *arg)
         o->snap_m = strtod(arg, &end);
         if (*end || !(o->snap_m >= 0) || o->snap_m > 1e6) {
             cli_usage_error(cmd, "--snap-tolerance: '%s' is not a distance in metres (0 to 1000000)", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_BLOCK:
+        o->block = strtoul(arg, &end, 10);
+        if (*end || *arg == '-' || o->block < 1 || o->block > 1000000000) {
+            cli_usage_error(cmd, "--block-size: '%s' is not a number from 1 to 1000000000", arg);
             return -1;
         }
         return 1;
@@ -137,29 +147,6 @@ int place_reject(void *user, uint64_t line, const char *id, const char *field, c
     return r->also ? r->also(r->also_user, line, id, field, reason) : 0;
 }
 
-/* Progress on a terminal: a count every million records. */
-static void progress(void *user, uint64_t n)
-{
-    (void)user;
-    fprintf(stderr, "\rproblemap: %llu million records read", (unsigned long long)(n / 1000000));
-}
-
-/* Reading and checking run on a thread of their own beside the one adding
- * complaints, unless --threads 1. */
-static int read_complaints(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt,
-                           const place_opts *o)
-{
-    int show = !o->quiet && isatty(2);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    pm_intake_set_threads(in, o->threads ? o->threads : (int)(cores > 0 ? cores : 1));
-    if (show)
-        pm_intake_set_progress(in, 1000000, progress, NULL);
-    int rc = pm_intake_read_path(ctx, in, path, fmt);
-    if (show && pm_intake_counts_get(in).read >= 1000000)
-        fputc('\n', stderr);
-    return rc;
-}
-
 static int load_mapping(pm_ctx *ctx, const char *name, pm_topics *t, pm_mapping **m)
 {
     if (!name)
@@ -183,14 +170,14 @@ static int load_mapping(pm_ctx *ctx, const char *name, pm_topics *t, pm_mapping 
  * same reasons format as the intake's.  A point outside every district
  * whose swapped coordinates fall inside one looks swapped; a district code
  * that names no district is unknown. */
-static int post_checks(pm_ctx *ctx, place_run *r)
+static int post_checks(pm_ctx *ctx, place_run *r, size_t from, size_t to)
 {
     const pm_complaints *cs = r->cs;
     pm_placed *pl = r->pl;
     const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
     const uint64_t *line = pm_complaints_line(cs);
     const uint32_t *code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
-    for (size_t i = 0; i < pl->n; i++) {
+    for (size_t i = from; i < to; i++) {
         char reason[256];
         const char *field = NULL;
         if (pl->placement[i] == PM_PLACE_UNKNOWN_CODE) {
@@ -218,10 +205,76 @@ static int post_checks(pm_ctx *ctx, place_run *r)
         pl->counts[PM_PLACE_REJECTED]++;
         pl->district[i] = -1;
         pl->placement[i] = PM_PLACE_REJECTED;
-        r->accepted--;
-        r->rejected++;
+        r->post_rejected++;
     }
     return PM_OK;
+}
+
+/* ---- blocks ------------------------------------------------------------- */
+
+/* What place_run_read does with each block of complaints. */
+typedef struct block_job {
+    pm_ctx *ctx;
+    place_run *r;
+    place_block_fn fn;
+    void *user;
+    const char *fn_stage;
+    int threads;          /* for placing; 1 while a reader thread is busy */
+    const char *failed;   /* the stage that failed, for the message */
+} block_job;
+
+/* Complaints [from, to) are read and complete: they are placed, checked
+ * after placing and handed to the command.  A PM_E_* code. */
+static int run_block(block_job *bj, size_t from, size_t to)
+{
+    place_run *r = bj->r;
+    if (from == to)
+        return PM_OK;
+    bj->failed = "geocoding";
+    if (pm_locate_more(bj->ctx, r->loc, r->cs, bj->threads, r->pl) != PM_OK)
+        return pm_ctx_errcode(bj->ctx);
+    if (r->pl->n != to)
+        return PM_ERR(bj->ctx, PM_E_USAGE, "block %zu to %zu: %zu complaints placed", from, to,
+                      r->pl->n);
+    if (post_checks(bj->ctx, r, from, to) != PM_OK)
+        return pm_ctx_errcode(bj->ctx);
+    bj->failed = bj->fn_stage;
+    int rc = bj->fn ? bj->fn(bj->user, bj->ctx, r, from, to) : PM_OK;
+    if (rc == PM_OK)
+        bj->failed = NULL;
+    return rc;
+}
+
+static int on_block(void *user, size_t from, size_t to)
+{
+    return run_block(user, from, to);
+}
+
+/* Progress on a terminal: a count every million records. */
+static void progress(void *user, uint64_t n)
+{
+    (void)user;
+    fprintf(stderr, "\rproblemap: %llu million records read", (unsigned long long)(n / 1000000));
+}
+
+/* Reading and checking run on a thread of their own beside the one adding
+ * complaints, unless --threads 1. */
+static int read_complaints(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_format fmt,
+                           const place_opts *o, block_job *bj)
+{
+    int show = !o->quiet && isatty(2);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads ? o->threads : (int)(cores > 0 ? cores : 1);
+    pm_intake_set_threads(in, threads);
+    /* the reader thread takes a core: blocks are placed on this one */
+    bj->threads = 1;
+    pm_intake_set_block(in, o->block, on_block, bj);
+    if (show)
+        pm_intake_set_progress(in, 1000000, progress, NULL);
+    int rc = pm_intake_read_path(ctx, in, path, fmt);
+    if (show && pm_intake_counts_get(in).read >= 1000000)
+        fputc('\n', stderr);
+    return rc;
 }
 
 /* The database as the source: the connection and the current districts. */
@@ -241,10 +294,9 @@ static int open_db(pm_ctx *ctx, const place_opts *o, place_run *r)
     return EXIT_OK;
 }
 
-int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
+int place_run_open(pm_ctx *ctx, const place_opts *o, place_run *r)
 {
     int ex;
-    pm_intake *in = NULL;
     if (o->quiet)
         pm_ctx_set_log(ctx, cli_warn_log, (void *)&cli_quiet);
     if (place_from_db(o))
@@ -267,40 +319,59 @@ int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
     r->rj.also_user = o->also_reject_user;
     static const char *const rheader[] = {"line", "id", "field", "reason"};
     pm_csv_write_row(r->rj.f, ',', 4, rheader);
+    if (pm_locator_new(ctx, r->ds, o->snap_m, &r->loc))
+        return cli_fail(ctx, "building the locator");
+    pm_locator_set_brute_force(r->loc, o->brute);
+    if (!(r->pl = pm_placed_new())) {
+        fprintf(stderr, "problemap: out of memory\n");
+        return EXIT_RUN;
+    }
+    return EXIT_OK;
+}
 
+int place_run_read(pm_ctx *ctx, const place_opts *o, place_run *r, place_block_fn fn, void *user,
+                   const char *fn_stage)
+{
+    block_job bj = {.ctx = ctx, .r = r, .fn = fn, .user = user, .fn_stage = fn_stage};
+    int rc;
     if (r->db) {
         /* checked when they were loaded: every one was accepted then */
         if (pm_db_read_complaints(ctx, r->db, r->t, &r->cs))
             return cli_fail(ctx, "reading complaints from the database");
         r->ic.read = r->ic.accepted = pm_complaints_count(r->cs);
     } else {
-        if (!(r->cs = pm_complaints_new()))
-            goto oom;
+        pm_intake *in = NULL;
+        if (!(r->cs = pm_complaints_new())) {
+            fprintf(stderr, "problemap: out of memory\n");
+            return EXIT_RUN;
+        }
         if (pm_intake_new(ctx, r->t, r->m, r->cs, place_reject, &r->rj, &in))
             return cli_fail(ctx, "intake");
         pm_input_format fmt = o->format ? (pm_input_format)pm_input_format_parse(o->format) : PM_FMT_AUTO;
-        int rc = read_complaints(ctx, in, o->complaints, fmt, o);
+        rc = read_complaints(ctx, in, o->complaints, fmt, o, &bj);
         r->ic = pm_intake_counts_get(in);
         pm_intake_free(in);
+        if (rc && bj.failed)   /* a block's placing or the command's work */
+            return cli_fail(ctx, bj.failed);
         if (rc) {
             char what[4200];
             snprintf(what, sizeof what, "reading complaints %s", o->complaints);
             return cli_fail(ctx, what);
         }
     }
-    r->accepted = r->ic.accepted;
-    r->rejected = r->ic.rejected;
-    if (pm_locator_new(ctx, r->ds, o->snap_m, &r->loc))
-        return cli_fail(ctx, "building the locator");
-    pm_locator_set_brute_force(r->loc, o->brute);
-    if (pm_locate_batch(ctx, r->loc, r->cs, o->threads, &r->pl))
-        return cli_fail(ctx, "geocoding");
-    if (post_checks(ctx, r))
-        return cli_fail(ctx, "geocoding");
+    /* the rest after the last block (all of it from the database), on every core */
+    bj.threads = o->threads;
+    if ((rc = run_block(&bj, r->pl->n, pm_complaints_count(r->cs))))
+        return cli_fail(ctx, bj.failed ? bj.failed : "geocoding");
+    r->accepted = r->ic.accepted - r->post_rejected;
+    r->rejected = r->ic.rejected + r->post_rejected;
     return EXIT_OK;
-oom:
-    fprintf(stderr, "problemap: out of memory\n");
-    return EXIT_RUN;
+}
+
+int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r)
+{
+    int ex = place_run_open(ctx, o, r);
+    return ex ? ex : place_run_read(ctx, o, r, NULL, NULL, NULL);
 }
 
 int place_commit_rejects(pm_ctx *ctx, place_run *r)

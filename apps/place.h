@@ -25,6 +25,7 @@ typedef struct place_opts {
     int have_offset;
     double snap_m;           /* < 0: default */
     int threads, brute, quiet;
+    size_t block;            /* --block-size: complaints per block while reading */
     pm_reject_fn also_reject;  /* NULL, or where rejects go besides the file */
     void *also_reject_user;
 } place_opts;
@@ -32,7 +33,7 @@ typedef struct place_opts {
 /* Options every placing command takes (getopt_long entries and values). */
 enum {
     OPT_COMPLAINTS = OPT_FIRST_LOCAL, OPT_FORMAT, OPT_MAPPING, OPT_REJECTS, OPT_SNAP,
-    OPT_THREADS, OPT_BRUTE, OPT_DB, OPT_PLACE_LAST
+    OPT_THREADS, OPT_BRUTE, OPT_DB, OPT_BLOCK, OPT_PLACE_LAST
 };
 #define CLI_PLACE_OPTIONS                                                      \
     CLI_BOUNDARY_OPTIONS,                                                      \
@@ -44,9 +45,15 @@ enum {
     {"rejects", required_argument, 0, OPT_REJECTS},                            \
     {"snap-tolerance", required_argument, 0, OPT_SNAP},                        \
     {"threads", required_argument, 0, OPT_THREADS},                            \
+    {"block-size", required_argument, 0, OPT_BLOCK},                           \
     {"brute-force", no_argument, 0, OPT_BRUTE},                                \
     {"db", required_argument, 0, OPT_DB},                                      \
     {"quiet", no_argument, 0, 'q'}
+
+/* Complaints per block: placed (and aggregated) while the rest is read.
+ * Big enough that handing a block over is cheap next to its work, small
+ * enough that the reader's queue (64 batches of 4096) covers that work. */
+enum { PLACE_BLOCK_DEFAULT = 262144 };
 
 /* The help text for those options. */
 extern const char place_usage[];
@@ -82,14 +89,29 @@ typedef struct place_run {
     pm_placed *pl;
     pm_intake_counts ic;
     uint64_t accepted, rejected;
+    uint64_t post_rejected;  /* rejected after placing (swapped, unknown code) */
     pm_outfile *rof;
     place_rejects rj;
     struct pm_db *db;        /* open when place_from_db(): the source (owned) */
 } place_run;
 
 /* Runs the pipeline into r (zeroed by the caller).  Returns an exit status;
- * on failure the message is printed.  place_free() in every case. */
+ * on failure the message is printed.  place_free() in every case.  It is
+ * place_run_open() then place_run_read() with no block work. */
 int place_run_all(pm_ctx *ctx, const place_opts *o, place_run *r);
+/* Its first half: boundaries, topics, mapping, rejects file, locator. */
+int place_run_open(pm_ctx *ctx, const place_opts *o, place_run *r);
+/* Work on a block of complaints [from, to) of r->cs once they are placed
+ * and checked (r->pl holds them): PM_OK, or a PM_E_* code with the error
+ * set in ctx.  Blocks come in order, on the calling thread, while the
+ * rest of the file is still read (o->block complaints each; the last one
+ * shorter, after the read). */
+typedef int (*place_block_fn)(void *user, pm_ctx *ctx, place_run *r, size_t from, size_t to);
+/* Its second half: reads the complaints (file or database) and places
+ * them block by block; fn (may be NULL) gets each block, and its failure
+ * is reported as fn_stage ("aggregating: ...").  Returns an exit status. */
+int place_run_read(pm_ctx *ctx, const place_opts *o, place_run *r, place_block_fn fn, void *user,
+                   const char *fn_stage);
 /* Commits the rejects file (after any later rejects were added). */
 int place_commit_rejects(pm_ctx *ctx, place_run *r);
 void place_free(pm_ctx *ctx, place_run *r);

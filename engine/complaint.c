@@ -134,6 +134,7 @@ void pm_complaints_prefetch_id(const pm_complaints *cs, const char *id)
 }
 
 size_t pm_complaints_count(const pm_complaints *cs) { return cs->n; }
+size_t pm_complaints_capacity(const pm_complaints *cs) { return cs->cap; }
 const double *pm_complaints_lon(const pm_complaints *cs) { return cs->lon; }
 const double *pm_complaints_lat(const pm_complaints *cs) { return cs->lat; }
 const int64_t *pm_complaints_created(const pm_complaints *cs) { return cs->created; }

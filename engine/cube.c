@@ -538,7 +538,10 @@ typedef struct batch {
     pm_cell_store st;      /* the batch's own cells, lists sized exactly */
     pm_idset ids;          /* ids of the complaints taken (placed and outside) */
     uint32_t *map[PM_CUBE_NDICT];   /* batch dictionary index → cube's, or UNMAPPED */
-    uint32_t *cell_of;     /* complaint → batch cell, PM_NONE when not entering */
+    size_t from, to;       /* the complaints of cs taken so far */
+    uint32_t *cell_of;     /* complaint from + k → batch cell (at k), PM_NONE when not entering */
+    size_t cell_cap;       /* room in cell_of */
+    size_t map_n[PM_CUBE_NDICT];    /* entries in map[k] */
     uint32_t *dest;        /* batch cell → cube cell, PM_NONE when new (in cell_of's room) */
     uint64_t entered, outside;
 } batch;
@@ -554,17 +557,18 @@ static void batch_free(batch *b)
 
 static int placed_in(uint8_t pl) { return pl <= PM_PLACE_BY_CODE; }
 
-/* The placement must fit the batch, the districts and the topics. */
+/* The range must be placed; its placement must fit the districts and the
+ * topics. */
 static int batch_check(pm_ctx *ctx, const pm_cube *cube, const pm_complaints *cs,
-                       const pm_placed *pl)
+                       const pm_placed *pl, size_t from, size_t to)
 {
     size_t n = pm_complaints_count(cs);
-    if (!pl || pl->n != n)
-        return PM_ERR(ctx, PM_E_USAGE, "the placement has %zu complaints, the batch %zu",
-                      pl ? pl->n : 0, n);
+    if (!pl || from > to || to > n || to > pl->n)
+        return PM_ERR(ctx, PM_E_USAGE, "complaints %zu to %zu: the placement has %zu, the batch %zu",
+                      from, to, pl ? pl->n : 0, n);
     const uint16_t *topic = pm_complaints_topic(cs);
     const uint64_t *line = pm_complaints_line(cs);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < to; i++) {
         int32_t d = pl->district[i];
         if (pl->placement[i] >= PM_PLACE_N || (placed_in(pl->placement[i]) && d < 0) ||
             (d >= 0 && (size_t)d >= cube->n_districts))
@@ -596,20 +600,41 @@ static int map_dict(pm_cube *cube, batch *b, const pm_complaints *cs, int col, u
     return 0;
 }
 
-static int batch_alloc(const pm_complaints *cs, batch *b)
+/* Room in b for complaints up to to (cell_of, the id set) and for every
+ * dictionary value cs has now (the maps); -1 when out of memory.  With
+ * exact, just the room asked; else the room of the batch's columns (a
+ * batch still being read makes it once, from its file's size), at least
+ * doubling. */
+static int batch_grow(const pm_complaints *cs, batch *b, size_t to, int exact)
 {
-    size_t n = pm_complaints_count(cs);
-    pm_store_init(&b->st);
-    b->cell_of = pm_calloc(n ? n : 1, sizeof *b->cell_of);
-    if (!b->cell_of || pm_idset_reserve(&b->ids, n) != 0)
-        return -1;
+    size_t n = to - b->from;
+    if (n > b->cell_cap || !b->cell_of) {
+        size_t cap = n;
+        if (!exact) {
+            cap = pm_complaints_capacity(cs) - b->from;
+            cap = cap > 2 * b->cell_cap ? cap : 2 * b->cell_cap;
+            cap = cap > n ? cap : n;
+        }
+        cap = cap ? cap : 1;
+        uint32_t *c = pm_reallocarray(b->cell_of, cap, sizeof *c);
+        if (!c)
+            return -1;
+        b->cell_of = c;
+        b->cell_cap = cap;
+        if (pm_idset_reserve(&b->ids, cap - (b->to - b->from)) != 0)
+            return -1;
+    }
     for (int k = 0; k < PM_CUBE_NDICT; k++) {
         size_t m = pm_complaints_dict_count(cs, k);
-        b->map[k] = pm_calloc(m ? m : 1, sizeof *b->map[k]);
-        if (!b->map[k])
+        if (b->map[k] && m <= b->map_n[k])
+            continue;
+        uint32_t *mp = pm_reallocarray(b->map[k], m ? m : 1, sizeof *mp);
+        if (!mp)
             return -1;
-        for (size_t j = 0; j < m; j++)
-            b->map[k][j] = UNMAPPED;
+        for (size_t j = b->map_n[k]; j < m; j++)
+            mp[j] = UNMAPPED;
+        b->map[k] = mp;
+        b->map_n[k] = m;
     }
     return 0;
 }
@@ -678,7 +703,7 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
                        const cols *c, size_t i, const ahead *a, pm_cube_reject_fn reject,
                        void *reject_user, batch *b)
 {
-    b->cell_of[i] = PM_NONE;
+    b->cell_of[i - b->from] = PM_NONE;
     if (skipped(pl->placement[i]))
         return PM_OK;   /* rejected by the caller; never part of a cube */
     size_t slot = idset_slot(&b->ids, a->id);
@@ -715,7 +740,7 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
         cell->delays.len++;
         cell->answered_24h += delay_s(c->created[i], c->answered[i]) <= DAY_S;
     }
-    b->cell_of[i] = (uint32_t)ci;
+    b->cell_of[i - b->from] = (uint32_t)ci;
     b->entered++;
     return PM_OK;
 }
@@ -727,23 +752,25 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
  * then, AHEAD / 2 later, its cell is fetched, and AHEAD later it is
  * collected. */
 static int batch_collect(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
-                         pm_cube_reject_fn reject, void *reject_user, batch *b)
+                         size_t from, size_t to, pm_cube_reject_fn reject, void *reject_user,
+                         batch *b)
 {
-    size_t n = pm_complaints_count(cs);
+    size_t n = to - from;
     cols c = {pm_complaints_created(cs), pm_complaints_answered(cs), pm_complaints_topic(cs),
               pm_complaints_line(cs), {0}};
     for (int k = 0; k < PM_CUBE_NDICT; k++)
         c.dict[k] = pm_complaints_dict(cs, k);
-    ahead ring[AHEAD];   /* complaint i at i % AHEAD */
+    ahead ring[AHEAD];   /* complaint from + i at i % AHEAD */
     for (size_t i = 0; i < n + AHEAD; i++) {
         ahead *a = &ring[i % AHEAD];
         if (i >= AHEAD) {
-            int rc = collect_one(ctx, cube, cs, pl, &c, i - AHEAD, a, reject, reject_user, b);
+            int rc = collect_one(ctx, cube, cs, pl, &c, from + i - AHEAD, a, reject,
+                                 reject_user, b);
             if (rc)
                 return rc;
         }
         if (i < n)
-            look_ahead(cube, b, cs, pl, &c, i, a);
+            look_ahead(cube, b, cs, pl, &c, from + i, a);
         const ahead *m = &ring[(i - AHEAD / 2) % AHEAD];
         if (i >= AHEAD / 2 && i - AHEAD / 2 < n && m->keyed)
             store_prefetch_cell(&b->st, m->kh);
@@ -773,8 +800,10 @@ static int batch_fill(const pm_complaints *cs, batch *b)
         pm_store_place(&b->st, 0, &cell->delays, cell->delays.len);
         pm_store_place(&b->st, 1, &cell->opens, cell->opens.len);
     }
-    const int64_t *created = pm_complaints_created(cs), *answered = pm_complaints_answered(cs);
-    size_t n = pm_complaints_count(cs);
+    /* created, answered and cell_of from the range's first complaint on */
+    const int64_t *created = pm_complaints_created(cs) + b->from;
+    const int64_t *answered = pm_complaints_answered(cs) + b->from;
+    size_t n = b->to - b->from;
     for (size_t i = 0; i < n; i++) {
         /* cells and lists are scattered: fetch complaint i + AHEAD's cell,
          * and the list end of complaint i + AHEAD / 2 */
@@ -883,37 +912,115 @@ static void adopt(pm_cube *cube, batch *b)
 
 static int cube_is_empty(const pm_cube *cube) { return cube->st.n == 0 && cube->ids.n == 0; }
 
-int pm_cube_add(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
-                pm_cube_reject_fn reject, void *reject_user, uint64_t *added)
+struct pm_cube_adder {
+    pm_cube *cube;
+    const pm_complaints *cs;
+    batch b;
+    int failed;          /* a take failed: the adder can only be freed */
+};
+
+int pm_cube_adder_new(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, size_t from,
+                      pm_cube_adder **out)
+{
+    *out = NULL;
+    if (from > pm_complaints_count(cs))
+        return PM_ERR(ctx, PM_E_USAGE, "adding from complaint %zu of a batch of %zu", from,
+                      pm_complaints_count(cs));
+    pm_cube_adder *a = pm_calloc(1, sizeof *a);
+    if (!a)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding to the cube");
+    a->cube = cube;
+    a->cs = cs;
+    a->b.from = a->b.to = from;
+    pm_store_init(&a->b.st);
+    *out = a;
+    return PM_OK;
+}
+
+void pm_cube_adder_free(pm_cube_adder *a)
+{
+    if (!a)
+        return;
+    batch_free(&a->b);
+    pm_free(a);
+}
+
+static int adder_take(pm_ctx *ctx, pm_cube_adder *a, const pm_placed *pl, size_t to,
+                      pm_cube_reject_fn reject, void *reject_user, int exact)
+{
+    batch *b = &a->b;
+    if (a->failed)
+        return PM_ERR(ctx, PM_E_USAGE, "an earlier block failed to enter the cube");
+    int rc = to < b->to ? PM_ERR(ctx, PM_E_USAGE, "complaints up to %zu were taken, not %zu",
+                                 b->to, to)
+                        : batch_check(ctx, a->cube, a->cs, pl, b->to, to);
+    if (rc == PM_OK && batch_grow(a->cs, b, to, exact) != 0)
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory adding %zu complaints to the cube",
+                    to - b->from);
+    if (rc == PM_OK)
+        rc = batch_collect(ctx, a->cube, a->cs, pl, b->to, to, reject, reject_user, b);
+    if (rc != PM_OK) {
+        a->failed = 1;
+        return rc;
+    }
+    b->to = to;
+    return PM_OK;
+}
+
+int pm_cube_adder_take(pm_ctx *ctx, pm_cube_adder *a, const pm_placed *pl, size_t to,
+                       pm_cube_reject_fn reject, void *reject_user)
+{
+    return adder_take(ctx, a, pl, to, reject, reject_user, 0);
+}
+
+int pm_cube_adder_finish(pm_ctx *ctx, pm_cube_adder *a, uint64_t *added)
 {
     if (added)
         *added = 0;
-    int rc = batch_check(ctx, cube, cs, pl);
-    if (rc != PM_OK)
-        return rc;
-    batch b = {0};
-    if (batch_alloc(cs, &b) != 0) {
-        batch_free(&b);
-        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding %zu complaints to the cube",
-                      pm_complaints_count(cs));
-    }
-    rc = batch_collect(ctx, cube, cs, pl, reject, reject_user, &b);
-    if (rc == PM_OK && batch_fill(cs, &b) != 0)
+    batch *b = &a->b;
+    pm_cube *cube = a->cube;
+    if (a->failed)
+        return PM_ERR(ctx, PM_E_USAGE, "an earlier block failed to enter the cube");
+    a->failed = 1;   /* finished: nothing more to take */
+    int rc = PM_OK;
+    if (pm_idset_reserve(&b->ids, 0) != 0 || batch_fill(a->cs, b) != 0)
         rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory adding %zu complaints to the cube",
-                    pm_complaints_count(cs));
+                    b->to - b->from);
     int empty = cube_is_empty(cube);
     if (rc == PM_OK && !empty)
-        rc = merge_reserve(ctx, cube, &b);
+        rc = merge_reserve(ctx, cube, b);
     if (rc == PM_OK) {
         if (empty)
-            adopt(cube, &b);
+            adopt(cube, b);
         else
-            merge_commit(cube, &b);
+            merge_commit(cube, b);
         if (added)
-            *added = b.entered;
+            *added = b->entered;
     }
-    batch_free(&b);
     return rc;
+}
+
+int pm_cube_add_range(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
+                      size_t from, size_t to, pm_cube_reject_fn reject, void *reject_user,
+                      uint64_t *added)
+{
+    if (added)
+        *added = 0;
+    pm_cube_adder *a;
+    int rc = pm_cube_adder_new(ctx, cube, cs, from, &a);
+    if (rc == PM_OK)
+        rc = adder_take(ctx, a, pl, to, reject, reject_user, 1);
+    if (rc == PM_OK)
+        rc = pm_cube_adder_finish(ctx, a, added);
+    pm_cube_adder_free(a);
+    return rc;
+}
+
+int pm_cube_add(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
+                pm_cube_reject_fn reject, void *reject_user, uint64_t *added)
+{
+    return pm_cube_add_range(ctx, cube, cs, pl, 0, pm_complaints_count(cs), reject, reject_user,
+                             added);
 }
 
 /* ---- queries ------------------------------------------------------------ */

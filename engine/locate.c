@@ -997,6 +997,7 @@ typedef struct batch {
     const pm_complaints *cs;
     const int32_t *by_code;     /* district of each district-code dictionary entry */
     pm_placed *out;
+    size_t from, to;            /* the complaints to place */
     size_t n_chunks;
     atomic_size_t next;         /* next chunk to take */
     atomic_size_t stop;         /* lowest chunk that failed; SIZE_MAX: none */
@@ -1047,13 +1048,13 @@ static void *work(void *arg)
 {
     worker *w = arg;
     batch *b = w->b;
-    size_t n = pm_complaints_count(b->cs);
     for (;;) {
         size_t c = atomic_fetch_add(&b->next, 1);
         if (c >= b->n_chunks || c > atomic_load(&b->stop))
             break;
-        size_t end = (c + 1) * BATCH_CHUNK < n ? (c + 1) * BATCH_CHUNK : n;
-        for (size_t i = c * BATCH_CHUNK; i < end; i++)
+        size_t start = b->from + c * BATCH_CHUNK;
+        size_t end = b->to - start > BATCH_CHUNK ? start + BATCH_CHUNK : b->to;
+        for (size_t i = start; i < end; i++)
             if (place_one(w->ctx, b, i)) {
                 w->err_chunk = c;
                 stop_at(b, c);
@@ -1074,20 +1075,26 @@ static int32_t *code_table(const pm_locator *loc, const pm_complaints *cs)
     return t;
 }
 
-static pm_placed *placed_new(size_t n)
+pm_placed *pm_placed_new(void) { return pm_calloc(1, sizeof(pm_placed)); }
+
+/* Room for n complaints in p's arrays; 0, or -1 when out of memory (p
+ * unchanged then, but for arrays that already grew). */
+static int placed_reserve(pm_placed *p, size_t n)
 {
-    pm_placed *p = pm_calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->n = n;
-    p->district = pm_calloc(n, sizeof *p->district);
-    p->placement = pm_calloc(n, sizeof *p->placement);
-    p->snap_m = pm_calloc(n, sizeof *p->snap_m);
-    if (!p->district || !p->placement || !p->snap_m) {
-        pm_placed_free(p);
-        return NULL;
-    }
-    return p;
+    if (n <= p->cap)
+        return 0;
+    int32_t *d = pm_realloc(p->district, n * sizeof *d);
+    if (d)
+        p->district = d;
+    uint8_t *pl = d ? pm_realloc(p->placement, n * sizeof *pl) : NULL;
+    if (pl)
+        p->placement = pl;
+    float *m = pl ? pm_realloc(p->snap_m, n * sizeof *m) : NULL;
+    if (!m)
+        return -1;
+    p->snap_m = m;
+    p->cap = n;
+    return 0;
 }
 
 void pm_placed_free(pm_placed *p)
@@ -1134,19 +1141,32 @@ static size_t thread_count(int n_threads, size_t n_chunks)
     return nt ? nt : 1;
 }
 
-int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
-                    int n_threads, pm_placed **out)
+int pm_locate_more(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs, int n_threads,
+                   pm_placed *p)
 {
-    *out = NULL;
     if (n_threads < 0)
         return PM_ERR(ctx, PM_E_USAGE, "thread count %d is negative", n_threads);
-    size_t n = pm_complaints_count(cs);
-    batch b = {.loc = loc, .cs = cs, .n_chunks = (n + BATCH_CHUNK - 1) / BATCH_CHUNK};
+    size_t from = p->n, to = pm_complaints_count(cs);
+    if (from > to)
+        return PM_ERR(ctx, PM_E_USAGE, "the placement holds %zu complaints, the batch only %zu",
+                      from, to);
+    if (to > p->cap) {
+        /* the room of the batch's columns (made once when the intake could
+         * tell the file's size), else doubling */
+        size_t want = pm_complaints_capacity(cs);
+        want = want > 2 * p->cap ? want : 2 * p->cap;
+        want = want > to ? want : to;
+        if (placed_reserve(p, want) != 0 && placed_reserve(p, to) != 0)
+            return PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints", to);
+    }
+    if (from == to)
+        return PM_OK;
+    batch b = {.loc = loc, .cs = cs, .from = from, .to = to,
+               .n_chunks = (to - from + BATCH_CHUNK - 1) / BATCH_CHUNK};
     atomic_init(&b.next, 0);
     atomic_init(&b.stop, SIZE_MAX);
     size_t nw = thread_count(n_threads, b.n_chunks);
     int32_t *by_code = code_table(loc, cs);
-    pm_placed *p = placed_new(n);
     worker *w = pm_calloc(nw, sizeof *w);
     int rc = PM_OK;
     for (size_t k = 0; w && k < nw; k++) {
@@ -1156,8 +1176,8 @@ int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
         if (!w[k].ctx)
             rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory creating a thread context");
     }
-    if (!by_code || !p || !w)
-        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints", n);
+    if (!by_code || !w)
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints", to - from);
     if (!rc) {
         b.by_code = by_code;
         b.out = p;
@@ -1170,12 +1190,27 @@ int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
         pm_ctx_free(w[k].ctx);
     pm_free(w);
     pm_free(by_code);
+    if (rc)
+        return rc;
+    for (size_t i = from; i < to; i++)
+        p->counts[p->placement[i]]++;
+    p->n = to;
+    return PM_OK;
+}
+
+int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
+                    int n_threads, pm_placed **out)
+{
+    *out = NULL;
+    pm_placed *p = pm_placed_new();
+    if (!p)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints",
+                      pm_complaints_count(cs));
+    int rc = pm_locate_more(ctx, loc, cs, n_threads, p);
     if (rc) {
         pm_placed_free(p);
         return rc;
     }
-    for (size_t i = 0; i < n; i++)
-        p->counts[p->placement[i]]++;
     *out = p;
     return PM_OK;
 }

@@ -62,6 +62,8 @@ int pm_complaints_reserve(pm_ctx *ctx, pm_complaints *cs, size_t n);
 void pm_complaints_prefetch_id(const pm_complaints *cs, const char *id);
 
 size_t pm_complaints_count(const pm_complaints *cs);
+/* How many complaints the columns have room for (≥ the count). */
+size_t pm_complaints_capacity(const pm_complaints *cs);
 
 /* Column access (borrowed arrays of pm_complaints_count() elements). */
 const double *pm_complaints_lon(const pm_complaints *cs);

@@ -86,6 +86,28 @@ typedef int (*pm_cube_reject_fn)(void *user, uint64_t line, const char *id, cons
  * not fit cs, the districts or the topics. */
 int pm_cube_add(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
                 pm_cube_reject_fn reject, void *reject_user, uint64_t *added);
+/* The same for complaints [from, to) of cs only (pl must hold them).
+ * PM_E_USAGE when the range is not within cs and pl. */
+int pm_cube_add_range(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const pm_placed *pl,
+                      size_t from, size_t to, pm_cube_reject_fn reject, void *reject_user,
+                      uint64_t *added);
+
+/* Adding a batch that is still being read, block by block, so that most
+ * of the work is done while the rest is read: _new() starts at complaint
+ * from of cs; each _take() looks at the complaints up to to (duplicates
+ * and dates are rejected then, in order, through reject; pl must hold
+ * them); _finish() puts them all into the cube at once.  The cube is
+ * untouched until _finish() (but for strings its dictionaries gain) and
+ * ends as one pm_cube_add_range(from, to) would leave it, with the same
+ * rejects; after a failed _take() only _free() is left.  cs may grow between takes (its first complaints do
+ * not change); the cube must not change until _finish(). */
+typedef struct pm_cube_adder pm_cube_adder;
+int pm_cube_adder_new(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, size_t from,
+                      pm_cube_adder **out);
+int pm_cube_adder_take(pm_ctx *ctx, pm_cube_adder *a, const pm_placed *pl, size_t to,
+                       pm_cube_reject_fn reject, void *reject_user);
+int pm_cube_adder_finish(pm_ctx *ctx, pm_cube_adder *a, uint64_t *added);
+void pm_cube_adder_free(pm_cube_adder *a);
 
 uint64_t pm_cube_total(const pm_cube *cube);     /* complaints in cells */
 uint64_t pm_cube_outside(const pm_cube *cube);   /* outside, counted only */

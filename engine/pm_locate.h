@@ -88,13 +88,15 @@ void pm_locator_raster_info(const pm_locator *loc, pm_raster_info *info);
 int pm_locate_point(pm_ctx *ctx, const pm_locator *loc, double lon, double lat,
                     int32_t *district, pm_placement *placement, double *dist_m);
 
-/* The result of placing a whole batch: arrays of pm_complaints_count(). */
+/* The result of placing a batch: arrays of n, the first n complaints of
+ * the batch (all of them after pm_locate_batch()). */
 typedef struct pm_placed {
     size_t n;
     int32_t *district;       /* index into ds, -1 when none */
     uint8_t *placement;      /* pm_placement */
     float *snap_m;           /* snap distance in metres, 0 unless snapped */
-    size_t counts[PM_PLACE_N];
+    size_t counts[PM_PLACE_N];   /* of the n */
+    size_t cap;              /* room in the arrays */
 } pm_placed;
 
 /* Places every complaint of cs, on n_threads threads (0: all cores).  The
@@ -104,6 +106,17 @@ typedef struct pm_placed {
  * failing complaint in input order; PM_E_USAGE for n_threads < 0. */
 int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
                     int n_threads, pm_placed **out);
+/* An empty placement (n = 0), for pm_locate_more(); NULL when out of
+ * memory.  Free with pm_placed_free(). */
+pm_placed *pm_placed_new(void);
+/* Places the complaints of cs that p does not hold yet, [p->n, count),
+ * and appends them to p (its arrays grow; counts add up): a batch that is
+ * still being read is placed block by block, with the same result as
+ * pm_locate_batch() at the end.  On error p is as before (its arrays may
+ * have grown) and the message names the first failing complaint;
+ * PM_E_USAGE for n_threads < 0 or when p holds more than cs. */
+int pm_locate_more(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs, int n_threads,
+                   pm_placed *p);
 void pm_placed_free(pm_placed *p);
 
 #endif

@@ -106,6 +106,10 @@ struct pm_intake {
     uint64_t progress_every;
     void (*progress)(void *user, uint64_t n);
     void *progress_user;
+    size_t block_every;    /* pm_intake_set_block */
+    pm_intake_block_fn block;
+    void *block_user;
+    size_t block_from;     /* complaints before this were handed to block */
 };
 
 /* ---- small string helpers ------------------------------------------------ */
@@ -804,6 +808,12 @@ static int commit_complaint(pm_intake *in, const pm_complaint *c)
         return rc;
     in->counts.read++;
     in->counts.accepted++;
+    size_t n = pm_complaints_count(in->cs);
+    if (in->block && n - in->block_from >= in->block_every) {
+        size_t from = in->block_from;
+        in->block_from = n;
+        return in->block(in->block_user, from, n);
+    }
     return PM_OK;
 }
 
@@ -879,6 +889,14 @@ int pm_intake_new(pm_ctx *ctx, const pm_topics *t, const pm_mapping *m, pm_compl
 }
 
 const pm_record_sink *pm_intake_sink(pm_intake *in) { return &in->sink; }
+
+void pm_intake_set_block(pm_intake *in, size_t every, pm_intake_block_fn fn, void *user)
+{
+    in->block_every = every ? every : 1;
+    in->block = fn;
+    in->block_user = user;
+    in->block_from = pm_complaints_count(in->cs);
+}
 pm_intake_counts pm_intake_counts_get(const pm_intake *in) { return in->counts; }
 
 void pm_intake_set_threads(pm_intake *in, int threads) { in->threads = threads; }
@@ -897,7 +915,7 @@ void pm_intake_set_progress(pm_intake *in, uint64_t every, void (*fn)(void *user
  * caller's thread adds them in input order.  A batch item is a checked
  * complaint or a reject, with its strings in the batch's text. */
 
-enum { BATCH_ITEMS = 4096, QUEUE_DEPTH = 4 };
+enum { BATCH_ITEMS = 4096, QUEUE_DEPTH = 64 };
 #define NO_STR UINT32_MAX
 
 typedef struct item {

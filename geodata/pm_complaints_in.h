@@ -92,6 +92,16 @@ void pm_intake_set_threads(pm_intake *in, int threads);
  * the records read reach a multiple of every (progress on a terminal). */
 void pm_intake_set_progress(pm_intake *in, uint64_t every, void (*fn)(void *user, uint64_t n),
                             void *user);
+/* Blocks of complaints for work that can start while the rest is read
+ * (placing, aggregating).  From now on, each time every more complaints
+ * have been accepted into the batch since the last block, fn(user, from,
+ * to) is called on the adding thread: complaints [from, to) of the batch
+ * are complete and will not change (the columns may still move as the
+ * batch grows: take pointers afresh).  The rest, fewer than every, is the
+ * caller's once the read is over.  A nonzero return stops the read, which
+ * returns it (fn sets the error in the intake's context).  fn NULL: off. */
+typedef int (*pm_intake_block_fn)(void *user, size_t from, size_t to);
+void pm_intake_set_block(pm_intake *in, size_t every, pm_intake_block_fn fn, void *user);
 
 /* Parses an ISO 8601 timestamp ("2024-03-01T12:00:00+07:00", "...Z",
  * "2024-03-01 12:00:00", "2024-03-01T12:00", "2024-03-01"; fractional

@@ -146,6 +146,24 @@ dup = [r for r in again if r["reason"] == "duplicate id (already in the cube)"]
 assert len(again) == n, (len(again), n)          # every record rejected once
 assert len(dup) == n - len(first), (len(dup), n, len(first))
 PY
+# blocks: complaints are placed (and aggregated) block by block while the rest is read;
+# blocks of 7 give the same placements, table, snapshot and rejects as one block (only the
+# rejects' order may differ: those found after placing come when their block is done)
+cp "$C/all.pmc" "$C/again-blk.pmc"
+"$BIN" geocode -q $B --complaints "$T/gen.csv" --output "$T/pk.csv" --rejects "$T/rk.csv" \
+    --block-size 7 2>"$T/why" &&
+"$BIN" cube -q $B --complaints "$T/gen.csv" --cube "$C/blk.pmc" --rejects "$C/rblk.csv" \
+    --csv "$C/blk.csv" --block-size 7 2>>"$T/why" &&
+"$BIN" cube -q $B --complaints "$T/gen.csv" --cube "$C/again-blk.pmc" --rejects "$C/again-blk.csv" \
+    --block-size 7 2>>"$T/why" &&
+cmp "$T/p1.csv" "$T/pk.csv" >>"$T/why" 2>&1 && cmp "$C/blk.pmc" "$C/all.pmc" >>"$T/why" 2>&1 &&
+cmp "$C/blk.csv" "$C/all.csv" >>"$T/why" 2>&1 && cmp "$C/again-blk.pmc" "$C/all.pmc" >>"$T/why" 2>&1 &&
+[ "$(sort "$T/r1.csv" | cksum)" = "$(sort "$T/rk.csv" | cksum)" ] &&
+[ "$(sort "$C/rall.csv" | cksum)" = "$(sort "$C/rblk.csv" | cksum)" ] &&
+[ "$(sort "$C/again.csv" | cksum)" = "$(sort "$C/again-blk.csv" | cksum)" ] &&
+! cmp -s "$T/r1.csv" "$T/rk.csv" &&
+    ok "blocks of 7 while reading = one block: placements, cube, table, rejects (re-adding too)" ||
+    bad "--block-size 7" "$T/why"
 "$BIN" export -q $B --cube "$C/all.pmc" --csv "$C/exported.csv" 2>"$T/why" && cmp "$C/all.csv" "$C/exported.csv" >>"$T/why" 2>&1 &&
     ok "export: a snapshot's table = the one written when it was built" || bad "export" "$T/why"
 "$BIN" export -q $B --cube "$C/all.pmc" --report "$C/report.png" --report "$C/report.pdf" \

@@ -1252,6 +1252,141 @@ static int on_any_reject(void *user, uint64_t line, const char *id, const char *
     return 0;
 }
 
+/* Every reject's line and reason, in order. */
+typedef struct reject_log {
+    uint64_t line[N_RANDOM];
+    char reason[N_RANDOM][48];
+    size_t n;
+} reject_log;
+
+static int log_reject(void *user, uint64_t line, const char *id, const char *field,
+                      const char *reason)
+{
+    reject_log *r = user;
+    (void)id;
+    (void)field;
+    assert_true(r->n < N_RANDOM);
+    r->line[r->n] = line;
+    snprintf(r->reason[r->n++], sizeof r->reason[0], "%s", reason);
+    return 0;
+}
+
+/* Complaints added to a batch that grows, and taken block by block while
+ * it does (as 'problemap cube' does while reading), end in the same cube
+ * as one add of the whole batch, with the same rejects in the same order:
+ * into an empty cube and into one that already holds some of the ids. */
+static void adder_blocks_equal_one_add(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(21, 1, N_RANDOM);
+    s[N_RANDOM / 2].created = INT64_C(1) << 60;   /* a period beyond 32 bits: rejected */
+    batch all = make_batch(w.ctx, s, N_RANDOM);
+    static const size_t blocks[] = {1, 2, 7, 97, 500, 1000, 0};   /* then the rest */
+    for (int held = 0; held < 2; held++) {
+        pm_cube *one = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
+        pm_cube *blk = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
+        if (held) {   /* every third complaint is already in both */
+            for (size_t i = 0; i < N_RANDOM; i += 3) {
+                add_specs(&w, one, s + i, 1);
+                add_specs(&w, blk, s + i, 1);
+            }
+        }
+        static reject_log want, got;
+        memset(&want, 0, sizeof want);
+        memset(&got, 0, sizeof got);
+        uint64_t added_one = 0, added_blk = 0;
+        assert_int_equal(pm_cube_add(w.ctx, one, all.cs, all.pl, log_reject, &want, &added_one),
+                         PM_OK);
+
+        /* the growing batch: complaints and placements appended block by block */
+        pm_complaints *cs = pm_complaints_new();
+        pm_cube_adder *a;
+        assert_int_equal(pm_cube_adder_new(w.ctx, blk, cs, 0, &a), PM_OK);
+        pm_placed pl = *all.pl;   /* borrows all's arrays: pl.n says how many are there */
+        size_t to = 0;
+        for (size_t k = 0; to < N_RANDOM; k++) {
+            size_t len = blocks[k] ? blocks[k] : N_RANDOM;
+            size_t end = to + len < N_RANDOM ? to + len : N_RANDOM;
+            for (; to < end; to++) {
+                pm_complaint c = {.id = s[to].id, .created_at = s[to].created,
+                                  .answered_at = s[to].answered, .lon = NAN, .lat = NAN,
+                                  .topic = s[to].topic, .source = s[to].source,
+                                  .status = s[to].status, .executor = s[to].executor,
+                                  .line = to + 2};
+                assert_int_equal(pm_complaints_add(w.ctx, cs, &c), PM_OK);
+            }
+            pl.n = to;
+            assert_int_equal(pm_cube_adder_take(w.ctx, a, &pl, to, log_reject, &got), PM_OK);
+            /* nothing enters the cube before the end */
+            assert_int_equal(pm_cube_total(blk), held ? pm_cube_total(one) - added_one : 0);
+        }
+        assert_int_equal(pm_cube_adder_finish(w.ctx, a, &added_blk), PM_OK);
+        pm_cube_adder_free(a);
+        assert_int_equal(added_blk, added_one);
+        assert_true(added_one > 0);
+        assert_int_equal(got.n, want.n);
+        assert_true(want.n > (held ? N_RANDOM / 4 : 0));
+        for (size_t i = 0; i < want.n; i++) {
+            assert_int_equal(got.line[i], want.line[i]);
+            assert_string_equal(got.reason[i], want.reason[i]);
+        }
+        assert_cubes_query_equal(&w, blk, one);
+        char p1[128], p2[128];
+        assert_int_equal(pm_cube_write(w.ctx, blk, world_path(&w, "blk.cube", p1)), PM_OK);
+        assert_int_equal(pm_cube_write(w.ctx, one, world_path(&w, "one.cube", p2)), PM_OK);
+        assert_files_equal(p1, p2);
+        pm_complaints_free(cs);
+        pm_cube_free(one);
+        pm_cube_free(blk);
+    }
+    batch_free(&all);
+    free(s);
+    world_close(&w);
+}
+
+/* Takes must go forward and stay within the batch and its placement; after
+ * a failed one the adder only frees, and the cube never changed. */
+static void adder_refuses_bad_takes(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(22, 1, 100);
+    batch b = make_batch(w.ctx, s, 100);
+    pm_cube *c = cube_new(&w, PM_PERIOD_DAY, 0);
+    pm_cube_adder *a;
+    assert_int_equal(pm_cube_adder_new(w.ctx, c, b.cs, 101, &a), PM_E_USAGE);
+    assert_null(a);
+    assert_int_equal(pm_cube_adder_new(w.ctx, c, b.cs, 10, &a), PM_OK);
+    pm_placed pl = *b.pl;
+    pl.n = 50;
+    assert_int_equal(pm_cube_adder_take(w.ctx, a, &pl, 40, NULL, NULL), PM_OK);
+    assert_int_equal(pm_cube_adder_take(w.ctx, a, &pl, 60, NULL, NULL), PM_E_USAGE);  /* unplaced */
+    assert_int_equal(pm_cube_adder_take(w.ctx, a, &pl, 50, NULL, NULL), PM_E_USAGE);  /* failed before */
+    assert_int_equal(pm_cube_adder_finish(w.ctx, a, NULL), PM_E_USAGE);
+    pm_cube_adder_free(a);
+    assert_int_equal(pm_cube_adder_new(w.ctx, c, b.cs, 10, &a), PM_OK);
+    assert_int_equal(pm_cube_adder_take(w.ctx, a, &pl, 40, NULL, NULL), PM_OK);
+    assert_int_equal(pm_cube_adder_take(w.ctx, a, &pl, 39, NULL, NULL), PM_E_USAGE);  /* backwards */
+    pm_cube_adder_free(a);
+    assert_int_equal(pm_cube_total(c), 0);
+    assert_int_equal(pm_cube_cells(c), 0);
+    /* a range: complaints 10 to 40 only */
+    uint64_t added = 0;
+    assert_int_equal(pm_cube_add_range(w.ctx, c, b.cs, b.pl, 10, 40, NULL, NULL, &added), PM_OK);
+    size_t want = 0;
+    for (size_t i = 10; i < 40; i++)
+        want += s[i].placement <= PM_PLACE_BY_CODE;
+    assert_int_equal(added, want);
+    assert_int_equal(pm_cube_total(c), want);
+    pm_cube_free(c);
+    batch_free(&b);
+    free(s);
+    world_close(&w);
+}
+
 static void readding_a_batch_changes_nothing(void **state)
 {
     (void)state;
@@ -1844,6 +1979,62 @@ static void add_survives_alloc_failures(void **state)
     world_close(&w);
 }
 
+/* The adder taking blocks of 37 under every allocation failure (in a
+ * take or in the finish): the cube is as before, and adding again gives
+ * the cube made without failures, byte for byte. */
+static void adder_survives_alloc_failures(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(14, 1, 300);
+    batch a = make_batch(w.ctx, s, 100), b = make_batch(w.ctx, s + 100, 200);
+    char ref[128], p[128];
+    pm_cube *want = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
+    assert_int_equal(pm_cube_add(w.ctx, want, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
+    assert_int_equal(pm_cube_add(w.ctx, want, b.cs, b.pl, NULL, NULL, NULL), PM_OK);
+    assert_int_equal(pm_cube_write(w.ctx, want, world_path(&w, "a.cube", ref)), PM_OK);
+    int failures = 0;
+    for (long n = 1;; n++) {
+        pm_cube *c = cube_new(&w, PM_PERIOD_DAY, IRKUTSK);
+        assert_int_equal(pm_cube_add(w.ctx, c, a.cs, a.pl, NULL, NULL, NULL), PM_OK);
+        uint64_t total = pm_cube_total(c);
+        size_t cells = pm_cube_cells(c);
+        uint64_t added = 99;
+        pm_alloc_fail_at(n);
+        pm_cube_adder *ad = NULL;
+        int rc = pm_cube_adder_new(w.ctx, c, b.cs, 0, &ad);
+        for (size_t to = 37; rc == PM_OK; to += 37) {
+            rc = pm_cube_adder_take(w.ctx, ad, b.pl, to < 200 ? to : 200, NULL, NULL);
+            if (to >= 200)
+                break;
+        }
+        if (rc == PM_OK)
+            rc = pm_cube_adder_finish(w.ctx, ad, &added);
+        pm_cube_adder_free(ad);
+        long made = pm_alloc_count();
+        pm_alloc_fail_at(0);
+        if (rc != PM_OK) {
+            failures++;
+            assert_int_equal(rc, PM_E_NOMEM);
+            assert_int_equal(pm_cube_total(c), total);
+            assert_int_equal(pm_cube_cells(c), cells);
+            assert_int_equal(pm_cube_add(w.ctx, c, b.cs, b.pl, NULL, NULL, NULL), PM_OK);
+        }
+        assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "b.cube", p)), PM_OK);
+        assert_files_equal(ref, p);
+        pm_cube_free(c);
+        if (rc == PM_OK && n > made)
+            break;
+    }
+    assert_true(failures >= 5);
+    batch_free(&a);
+    batch_free(&b);
+    free(s);
+    pm_cube_free(want);
+    world_close(&w);
+}
+
 /* The same for the first add into an empty cube (the adopting path): a
  * failure leaves it empty. */
 static void first_add_survives_alloc_failures(void **state)
@@ -1983,6 +2174,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(district_rating_uses_min_sample),
         cmocka_unit_test(rank_ties_go_to_the_lower_key),
         cmocka_unit_test(incremental_equals_full),
+        cmocka_unit_test(adder_blocks_equal_one_add),
+        cmocka_unit_test(adder_refuses_bad_takes),
         cmocka_unit_test(many_small_batches_equal_one),
         cmocka_unit_test(readding_a_batch_changes_nothing),
         cmocka_unit_test(adopting_then_merging_equals_chunks),
@@ -1997,6 +2190,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(new_survives_alloc_failures),
         cmocka_unit_test(add_survives_alloc_failures),
         cmocka_unit_test(first_add_survives_alloc_failures),
+        cmocka_unit_test(adder_survives_alloc_failures),
         cmocka_unit_test(query_survives_alloc_failures),
         cmocka_unit_test(write_and_read_survive_alloc_failures),
     };

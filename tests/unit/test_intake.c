@@ -1204,6 +1204,62 @@ static void test_threaded_read_survives_every_allocation_failure(void **state)
 /* The intake looks a CSV file's columns up once (the reader says the keys
  * stay the same); a second file through the same sink, with its columns in
  * another order, is looked up afresh. */
+/* What the block callback saw. */
+typedef struct block_seen {
+    const pm_complaints *cs;
+    size_t calls, next;   /* next: where the next block must start */
+    int bad;              /* a block out of order, or not complete when handed over */
+    size_t fail_on;       /* return PM_E_IO on this call (1-based), 0: never */
+} block_seen;
+
+static int on_block(void *user, size_t from, size_t to)
+{
+    block_seen *b = user;
+    b->calls++;
+    if (from != b->next || to - from != 1000 || pm_complaints_count(b->cs) != to)
+        b->bad = 1;
+    b->next = to;
+    return b->calls == b->fail_on ? PM_E_IO : PM_OK;
+}
+
+/* Blocks come in order, each of the size asked and complete, on one thread
+ * and on two; the rest (fewer than a block) is left to the caller; a
+ * failing callback stops the read with its code. */
+static void test_blocks_are_handed_over_while_reading(void **state)
+{
+    fx *f = *state;
+    char path[64];
+    temp_path(path, sizeof path);
+    write_mixed_csv(path, 30000);
+    for (int threads = 1; threads <= 2; threads++) {
+        for (int fail = 0; fail < 2; fail++) {
+            pm_complaints *cs = pm_complaints_new();
+            pm_intake *in = NULL;
+            reject_trace tr = {0};
+            assert_int_equal(pm_intake_new(f->ctx, f->t, f->m, cs, trace_reject, &tr, &in),
+                             PM_OK);
+            pm_intake_set_threads(in, threads);
+            block_seen b = {.cs = cs, .fail_on = fail ? 5 : 0};
+            pm_intake_set_block(in, 1000, on_block, &b);
+            int rc = pm_intake_read_path(f->ctx, in, path, PM_FMT_AUTO);
+            assert_false(b.bad);
+            if (fail) {
+                assert_int_equal(rc, PM_E_IO);
+                assert_int_equal(b.calls, 5);
+            } else {
+                assert_int_equal(rc, PM_OK);
+                size_t n = pm_complaints_count(cs);
+                assert_true(n > 25000);
+                assert_int_equal(b.calls, n / 1000);
+                assert_int_equal(b.next, n / 1000 * 1000);
+            }
+            pm_intake_free(in);
+            pm_complaints_free(cs);
+        }
+    }
+    unlink(path);
+}
+
 static void test_columns_are_looked_up_again_for_each_file(void **state)
 {
     fx *f = *state;
@@ -1241,6 +1297,7 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         T(test_columns_are_looked_up_again_for_each_file),
+        T(test_blocks_are_handed_over_while_reading),
         T(test_threaded_read_equals_one_thread),
         T(test_threaded_read_ndjson_equals_one_thread),
         T(test_threaded_read_stops_where_one_thread_stops),

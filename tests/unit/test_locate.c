@@ -780,6 +780,56 @@ static void batch_does_not_depend_on_thread_count(void **state)
     scene_close(&s);
 }
 
+/* A batch that grows while it is placed (as 'problemap' places blocks
+ * while reading): pm_locate_more() block by block, on one thread or two,
+ * ends as pm_locate_batch() of the whole; district codes first seen in a
+ * later block are found too. */
+static void placing_block_by_block_equals_the_batch(void **state)
+{
+    (void)state;
+    scene s;
+    random_open(&s, 777);
+    size_t n = 20000;
+    pm_complaints *all = random_complaints(s.ctx, n);
+    pm_placed *want = NULL;
+    assert_int_equal(pm_locate_batch(s.ctx, s.loc, all, 2, &want), PM_OK);
+    static const size_t blocks[] = {1, 3, 96, 4000, 0};   /* then the rest */
+    for (int threads = 1; threads <= 2; threads++) {
+        pm_complaints *cs = pm_complaints_new();
+        pm_placed *p = pm_placed_new();
+        assert_non_null(cs);
+        assert_non_null(p);
+        const double *lon = pm_complaints_lon(all), *lat = pm_complaints_lat(all);
+        const uint32_t *code = pm_complaints_dict(all, PM_DICT_DISTRICT_CODE);
+        size_t to = 0;
+        for (size_t k = 0; to < n; k++) {
+            size_t end = blocks[k] && to + blocks[k] < n ? to + blocks[k] : n;
+            for (; to < end; to++)
+                add_complaint(s.ctx, cs, to, lon[to], lat[to],
+                              code[to] == PM_NONE
+                                  ? NULL
+                                  : pm_complaints_dict_str(all, PM_DICT_DISTRICT_CODE, code[to]));
+            assert_int_equal(pm_locate_more(s.ctx, s.loc, cs, threads, p), PM_OK);
+            assert_int_equal(p->n, to);
+            assert_true(p->cap >= to);
+        }
+        assert_int_equal(pm_locate_more(s.ctx, s.loc, cs, threads, p), PM_OK);   /* nothing new */
+        assert_placed_equal(p, want);
+        /* a placement holding more than the batch is refused, and kept */
+        pm_complaints *fewer = pm_complaints_new();
+        add_complaint(s.ctx, fewer, 0, lon[1], lat[1], NULL);
+        assert_int_equal(pm_locate_more(s.ctx, s.loc, fewer, threads, p), PM_E_USAGE);
+        assert_int_equal(pm_locate_more(s.ctx, s.loc, cs, -1, p), PM_E_USAGE);
+        assert_placed_equal(p, want);
+        pm_complaints_free(fewer);
+        pm_placed_free(p);
+        pm_complaints_free(cs);
+    }
+    pm_placed_free(want);
+    pm_complaints_free(all);
+    scene_close(&s);
+}
+
 static void brute_force_batch_agrees_on_threads(void **state)
 {
     (void)state;
@@ -1414,6 +1464,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(no_coordinates_placed_by_code),
         cmocka_unit_test(brute_force_agrees_with_index),
         cmocka_unit_test(batch_does_not_depend_on_thread_count),
+        cmocka_unit_test(placing_block_by_block_equals_the_batch),
         cmocka_unit_test(brute_force_batch_agrees_on_threads),
         cmocka_unit_test(batch_error_names_first_bad_complaint),
         cmocka_unit_test(jagged_coast_index_agrees_with_brute_force),
