@@ -228,14 +228,16 @@ typedef struct block_job {
 static int run_block(block_job *bj, size_t from, size_t to)
 {
     place_run *r = bj->r;
-    if (from == to)
-        return PM_OK;
     bj->failed = "geocoding";
     if (pm_locate_more(bj->ctx, r->loc, r->cs, bj->threads, r->pl) != PM_OK)
         return pm_ctx_errcode(bj->ctx);
     if (r->pl->n != to)
         return PM_ERR(bj->ctx, PM_E_USAGE, "block %zu to %zu: %zu complaints placed", from, to,
                       r->pl->n);
+    if (from == to) {   /* nothing left after the last block */
+        bj->failed = NULL;
+        return PM_OK;
+    }
     if (post_checks(bj->ctx, r, from, to) != PM_OK)
         return pm_ctx_errcode(bj->ctx);
     bj->failed = bj->fn_stage;

@@ -602,9 +602,10 @@ static int map_dict(pm_cube *cube, batch *b, const pm_complaints *cs, int col, u
 
 /* Room in b for complaints up to to (cell_of, the id set) and for every
  * dictionary value cs has now (the maps); -1 when out of memory.  With
- * exact, just the room asked; else the room of the batch's columns (a
- * batch still being read makes it once, from its file's size), at least
- * doubling. */
+ * exact, cell_of gets just the room asked; else the room of the batch's
+ * columns (a batch still being read makes it once, from its file's size),
+ * at least doubling.  The id set grows by doubling as ids come: sized by
+ * the columns' room (which has a margin) it could take twice the memory. */
 static int batch_grow(const pm_complaints *cs, batch *b, size_t to, int exact)
 {
     size_t n = to - b->from;
@@ -621,9 +622,9 @@ static int batch_grow(const pm_complaints *cs, batch *b, size_t to, int exact)
             return -1;
         b->cell_of = c;
         b->cell_cap = cap;
-        if (pm_idset_reserve(&b->ids, cap - (b->to - b->from)) != 0)
-            return -1;
     }
+    if (pm_idset_reserve(&b->ids, to - b->to) != 0)
+        return -1;
     for (int k = 0; k < PM_CUBE_NDICT; k++) {
         size_t m = pm_complaints_dict_count(cs, k);
         if (b->map[k] && m <= b->map_n[k])

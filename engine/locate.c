@@ -1083,13 +1083,13 @@ static int placed_reserve(pm_placed *p, size_t n)
 {
     if (n <= p->cap)
         return 0;
-    int32_t *d = pm_realloc(p->district, n * sizeof *d);
+    int32_t *d = pm_reallocarray(p->district, n, sizeof *d);
     if (d)
         p->district = d;
-    uint8_t *pl = d ? pm_realloc(p->placement, n * sizeof *pl) : NULL;
+    uint8_t *pl = d ? pm_reallocarray(p->placement, n, sizeof *pl) : NULL;
     if (pl)
         p->placement = pl;
-    float *m = pl ? pm_realloc(p->snap_m, n * sizeof *m) : NULL;
+    float *m = pl ? pm_reallocarray(p->snap_m, n, sizeof *m) : NULL;
     if (!m)
         return -1;
     p->snap_m = m;
@@ -1150,13 +1150,14 @@ int pm_locate_more(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs, 
     if (from > to)
         return PM_ERR(ctx, PM_E_USAGE, "the placement holds %zu complaints, the batch only %zu",
                       from, to);
-    if (to > p->cap) {
+    if (to > p->cap || !p->cap) {
         /* the room of the batch's columns (made once when the intake could
-         * tell the file's size), else doubling */
+         * tell the file's size), else doubling; never no arrays */
         size_t want = pm_complaints_capacity(cs);
         want = want > 2 * p->cap ? want : 2 * p->cap;
         want = want > to ? want : to;
-        if (placed_reserve(p, want) != 0 && placed_reserve(p, to) != 0)
+        want = want ? want : 1;
+        if (placed_reserve(p, want) != 0 && placed_reserve(p, to ? to : 1) != 0)
             return PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints", to);
     }
     if (from == to)

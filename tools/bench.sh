@@ -270,22 +270,33 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   clearing is ~15 % of all samples). Id-table slots are fetched ahead, carry a hash tag (no
   string comparison on a miss), and blocks of 4 MiB and more ask for transparent huge pages.
 - **The cube** adopts its first batch instead of copying it and fetches its hash slots ahead:
-  ~7.4 s → ~2.3 s on 13.7 M (byte-identical snapshots). After reading and placing, the cube,
-  the report and the GeoJSON run one after another, ~5 s on 13.7 M; the report projects its
-  heat points with PROJ on every core (a context and a PJ per thread, the same picture).
+  ~7.4 s → ~2.3 s on 13.7 M (byte-identical snapshots).
+- **Placing and aggregating overlap the reading.** The adding thread had ~2 s of 10 idle
+  while the reader parsed, and placing (0.6 s), the cube (2.3 s, one thread) and the outputs
+  came one after another after it. Now every 262 144 accepted complaints (\`--block-size\`)
+  the adding thread places the block, runs the post checks on it and collects it into a
+  \`pm_cube_adder\` (duplicates, cells, counts), while the reader goes on (its queue holds
+  64 batches of 4096 records, enough for a block's work); after the read the adder fills the
+  cells' lists and the cube adopts them at once. 10 M, side by side with the build before:
+  9.6–9.7 s against 11.3–13.4 s, outputs byte-identical. Merging each block into the cube
+  instead doubled the cube's work (lookups in the big id set, lists moved) and was slower
+  than before. The adding thread is now the busier one (~2/3 of the samples: the kernel
+  clearing fresh pages for the columns, the id table and the cube ~13 %, collecting ~16 %),
+  the reader ~1/3. The report, the GeoJSON and the adder's last step still run after the
+  read, ~2.5 s on 13.7 M; the report projects its heat points with PROJ on every core.
 - So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
-  the table above (21–25 s before the reading changes above, 13–17 s after them), against
-  the < 10 s asked. What is left is spread over many parts; the known
-  larger steps are a streaming pipeline (read, place and aggregate block by block, so that the
-  stages overlap and no column is kept beyond what the report needs) and splitting the reading
-  itself over blocks of the file.
+  the table above (21–25 s before the reading changes above, 13–17 s after them, then the
+  blocks), against the < 10 s asked. The next steps: a third thread for the blocks (the
+  columns then need a lock against their growth, or room that never moves), and splitting
+  the reading itself over blocks of the file.
 - **Memory per complaint** is in the table above (119–130 bytes at 13.7 M, 149 before) against
   the 64 asked: every
   accepted complaint is kept as columns (coordinates 16, times 16, topic and dictionary indexes
   ~14, line 8, placement 5), its id interned (~25 with its table slot) and hashed into the
   cube's id set (~10), because the cube's exact answer-time medians, the report's heat layer
-  and the rejects need them after reading. The streaming pipeline above would bring it near
-  40 bytes.
+  and the rejects need them after reading (the reader's queue adds a few MiB). Keeping
+  only what the report needs past its block (no id strings, no line numbers; the heat
+  layer binned per block) would bring it near 40 bytes.
 - **The cube snapshot** is read whole and checked before a byte of it is trusted (zlib's
   CRC-32, then every length, index and order; docs/cube.md): the price of refusing a damaged
   or crafted file without a crash. Opening a 10 M-complaint snapshot (128 MB) takes ~0.25 s

@@ -15,6 +15,7 @@
 #include "../../engine/pm_complaint.h"
 #include "../../engine/pm_ctx.h"
 #include "../../engine/pm_cube.h"
+#include "../../engine/cube_impl.h"   /* the id set's size, for the adder's test */
 #include "../../engine/pm_district.h"
 #include "../../engine/pm_locate.h"
 
@@ -1300,8 +1301,10 @@ static void adder_blocks_equal_one_add(void **state)
         assert_int_equal(pm_cube_add(w.ctx, one, all.cs, all.pl, log_reject, &want, &added_one),
                          PM_OK);
 
-        /* the growing batch: complaints and placements appended block by block */
+        /* the growing batch: complaints and placements appended block by block,
+         * into columns with room to spare (as the intake makes from a file's size) */
         pm_complaints *cs = pm_complaints_new();
+        assert_int_equal(pm_complaints_reserve(w.ctx, cs, 2 * N_RANDOM), PM_OK);
         pm_cube_adder *a;
         assert_int_equal(pm_cube_adder_new(w.ctx, blk, cs, 0, &a), PM_OK);
         pm_placed pl = *all.pl;   /* borrows all's arrays: pl.n says how many are there */
@@ -1333,6 +1336,9 @@ static void adder_blocks_equal_one_add(void **state)
             assert_string_equal(got.reason[i], want.reason[i]);
         }
         assert_cubes_query_equal(&w, blk, one);
+        /* the id set took no more memory than one add's: it grew with the ids,
+         * not with the columns' spare room */
+        assert_int_equal(blk->ids.nslots, one->ids.nslots);
         char p1[128], p2[128];
         assert_int_equal(pm_cube_write(w.ctx, blk, world_path(&w, "blk.cube", p1)), PM_OK);
         assert_int_equal(pm_cube_write(w.ctx, one, world_path(&w, "one.cube", p2)), PM_OK);

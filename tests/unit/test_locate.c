@@ -825,6 +825,14 @@ static void placing_block_by_block_equals_the_batch(void **state)
         pm_placed_free(p);
         pm_complaints_free(cs);
     }
+    /* an empty batch still gets arrays (callers copy from them) */
+    pm_complaints *none = pm_complaints_new();
+    pm_placed *e = NULL;
+    assert_int_equal(pm_locate_batch(s.ctx, s.loc, none, 1, &e), PM_OK);
+    assert_int_equal(e->n, 0);
+    assert_true(e->district && e->placement && e->snap_m && e->cap >= 1);
+    pm_placed_free(e);
+    pm_complaints_free(none);
     pm_placed_free(want);
     pm_complaints_free(all);
     scene_close(&s);
