@@ -277,8 +277,10 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   the adding thread places the block, runs the post checks on it and collects it into a
   \`pm_cube_adder\` (duplicates, cells, counts), while the reader goes on (its queue holds
   64 batches of 4096 records, enough for a block's work); after the read the adder fills the
-  cells' lists and the cube adopts them at once. 10 M, side by side with the build before:
-  9.6–9.7 s against 11.3–13.4 s, outputs byte-identical. Merging each block into the cube
+  cells' lists and the cube adopts them at once. Side by side with the build before
+  (alternating runs): 10 M 9.6–9.7 s against 11.3–13.4 s, 13.7 M 12.1–12.5 s against
+  12.5–16.4 s (median 12.2 against 14.2), outputs byte-identical; single runs like the
+  table's move by seconds with the other core's load. Merging each block into the cube
   instead doubled the cube's work (lookups in the big id set, lists moved) and was slower
   than before. The adding thread is now the busier one (~2/3 of the samples: the kernel
   clearing fresh pages for the columns, the id table and the cube ~13 %, collecting ~16 %),
