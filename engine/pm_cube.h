@@ -99,8 +99,9 @@ int pm_cube_add_range(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, const
  * them); _finish() puts them all into the cube at once.  The cube is
  * untouched until _finish() (but for strings its dictionaries gain) and
  * ends as one pm_cube_add_range(from, to) would leave it, with the same
- * rejects; after a failed _take() only _free() is left.  cs may grow between takes (its first complaints do
- * not change); the cube must not change until _finish(). */
+ * rejects; after a failed _take() only _free() is left.  cs may grow
+ * between takes (its first complaints do not change); the cube must not
+ * change until _finish(). */
 typedef struct pm_cube_adder pm_cube_adder;
 int pm_cube_adder_new(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, size_t from,
                       pm_cube_adder **out);

@@ -897,6 +897,7 @@ void pm_intake_set_block(pm_intake *in, size_t every, pm_intake_block_fn fn, voi
     in->block_user = user;
     in->block_from = pm_complaints_count(in->cs);
 }
+
 pm_intake_counts pm_intake_counts_get(const pm_intake *in) { return in->counts; }
 
 void pm_intake_set_threads(pm_intake *in, int threads) { in->threads = threads; }
@@ -915,6 +916,8 @@ void pm_intake_set_progress(pm_intake *in, uint64_t every, void (*fn)(void *user
  * caller's thread adds them in input order.  A batch item is a checked
  * complaint or a reject, with its strings in the batch's text. */
 
+/* The queue is deep enough (~35 MiB when full) for the reader to go on
+ * while the adding thread works on a block (pm_intake_set_block). */
 enum { BATCH_ITEMS = 4096, QUEUE_DEPTH = 64 };
 #define NO_STR UINT32_MAX
 
