@@ -95,24 +95,39 @@ int pm_complaints_reserve(pm_ctx *ctx, pm_complaints *cs, size_t n)
 
 int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)
 {
+    uint32_t idx[PM_DICT_N] = {PM_DICT_LOOKUP, PM_DICT_LOOKUP, PM_DICT_LOOKUP, PM_DICT_LOOKUP};
+    return pm_complaints_add_indexed(ctx, cs, c, idx);
+}
+
+int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c,
+                              uint32_t idx[PM_DICT_N])
+{
     if (!c->id || !c->id[0])
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "complaint without an id");
+    for (int k = 0; k < PM_DICT_N; k++)
+        if (idx[k] != PM_NONE && idx[k] != PM_DICT_LOOKUP &&
+            idx[k] >= pm_strtab_count(cs->dicts[k]))
+            return PM_ERR(ctx, PM_E_USAGE, "complaint %s: no value %" PRIu32 " in dictionary "
+                          "column %d", c->id, idx[k], k);
     pm_strtab_pos id_pos;   /* valid until cs->ids changes: only the dicts change below */
     if (pm_strtab_lookup(cs->ids, c->id, &id_pos) >= 0)
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "duplicate id \"%s\"", c->id);
     if (reserve(cs) != 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     const char *vals[PM_DICT_N] = {c->source, c->status, c->executor, c->district_code};
-    uint32_t idx[PM_DICT_N];
+    uint32_t got[PM_DICT_N];
     for (int k = 0; k < PM_DICT_N; k++) {
+        got[k] = idx[k];
+        if (idx[k] != PM_DICT_LOOKUP)
+            continue;
         if (!vals[k] || !vals[k][0]) {
-            idx[k] = PM_NONE;
+            got[k] = PM_NONE;
             continue;
         }
         int64_t i = pm_strtab_intern(cs->dicts[k], vals[k], NULL);
         if (i < 0)
             return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
-        idx[k] = (uint32_t)i;
+        got[k] = (uint32_t)i;
     }
     if (pm_strtab_insert(cs->ids, c->id, &id_pos) < 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
@@ -123,8 +138,10 @@ int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)
     cs->answered[i] = c->answered_at;
     cs->topic[i] = c->topic;
     cs->line[i] = c->line;
-    for (int k = 0; k < PM_DICT_N; k++)
-        cs->dict[k][i] = idx[k];
+    for (int k = 0; k < PM_DICT_N; k++) {
+        cs->dict[k][i] = got[k];
+        idx[k] = got[k];
+    }
     return PM_OK;
 }
 

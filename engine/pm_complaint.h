@@ -52,6 +52,16 @@ void pm_complaints_free(pm_complaints *cs);
 /* Appends a copy of c.  Fails with PM_E_INPUT_VALUE when the id is already
  * in the batch ("duplicate id"), PM_E_NOMEM when out of memory. */
 int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c);
+/* An index for pm_complaints_add_indexed: look the complaint's string up. */
+#define PM_DICT_LOOKUP (UINT32_MAX - 1)
+/* pm_complaints_add for a caller that knows some dictionary indexes
+ * already (it saw the value before), so the value need not be hashed and
+ * looked up again.  idx[k] is column k's index (PM_NONE for no value), or
+ * PM_DICT_LOOKUP to intern c's string as pm_complaints_add does.  On
+ * success idx holds the indexes used; on failure it is unchanged.
+ * PM_E_USAGE for an index the column does not have. */
+int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c,
+                              uint32_t idx[PM_DICT_N]);
 /* Makes room for n more complaints, so that adding them moves no column
  * and rehashes no id (a file's size tells roughly how many are coming;
  * fewer or more are fine).  PM_E_NOMEM when out of memory, or when the

@@ -189,6 +189,47 @@ static void complaints_columns_and_dictionaries(void **state)
     pm_ctx_free(ctx);
 }
 
+/* Known dictionary indexes are used as given, PM_DICT_LOOKUP ones are
+ * looked up (and returned); a duplicate or an index the column lacks
+ * changes nothing, not even idx. */
+static void complaints_add_indexed_uses_known_indexes(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_complaints *cs = pm_complaints_new();
+    pm_complaint c = {.id = "c1", .answered_at = PM_TIME_NONE, .source = "vk",
+                      .status = "open", .executor = "УК"};
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    c = (pm_complaint){.id = "c2", .answered_at = PM_TIME_NONE, .source = "ignored",
+                       .status = "answered", .executor = ""};
+    uint32_t idx[PM_DICT_N] = {0, PM_DICT_LOOKUP, PM_DICT_LOOKUP, PM_NONE};
+    assert_int_equal(pm_complaints_add_indexed(ctx, cs, &c, idx), PM_OK);
+    assert_int_equal(idx[0], 0);
+    assert_int_equal(idx[1], 1);          /* "answered": new */
+    assert_int_equal(idx[2], PM_NONE);    /* "" */
+    assert_int_equal(idx[3], PM_NONE);
+    assert_int_equal(pm_complaints_dict(cs, PM_DICT_SOURCE)[1], 0);
+    assert_int_equal(pm_complaints_dict_count(cs, PM_DICT_SOURCE), 1);   /* "ignored" not added */
+    assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_STATUS,
+                                               pm_complaints_dict(cs, PM_DICT_STATUS)[1]),
+                        "answered");
+    uint32_t bad[PM_DICT_N] = {1, PM_DICT_LOOKUP, PM_NONE, PM_NONE};   /* source has only 0 */
+    c.id = "c3";
+    assert_int_equal(pm_complaints_add_indexed(ctx, cs, &c, bad), PM_E_USAGE);
+    assert_non_null(strstr(pm_ctx_errmsg(ctx), "no value 1 in dictionary column 0"));
+    assert_int_equal(bad[0], 1);
+    assert_int_equal(bad[1], PM_DICT_LOOKUP);
+    uint32_t dup[PM_DICT_N] = {PM_DICT_LOOKUP, PM_DICT_LOOKUP, PM_DICT_LOOKUP, PM_DICT_LOOKUP};
+    c.id = "c1";
+    c.status = "closed";
+    assert_int_equal(pm_complaints_add_indexed(ctx, cs, &c, dup), PM_E_INPUT_VALUE);
+    assert_int_equal(dup[1], PM_DICT_LOOKUP);
+    assert_int_equal(pm_complaints_dict_count(cs, PM_DICT_STATUS), 2);   /* "closed" not added */
+    assert_int_equal(pm_complaints_count(cs), 2);
+    pm_complaints_free(cs);
+    pm_ctx_free(ctx);
+}
+
 /* Room made ahead: adding that many moves no column, and a table that
  * grew to make room (rehashing what it held) still finds everything. */
 /* pm_alloc_keep_freed: a 1 MiB block, a heat tile's accumulator, comes
@@ -318,6 +359,7 @@ int main(void)
         cmocka_unit_test(districts_sorted_by_id_bytes_with_regions),
         cmocka_unit_test(districts_duplicate_id_is_an_error),
         cmocka_unit_test(complaints_columns_and_dictionaries),
+        cmocka_unit_test(complaints_add_indexed_uses_known_indexes),
         cmocka_unit_test(complaints_reserve_keeps_columns_in_place),
         cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),

@@ -1138,6 +1138,53 @@ static void test_threaded_read_equals_one_thread(void **state)
     results_free(&one, &two);
 }
 
+/* The reader sends a dictionary value's string once, then its index in
+ * its list of values seen: two threads build the same dictionaries as
+ * one, in the same order, also when a value is first seen on a row that
+ * the adding thread rejects (a duplicate id: the value must not be added
+ * then), when the reader's list is full (more than 65 535 executors) and
+ * for empty values. */
+static void test_threaded_read_dictionaries_equal_one_thread(void **state)
+{
+    fx *f = *state;
+    char path[64];
+    temp_path(path, sizeof path);
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    fputs("id,created_at,lon,lat,topic,source,status,executor,district_code\n", out);
+    int n = 70000;
+    for (int i = 0; i < n; i++) {
+        const char *source = i == 10 || i == 20 ? "first on a duplicate"
+                             : i == 15          ? "later"
+                             : i % 2            ? "vk"
+                                                : "ok";
+        char exec[32] = "", code[16] = "";
+        if (i >= 100)
+            snprintf(exec, sizeof exec, "Исполнитель %d", i);
+        else if (i % 2)
+            snprintf(exec, sizeof exec, "E%d", i % 7);
+        if (i % 3)
+            snprintf(code, sizeof code, "K%d", i % 4);
+        fprintf(out, "d%d,2024-03-01T12:00:00Z,86.1,55.3,housing,%s,open,%s,%s\n",
+                i == 10 ? 3 : i, source, exec, code);
+    }
+    fclose(out);
+    read_result one, two;
+    read_both(f, path, 0, &one, &two);
+    unlink(path);
+    assert_int_equal(one.rc, PM_OK);
+    assert_int_equal(one.counts.rejected, 1);
+    const char *want[] = {"ok", "vk", "later", "first on a duplicate"};
+    assert_int_equal(pm_complaints_dict_count(two.cs, PM_DICT_SOURCE), 4);
+    for (uint32_t k = 0; k < 4; k++)
+        assert_string_equal(pm_complaints_dict_str(two.cs, PM_DICT_SOURCE, k), want[k]);
+    assert_int_equal(pm_complaints_dict_count(two.cs, PM_DICT_EXECUTOR), 7 + (n - 100));
+    assert_int_equal(pm_complaints_dict_count(two.cs, PM_DICT_DISTRICT_CODE), 4);
+    assert_int_equal(pm_complaints_dict(two.cs, PM_DICT_EXECUTOR)[0], PM_NONE);
+    assert_int_equal(pm_complaints_dict(two.cs, PM_DICT_DISTRICT_CODE)[0], PM_NONE);
+    results_free(&one, &two);
+}
+
 /* JSON goes through the same two threads. */
 static void test_threaded_read_ndjson_equals_one_thread(void **state)
 {
@@ -1299,6 +1346,7 @@ int main(int argc, char **argv)
         T(test_columns_are_looked_up_again_for_each_file),
         T(test_blocks_are_handed_over_while_reading),
         T(test_threaded_read_equals_one_thread),
+        T(test_threaded_read_dictionaries_equal_one_thread),
         T(test_threaded_read_ndjson_equals_one_thread),
         T(test_threaded_read_stops_where_one_thread_stops),
         T(test_threaded_read_missing_file),
