@@ -1,11 +1,13 @@
 /* alloc.c — the allocator with its failure hook (see pm_alloc.h). */
 #include "pm_alloc.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #ifdef __GLIBC__   /* defined by the headers above */
 #include <malloc.h>
 #endif
@@ -100,3 +102,20 @@ char *pm_strndup(const char *s, size_t n)
 char *pm_strdup(const char *s) { return pm_strndup(s, strlen(s)); }
 
 void pm_free(void *p) { free(p); }
+
+void pm_alloc_prefault(void *p, size_t size)
+{
+#ifdef MADV_POPULATE_WRITE
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)p + size) & ~(page - 1);
+    /* a signal arriving meanwhile interrupts it: try again, a few times */
+    for (int tries = 0; p && e > a && tries < 8; tries++)
+        if (madvise((void *)a, e - a, MADV_POPULATE_WRITE) == 0 || errno != EINTR)
+            break;
+#else
+    (void)p;
+    (void)size;
+#endif
+}

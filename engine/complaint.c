@@ -150,6 +150,25 @@ void pm_complaints_prefetch_id(const pm_complaints *cs, const char *id)
     pm_strtab_prefetch(cs->ids, id);
 }
 
+void pm_complaints_prefault(const pm_complaints *cs, size_t from, size_t to)
+{
+    if (to > cs->cap)
+        to = cs->cap;
+    if (from >= to)
+        return;
+    size_t n = to - from;
+#define PREFAULT(col) pm_alloc_prefault(cs->col + from, n * sizeof *cs->col)
+    PREFAULT(lon);
+    PREFAULT(lat);
+    PREFAULT(created);
+    PREFAULT(answered);
+    PREFAULT(topic);
+    PREFAULT(line);
+    for (int k = 0; k < PM_DICT_N; k++)
+        PREFAULT(dict[k]);
+#undef PREFAULT
+}
+
 size_t pm_complaints_count(const pm_complaints *cs) { return cs->n; }
 size_t pm_complaints_capacity(const pm_complaints *cs) { return cs->cap; }
 const double *pm_complaints_lon(const pm_complaints *cs) { return cs->lon; }

@@ -38,4 +38,11 @@ long pm_alloc_count(void);
  * Does nothing without glibc. */
 void pm_alloc_keep_freed(void);
 
+/* Faults in the whole pages within [p, p + size) of a block from this
+ * allocator, writable, without changing a byte (Linux's
+ * MADV_POPULATE_WRITE), so that a later first write there finds them in
+ * place.  The kernel's zeroing of fresh pages is a fixed cost, and this
+ * lets another thread pay it.  A hint: an older kernel ignores it. */
+void pm_alloc_prefault(void *p, size_t size);
+
 #endif

@@ -71,6 +71,13 @@ int pm_complaints_reserve(pm_ctx *ctx, pm_complaints *cs, size_t n);
  * the id table is fetched into the cache meanwhile.  Changes nothing. */
 void pm_complaints_prefetch_id(const pm_complaints *cs, const char *id);
 
+/* Faults in the columns' pages for complaints [from, to) (within the
+ * capacity) without changing them, so that adding those complaints later
+ * does not: for a helper thread running ahead of the adding one.  It reads
+ * only where the columns are, so the adding thread may go on meanwhile as
+ * long as it stays within the capacity (nothing moves then). */
+void pm_complaints_prefault(const pm_complaints *cs, size_t from, size_t to);
+
 size_t pm_complaints_count(const pm_complaints *cs);
 /* How many complaints the columns have room for (≥ the count). */
 size_t pm_complaints_capacity(const pm_complaints *cs);

@@ -976,6 +976,14 @@ typedef struct reader_pipe {
         uint32_t idx;            /* in the complaints' dictionary, or PM_DICT_LOOKUP */
     } *values[PM_DICT_N];
     size_t n_values[PM_DICT_N], cap_values[PM_DICT_N];
+    struct prefault {            /* the helper that faults the columns in ahead */
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        const pm_complaints *cs;
+        size_t done, want, cap;  /* faulted up to done, asked up to want; cap: the columns' */
+        int running, stop;
+    } pf;
 } reader_pipe;
 
 static void batches_free(batch *b)
@@ -1138,6 +1146,89 @@ static void *pipe_reader(void *arg)
 
 enum { ID_AHEAD = 16 };   /* ids whose place in the id table is fetched ahead */
 
+/* ---- faulting the columns in ahead ----------------------------------------
+ *
+ * The first write to a fresh page of the columns makes the kernel zero it
+ * (and on a virtual machine the host fault it in): a quarter of the adding
+ * thread's time on 13.7 M complaints.  A helper thread does it first
+ * (pm_complaints_prefault), PREFAULT_AHEAD complaints ahead of the adding
+ * one, on the core where the reader has room to spare.  Not further: pages
+ * never filled stay untouched.  It stops for good before a batch that could
+ * pass the columns' capacity (they would move then), and nothing changes
+ * but where the time is spent. */
+enum { PREFAULT_AHEAD = 1 << 18, PREFAULT_STEP = 1 << 16 };
+
+static void *prefault_run(void *arg)
+{
+    struct prefault *pf = arg;
+    pthread_mutex_lock(&pf->lock);
+    for (;;) {
+        while (!pf->stop && pf->done >= pf->want)
+            pthread_cond_wait(&pf->wake, &pf->lock);
+        if (pf->stop)
+            break;
+        size_t from = pf->done;
+        size_t to = pf->want - from > PREFAULT_STEP ? from + PREFAULT_STEP : pf->want;
+        pthread_mutex_unlock(&pf->lock);
+        pm_complaints_prefault(pf->cs, from, to);
+        pthread_mutex_lock(&pf->lock);
+        pf->done = to;
+    }
+    pthread_mutex_unlock(&pf->lock);
+    return NULL;
+}
+
+/* Starts the helper over cs's columns from its count up to its capacity;
+ * without it (no thread), the adding thread faults its pages itself. */
+static void prefault_start(struct prefault *pf, const pm_complaints *cs)
+{
+    *pf = (struct prefault){.cs = cs, .cap = pm_complaints_capacity(cs)};
+    pf->done = pf->want = pm_complaints_count(cs);
+    pthread_mutex_init(&pf->lock, NULL);
+    pthread_cond_init(&pf->wake, NULL);
+    pf->running = pf->cap > pf->done &&
+                  pthread_create(&pf->thread, NULL, prefault_run, pf) == 0;
+}
+
+static void prefault_stop(struct prefault *pf)
+{
+    if (pf->running) {
+        pthread_mutex_lock(&pf->lock);
+        pf->stop = 1;
+        pthread_cond_signal(&pf->wake);
+        pthread_mutex_unlock(&pf->lock);
+        pthread_join(pf->thread, NULL);
+        pf->running = 0;
+    }
+}
+
+static void prefault_end(struct prefault *pf)
+{
+    prefault_stop(pf);
+    pthread_mutex_destroy(&pf->lock);
+    pthread_cond_destroy(&pf->wake);
+}
+
+/* The adding thread, with `count` complaints, is about to add up to
+ * `coming` more: the helper runs ahead of them, or stops if they could
+ * pass the capacity. */
+static void prefault_ahead(struct prefault *pf, size_t count, size_t coming)
+{
+    if (!pf->running)
+        return;
+    if (coming > pf->cap - count) {
+        prefault_stop(pf);
+        return;
+    }
+    size_t want = pf->cap - count > PREFAULT_AHEAD ? count + PREFAULT_AHEAD : pf->cap;
+    pthread_mutex_lock(&pf->lock);
+    if (want > pf->want) {
+        pf->want = want;
+        pthread_cond_signal(&pf->wake);
+    }
+    pthread_mutex_unlock(&pf->lock);
+}
+
 /* The adding side of a complaint's dictionary values: *val and idx[k]
  * for pm_complaints_add_indexed, from the item and the values seen. */
 static int pipe_values(reader_pipe *p, const batch *b, const item *it, const char *val[],
@@ -1232,6 +1323,7 @@ static int pipe_drain(reader_pipe *p)
         p->n_full--;
         pthread_cond_broadcast(&p->changed);
         pthread_mutex_unlock(&p->lock);
+        prefault_ahead(&p->pf, pm_complaints_count(p->in->cs), b->n);
         rc = pipe_add(p, b);
         pthread_mutex_lock(&p->lock);
         b->next = p->spare;
@@ -1279,6 +1371,7 @@ static int read_threaded(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_
         }
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.changed, NULL);
+    prefault_start(&p.pf, in->cs);
     in->check_ctx = rctx;
     pthread_t reader;
     int rc;
@@ -1290,6 +1383,7 @@ static int read_threaded(pm_ctx *ctx, pm_intake *in, const char *path, pm_input_
         if (!rc)
             rc = pipe_status(ctx, &p);
     }
+    prefault_end(&p.pf);
     in->check_ctx = ctx;
     batches_free(p.cur);
     batches_free(p.full);

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -230,6 +232,57 @@ static void complaints_add_indexed_uses_known_indexes(void **state)
     pm_ctx_free(ctx);
 }
 
+/* Whether the page holding p is in memory. */
+static int resident(const void *p)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~((uintptr_t)ps - 1);
+    unsigned char v = 0;
+    assert_int_equal(mincore((void *)a, (size_t)ps, &v), 0);
+    return v & 1;
+}
+
+/* pm_complaints_prefault faults the columns' pages in for the complaints
+ * asked (and no further than the next huge page), changing nothing. */
+static void complaints_prefault_faults_the_pages_in(void **state)
+{
+    (void)state;
+#ifdef MADV_POPULATE_WRITE
+    long ps = sysconf(_SC_PAGESIZE);
+    void *probe = mmap(NULL, (size_t)ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+    assert_true(probe != MAP_FAILED);
+    int supported = madvise(probe, (size_t)ps, MADV_POPULATE_WRITE) == 0 && resident(probe);
+    munmap(probe, (size_t)ps);
+    if (!supported)   /* an older kernel, or valgrind (mincore sees nothing there) */
+        skip();
+    pm_ctx *ctx = pm_ctx_new();
+    pm_complaints *cs = pm_complaints_new();
+    pm_complaint c = {.id = "c0", .answered_at = PM_TIME_NONE, .lon = 86.1, .lat = 55.3};
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    size_t n = 1 << 21;   /* 16 MiB of longitudes: a block of its own, not yet touched */
+    assert_int_equal(pm_complaints_reserve(ctx, cs, n), PM_OK);
+    const double *lon = pm_complaints_lon(cs);
+    const uint64_t *line = pm_complaints_line(cs);
+    assert_false(resident(lon + n / 2));
+    assert_false(resident(line + n / 2));
+    pm_complaints_prefault(cs, 1, n / 4);
+    assert_true(resident(lon + n / 8));
+    assert_true(resident(line + n / 4 - 1));
+    assert_true(resident(pm_complaints_dict(cs, PM_DICT_EXECUTOR) + n / 8));
+    assert_false(resident(lon + n / 2));
+    assert_false(resident(line + n / 2));
+    assert_true(lon[0] == 86.1);   /* what was there stays */
+    pm_complaints_prefault(cs, n / 4, SIZE_MAX);   /* up to the capacity's last whole page */
+    assert_true(resident(lon + n - 1024));
+    assert_int_equal(pm_complaints_count(cs), 1);
+    pm_complaints_free(cs);
+    pm_ctx_free(ctx);
+#else
+    skip();
+#endif
+}
+
 /* Room made ahead: adding that many moves no column, and a table that
  * grew to make room (rehashing what it held) still finds everything. */
 /* pm_alloc_keep_freed: a 1 MiB block, a heat tile's accumulator, comes
@@ -360,6 +413,7 @@ int main(void)
         cmocka_unit_test(districts_duplicate_id_is_an_error),
         cmocka_unit_test(complaints_columns_and_dictionaries),
         cmocka_unit_test(complaints_add_indexed_uses_known_indexes),
+        cmocka_unit_test(complaints_prefault_faults_the_pages_in),
         cmocka_unit_test(complaints_reserve_keeps_columns_in_place),
         cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),

@@ -1185,6 +1185,35 @@ static void test_threaded_read_dictionaries_equal_one_thread(void **state)
     results_free(&one, &two);
 }
 
+/* A file whose first MiB misleads (long texts, then short rows): the
+ * room made from it runs out, and the columns grow during the read.  The
+ * helper that faults the columns in ahead stops before that, and the read
+ * is the same as on one thread. */
+static void test_threaded_read_grows_past_its_estimate(void **state)
+{
+    fx *f = *state;
+    char path[64];
+    temp_path(path, sizeof path);
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    fputs("id,created_at,lon,lat,topic,source,text\n", out);
+    char text[1001];
+    memset(text, 'x', 1000);
+    text[1000] = '\0';
+    int n = 120000;
+    for (int i = 0; i < n; i++)
+        fprintf(out, "g%d,2024-03-01T12:00:00Z,%.4f,55.3,housing,vk,%s\n", i,
+                86 + i % 1000 * 1e-4, i < 1500 ? text : "");
+    fclose(out);
+    assert_true(pm_records_estimate(path, PM_FMT_AUTO) < (uint64_t)n / 10);
+    read_result one, two;
+    read_both(f, path, 0, &one, &two);
+    unlink(path);
+    assert_int_equal(one.rc, PM_OK);
+    assert_int_equal(one.counts.accepted, n);
+    results_free(&one, &two);
+}
+
 /* JSON goes through the same two threads. */
 static void test_threaded_read_ndjson_equals_one_thread(void **state)
 {
@@ -1347,6 +1376,7 @@ int main(int argc, char **argv)
         T(test_blocks_are_handed_over_while_reading),
         T(test_threaded_read_equals_one_thread),
         T(test_threaded_read_dictionaries_equal_one_thread),
+        T(test_threaded_read_grows_past_its_estimate),
         T(test_threaded_read_ndjson_equals_one_thread),
         T(test_threaded_read_stops_where_one_thread_stops),
         T(test_threaded_read_missing_file),
