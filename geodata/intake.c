@@ -797,9 +797,9 @@ static int check_record(pm_intake *in, const pm_record *rec, pm_complaint *c, ve
     return PM_OK;
 }
 
-/* Adds a checked complaint, or rejects it as a duplicate id. */
-/* Adds c (with its dictionary indexes idx, or NULL to look them all up),
- * or rejects it as a duplicate; *added (may be NULL) says which. */
+/* Adds a checked complaint c (with its dictionary indexes idx, or NULL to
+ * look them all up), or rejects it as a duplicate id; *added (may be NULL)
+ * says which. */
 static int commit_complaint(pm_intake *in, const pm_complaint *c, uint32_t *idx, int *added)
 {
     int rc = idx ? pm_complaints_add_indexed(in->ctx, in->cs, c, idx)
@@ -924,7 +924,7 @@ void pm_intake_set_progress(pm_intake *in, uint64_t every, void (*fn)(void *user
  * caller's thread adds them in input order.  A batch item is a checked
  * complaint or a reject, with its strings in the batch's text. */
 
-/* The queue is deep enough (~35 MiB when full) for the reader to go on
+/* The queue is deep enough (~21 MiB when full) for the reader to go on
  * while the adding thread works on a block (pm_intake_set_block). */
 enum { BATCH_ITEMS = 4096, QUEUE_DEPTH = 64 };
 #define NO_STR UINT32_MAX
@@ -1251,7 +1251,10 @@ static int pipe_values(reader_pipe *p, const batch *b, const item *it, const cha
                 p->values[k] = vs;
                 p->cap_values[k] = cap;
             }
-            char *str = val[k] ? pm_strdup(val[k]) : NULL;
+            if (!val[k])
+                return PM_ERR(p->in->ctx, PM_E_USAGE, "line %" PRIu64 ": new value %zu of "
+                              "column %d without its string", it->line, ld, k);
+            char *str = pm_strdup(val[k]);
             if (!str)
                 return PM_ERR(p->in->ctx, PM_E_NOMEM, "line %" PRIu64 ": out of memory",
                               it->line);

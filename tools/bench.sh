@@ -286,11 +286,30 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   clearing fresh pages for the columns, the id table and the cube ~13 %, collecting ~16 %),
   the reader ~1/3. The report, the GeoJSON and the adder's last step still run after the
   read, ~2.5 s on 13.7 M; the report projects its heat points with PROJ on every core.
+- **Less for the adding thread.** It hashed and compared every complaint's source, status,
+  executor and district code to find their dictionary indexes (a sixth of its samples). The
+  reader now keeps the values it has seen (up to 65 535 per column) and sends a value's
+  string only the first time, then its index in that list, which the adding thread maps
+  with one array lookup (\`pm_complaints_add_indexed\`; a value first seen on a duplicate is
+  still not added, as on one thread). Side by side, 13.7 M in alternating runs: 10.2–11.1 s
+  (median 11.0) against 11.3–13.2 s (median 11.65), 17 MiB less (the queue carries no
+  repeated strings). Then the kernel's clearing of fresh pages for the columns, ~14 % of
+  all samples and a quarter of the adding thread, went to a helper thread that faults the
+  columns in (\`MADV_POPULATE_WRITE\`) 262 144 complaints ahead of the adding thread: the
+  adding thread's share of the samples fell from 55 % to 45 %, and the reader (47 %) is the
+  busier thread again, so the wall time moves little when the machine is quiet (10.5 against
+  10.8 s, 10.8 against 10.9 s) and gains ~1 s when it is loaded (median of 6 pairs 11.8
+  against 12.7 s); 12 MiB more (the pages faulted ahead). A word-at-a-time hash in place of
+  the string tables' FNV-1a was twice as fast alone but no faster in the pipeline (the
+  adding thread's id prefetch got slower), and was left out.
 - So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
   the table above (21–25 s before the reading changes above, 13–17 s after them, then the
-  blocks), against the < 10 s asked. The next steps: a third thread for the blocks (the
-  columns then need a lock against their growth, or room that never moves), and splitting
-  the reading itself over blocks of the file.
+  blocks, then the lighter adding thread), against the < 10 s asked. On this machine, whose
+  speed moves by half with its neighbours' load, the same build takes 10.5 to 16 s. The
+  reader bounds the read now: its time is spread over splitting fields, UTF-8, the checks
+  and the dictionary lookups. The next step is splitting the reading itself over two
+  parts of the file, their batches added in order; after it, a thread of its own for the
+  blocks (the columns then need room that never moves).
 - **Memory per complaint** is in the table above (119–130 bytes at 13.7 M, 149 before) against
   the 64 asked: every
   accepted complaint is kept as columns (coordinates 16, times 16, topic and dictionary indexes
