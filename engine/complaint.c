@@ -35,42 +35,38 @@ pm_complaints *pm_complaints_new(void)
     return cs;
 }
 
+/* Every column, once: what is done to each of them (freeing, growing,
+ * faulting in) goes through this list, so no column can be left out. */
+#define COLUMNS(X)                                                             \
+    X(lon) X(lat) X(created) X(answered) X(topic) X(line)                      \
+    X(dict[PM_DICT_SOURCE]) X(dict[PM_DICT_STATUS])                            \
+    X(dict[PM_DICT_EXECUTOR]) X(dict[PM_DICT_DISTRICT_CODE])
+_Static_assert(PM_DICT_N == 4, "COLUMNS lists every dictionary column");
+
 void pm_complaints_free(pm_complaints *cs)
 {
     if (!cs)
         return;
-    pm_free(cs->lon);
-    pm_free(cs->lat);
-    pm_free(cs->created);
-    pm_free(cs->answered);
-    pm_free(cs->topic);
-    pm_free(cs->line);
-    for (int k = 0; k < PM_DICT_N; k++) {
-        pm_free(cs->dict[k]);
+#define FREE(col) pm_free(cs->col);
+    COLUMNS(FREE)
+#undef FREE
+    for (int k = 0; k < PM_DICT_N; k++)
         pm_strtab_free(cs->dicts[k]);
-    }
     pm_strtab_free(cs->ids);
     pm_free(cs);
 }
 
-#define GROW(field)                                                            \
-    do {                                                                       \
-        void *p_ = pm_reallocarray(cs->field, cap, sizeof *cs->field);         \
-        if (!p_)                                                               \
-            return -1;                                                         \
-        cs->field = p_;                                                        \
-    } while (0)
-
 static int grow_columns(pm_complaints *cs, size_t cap)
 {
-    GROW(lon);
-    GROW(lat);
-    GROW(created);
-    GROW(answered);
-    GROW(topic);
-    GROW(line);
-    for (int k = 0; k < PM_DICT_N; k++)
-        GROW(dict[k]);
+#define GROW(col)                                                              \
+    do {                                                                       \
+        void *p_ = pm_reallocarray(cs->col, cap, sizeof *cs->col);             \
+        if (!p_)                                                               \
+            return -1;                                                         \
+        cs->col = p_;                                                          \
+    } while (0);
+    COLUMNS(GROW)
+#undef GROW
     cs->cap = cap;
     return 0;
 }
@@ -157,15 +153,8 @@ void pm_complaints_prefault(const pm_complaints *cs, size_t from, size_t to)
     if (from >= to)
         return;
     size_t n = to - from;
-#define PREFAULT(col) pm_alloc_prefault(cs->col + from, n * sizeof *cs->col)
-    PREFAULT(lon);
-    PREFAULT(lat);
-    PREFAULT(created);
-    PREFAULT(answered);
-    PREFAULT(topic);
-    PREFAULT(line);
-    for (int k = 0; k < PM_DICT_N; k++)
-        PREFAULT(dict[k]);
+#define PREFAULT(col) pm_alloc_prefault(cs->col + from, n * sizeof *cs->col);
+    COLUMNS(PREFAULT)
 #undef PREFAULT
 }
 

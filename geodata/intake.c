@@ -1114,9 +1114,10 @@ static int pipe_record(void *user, const pm_record *rec)
         it->ld[k] = LD_STR;
         if (!v || !v[0])
             continue;
-        int64_t ld = pm_strtab_find(p->seen[k], v);
+        pm_strtab_pos pos;
+        int64_t ld = pm_strtab_lookup(p->seen[k], v, &pos);
         int added = ld < 0 && pm_strtab_count(p->seen[k]) < LD_MAX;
-        if (added && (ld = pm_strtab_intern(p->seen[k], v, NULL)) < 0)
+        if (added && (ld = pm_strtab_insert(p->seen[k], v, &pos)) < 0)
             return PM_ERR(p->ctx, PM_E_NOMEM, "line %" PRIu64 ": out of memory", rec->line);
         if (ld >= 0) {
             it->ld[k] = (uint16_t)ld;

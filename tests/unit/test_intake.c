@@ -992,14 +992,21 @@ static void test_read_nyc_samples(void **state)
 
 /* ---- reading on two threads (pm_intake_set_threads) ------------------------ */
 
+/* The file at path, emptied, with a CSV header line written. */
+static FILE *open_csv(const char *path, const char *header)
+{
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    fprintf(out, "%s\n", header);
+    return out;
+}
+
 /* A CSV of n rows over several reader batches, with every kind of reject
  * spread through it: duplicate ids, bad dates, unknown topics, answers
  * before creation, rows the reader rejects itself, a NUL byte. */
 static void write_mixed_csv(const char *path, int n)
 {
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    fputs("id,created_at,lon,lat,topic,source,status,answered_at,executor\n", out);
+    FILE *out = open_csv(path, "id,created_at,lon,lat,topic,source,status,answered_at,executor");
     for (int i = 0; i < n; i++) {
         int id = i % 997 == 5 ? i - 3 : i;   /* a duplicate now and then */
         const char *topic = i % 13 == 0 ? "roads" : i % 409 == 1 ? "no such topic" : "housing";
@@ -1124,6 +1131,15 @@ static void temp_path(char *path, size_t n)
     close(fd);
 }
 
+/* read_both on the temporary file at path, which is then removed; both
+ * reads succeed. */
+static void read_both_ok(fx *f, const char *path, read_result *one, read_result *two)
+{
+    read_both(f, path, 0, one, two);
+    unlink(path);
+    assert_int_equal(one->rc, PM_OK);
+}
+
 static void test_threaded_read_equals_one_thread(void **state)
 {
     fx *f = *state;
@@ -1131,9 +1147,7 @@ static void test_threaded_read_equals_one_thread(void **state)
     temp_path(path, sizeof path);
     write_mixed_csv(path, 30000);
     read_result one, two;
-    read_both(f, path, 0, &one, &two);
-    unlink(path);
-    assert_int_equal(one.rc, PM_OK);
+    read_both_ok(f, path, &one, &two);
     assert_true(one.counts.rejected > 100 && one.counts.accepted > 25000);
     results_free(&one, &two);
 }
@@ -1149,9 +1163,7 @@ static void test_threaded_read_dictionaries_equal_one_thread(void **state)
     fx *f = *state;
     char path[64];
     temp_path(path, sizeof path);
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    fputs("id,created_at,lon,lat,topic,source,status,executor,district_code\n", out);
+    FILE *out = open_csv(path, "id,created_at,lon,lat,topic,source,status,executor,district_code");
     int n = 70000;
     for (int i = 0; i < n; i++) {
         const char *source = i == 10 || i == 20 ? "first on a duplicate"
@@ -1170,9 +1182,7 @@ static void test_threaded_read_dictionaries_equal_one_thread(void **state)
     }
     fclose(out);
     read_result one, two;
-    read_both(f, path, 0, &one, &two);
-    unlink(path);
-    assert_int_equal(one.rc, PM_OK);
+    read_both_ok(f, path, &one, &two);
     assert_int_equal(one.counts.rejected, 1);
     const char *want[] = {"ok", "vk", "later", "first on a duplicate"};
     assert_int_equal(pm_complaints_dict_count(two.cs, PM_DICT_SOURCE), 4);
@@ -1194,9 +1204,7 @@ static void test_threaded_read_grows_past_its_estimate(void **state)
     fx *f = *state;
     char path[64];
     temp_path(path, sizeof path);
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    fputs("id,created_at,lon,lat,topic,source,text\n", out);
+    FILE *out = open_csv(path, "id,created_at,lon,lat,topic,source,text");
     char text[1001];
     memset(text, 'x', 1000);
     text[1000] = '\0';
@@ -1207,9 +1215,7 @@ static void test_threaded_read_grows_past_its_estimate(void **state)
     fclose(out);
     assert_true(pm_records_estimate(path, PM_FMT_AUTO) < (uint64_t)n / 10);
     read_result one, two;
-    read_both(f, path, 0, &one, &two);
-    unlink(path);
-    assert_int_equal(one.rc, PM_OK);
+    read_both_ok(f, path, &one, &two);
     assert_int_equal(one.counts.accepted, n);
     results_free(&one, &two);
 }
