@@ -22,7 +22,7 @@ pm_complaints *pm_complaints_new(void)
     pm_complaints *cs = pm_calloc(1, sizeof *cs);
     if (!cs)
         return NULL;
-    cs->ids = pm_strtab_new();
+    cs->ids = pm_strtab_new_ids();
     int ok = cs->ids != NULL;
     for (int k = 0; k < PM_DICT_N; k++) {
         cs->dicts[k] = pm_strtab_new();

@@ -25,6 +25,7 @@ struct pm_strtab {
     size_t nslots;         /* 2^bits */
     unsigned bits;
     chunk *chunks;
+    int ids;               /* pm_strtab_new_ids: hashed with FNV-1a */
 };
 
 static uint32_t slot_make(unsigned bits, uint64_t h, size_t index)
@@ -44,7 +45,12 @@ static int slot_may_hold(unsigned bits, uint32_t v, uint64_t h)
     return bits >= 32 || v >> bits == (uint32_t)(h >> (32 + bits));
 }
 
-static uint64_t hash(const char *s)
+/* FNV-1a, for ids: its last bytes' weak mixing keeps ids that differ only
+ * there ("c0000001", "c0000002", ...) within a few KiB of slots, so in a
+ * table far bigger than the caches the next id's slot is most often
+ * cached already (13.7 M sequential ids: 2.9 s to find them all, against
+ * 4-5 s with the well-mixed hash below). */
+static uint64_t hash_fnv(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++) {
@@ -54,11 +60,41 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-pm_strtab *pm_strtab_new(void)
+/* For values (names run to tens of bytes, where FNV-1a's byte-wise
+ * multiply chain was most of a lookup): eight bytes at a time, then
+ * SplitMix64's finalizer, which spreads every bit over slot and tag. */
+static uint64_t hash_words(const char *s)
+{
+    size_t n = strlen(s);
+    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ n, w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * UINT64_C(0xBF58476D1CE4E5B9);
+        h ^= h >> 31;
+    }
+    w = 0;
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    h ^= w;
+    h ^= h >> 30;
+    h *= UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 27;
+    h *= UINT64_C(0x94D049BB133111EB);
+    h ^= h >> 31;
+    return h;
+}
+
+static uint64_t hash(const pm_strtab *t, const char *s)
+{
+    return t->ids ? hash_fnv(s) : hash_words(s);
+}
+
+static pm_strtab *strtab_new(int ids)
 {
     pm_strtab *t = pm_calloc(1, sizeof *t);
     if (!t)
         return NULL;
+    t->ids = ids;
     t->nslots = 64;
     t->bits = 6;
     t->slots = pm_calloc(t->nslots, sizeof *t->slots);
@@ -68,6 +104,9 @@ pm_strtab *pm_strtab_new(void)
     }
     return t;
 }
+
+pm_strtab *pm_strtab_new(void) { return strtab_new(0); }
+pm_strtab *pm_strtab_new_ids(void) { return strtab_new(1); }
 
 void pm_strtab_free(pm_strtab *t)
 {
@@ -124,7 +163,7 @@ static int grow_to(pm_strtab *t, unsigned bits)
     for (size_t k = 0; k < t->n + AHEAD; k++) {
         uint64_t h = k >= AHEAD ? ahead[k % AHEAD] : 0;   /* of string k - AHEAD */
         if (k < t->n) {
-            ahead[k % AHEAD] = hash(t->strs[k]);
+            ahead[k % AHEAD] = hash(t, t->strs[k]);
             __builtin_prefetch(&slots[ahead[k % AHEAD] & (ns - 1)], 1);
         }
         if (k < AHEAD)
@@ -175,12 +214,12 @@ int64_t pm_strtab_find(const pm_strtab *t, const char *s)
 
 void pm_strtab_prefetch(const pm_strtab *t, const char *s)
 {
-    __builtin_prefetch(&t->slots[hash(s) & (t->nslots - 1)]);
+    __builtin_prefetch(&t->slots[hash(t, s) & (t->nslots - 1)]);
 }
 
 int64_t pm_strtab_lookup(const pm_strtab *t, const char *s, pm_strtab_pos *pos)
 {
-    pos->hash = hash(s);
+    pos->hash = hash(t, s);
     pos->slot = probe(t, s, pos->hash);
     uint32_t v = t->slots[pos->slot];
     return v ? (int64_t)slot_index(t->bits, v) : -1;

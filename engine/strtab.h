@@ -1,7 +1,7 @@
 /* strtab.h — internal: a table of distinct strings, each with a dense
- * index (0, 1, 2, ... in order of first insertion).  Open addressing on an
- * FNV-1a hash; strings live in one growing arena of chunks.  Used for the
- * complaint dictionaries and the set of complaint ids. */
+ * index (0, 1, 2, ... in order of first insertion).  Open addressing;
+ * strings live in one growing arena of chunks.  Used for the complaint
+ * dictionaries, the topics and the set of complaint ids. */
 #ifndef PM_STRTAB_H
 #define PM_STRTAB_H
 
@@ -10,7 +10,11 @@
 
 typedef struct pm_strtab pm_strtab;
 
+/* A table of values (names, codes, dictionary values). */
 pm_strtab *pm_strtab_new(void);
+/* A table of ids, which often come in sequence: hashed so that such ids
+ * sit near each other in the table (see strtab.c). */
+pm_strtab *pm_strtab_new_ids(void);
 void pm_strtab_free(pm_strtab *t);
 
 /* Index of s, adding it when new; *added (may be NULL) says which.

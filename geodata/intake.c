@@ -24,6 +24,7 @@
  */
 #include "pm_complaints_in.h"
 #include "json_err.h"
+#include "utf8.h"
 #include "../engine/pm_alloc.h"
 #include "../engine/strtab.h"
 
@@ -129,54 +130,9 @@ static int ascii_casecmp(const char *a, const char *b)
     return ascii_lower((unsigned char)*a) - ascii_lower((unsigned char)*b);
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF) in
- * the n bytes at s; NUL bytes count as ASCII.  Runs of ASCII, most of any
- * record, are passed over eight bytes at a time. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    const unsigned char *end = s + n;
-    while (s < end) {
-        uint64_t w;
-        if (end - s >= 8 && (memcpy(&w, s, 8), (w & UINT64_C(0x8080808080808080)) == 0)) {
-            s += 8;
-            continue;
-        }
-        unsigned c = *s;
-        int k;
-        unsigned lo = 0x80, hi = 0xBF;   /* bounds of the second byte */
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            k = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            k = 2;
-            if (c == 0xE0)
-                lo = 0xA0;   /* overlong */
-            else if (c == 0xED)
-                hi = 0x9F;   /* surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 3;
-            if (c == 0xF0)
-                lo = 0x90;   /* overlong */
-            else if (c == 0xF4)
-                hi = 0x8F;   /* above U+10FFFF */
-        } else {
-            return 0;
-        }
-        if (end - s <= k || s[1] < lo || s[1] > hi)
-            return 0;
-        for (int i = 2; i <= k; i++)
-            if (s[i] < 0x80 || s[i] > 0xBF)
-                return 0;
-        s += k + 1;
-    }
-    return 1;
-}
-
 static int utf8_valid_str(const char *s)
 {
-    return utf8_valid((const unsigned char *)s, strlen(s));
+    return pm_utf8_valid(s, strlen(s));
 }
 
 /* At most max bytes of the valid UTF-8 string s, cut at a character
@@ -646,7 +602,7 @@ static int values_get(pm_intake *in, const pm_record *rec, values *out)
 static const char *values_bad_utf8(const values *v)
 {
     /* Valid all together is valid one by one: a NUL ends no character. */
-    if (!v->all_len || utf8_valid((const unsigned char *)v->all, v->all_len))
+    if (!v->all_len || pm_utf8_valid(v->all, v->all_len))
         return NULL;
     for (int s = 0; s < SLOTS; s++)
         if (v->v[s] && !utf8_valid_str(v->v[s]))
