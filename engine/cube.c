@@ -419,6 +419,39 @@ void pm_idset_put(pm_idset *s, uint64_t h)
 RADIX_SORT(pm_sort_u32, uint32_t, 32)
 RADIX_SORT(pm_sort_u64, uint64_t, 64)
 
+uint32_t pm_select_u32(const uint32_t *a, uint32_t *tmp, size_t n, size_t k)
+{
+    enum { DIGIT = 11 };   /* bits per round */
+    const uint32_t *src = a;
+    for (;;) {
+        /* the digit: the top DIGIT bits of those that differ between the
+         * values (answer delays share most of their high bits) */
+        uint32_t lo = src[0], hi = src[0];
+        for (size_t i = 1; i < n; i++) {
+            lo = src[i] < lo ? src[i] : lo;
+            hi = src[i] > hi ? src[i] : hi;
+        }
+        if (lo == hi)
+            return lo;
+        int top = 32 - __builtin_clz(lo ^ hi), shift = top > DIGIT ? top - DIGIT : 0;
+        uint32_t base = lo >> shift;
+        size_t cnt[1u << DIGIT] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[(src[i] >> shift) - base]++;
+        uint32_t d = 0;
+        while (k >= cnt[d])
+            k -= cnt[d++];
+        if (shift == 0)
+            return base + d;
+        size_t m = 0;   /* the values with digit d go to tmp, in place once there */
+        for (size_t i = 0; i < n; i++)
+            if ((src[i] >> shift) - base == d)
+                tmp[m++] = src[i];
+        src = tmp;
+        n = m;
+    }
+}
+
 /* ---- new, free, accessors --------------------------------------------------- */
 
 int pm_cube_new(pm_ctx *ctx, const pm_districts *ds, size_t n_topics, const pm_cube_opts *opts,
@@ -1210,14 +1243,15 @@ static size_t gather(const query *q, acc *a, uint32_t *buf)
     return largest;
 }
 
-/* The nearest-rank p-th percentile (p = num/den) of n sorted values: the
- * ceil(p·n)-th smallest, in hours. */
-static double percentile_h(const uint32_t *sorted, size_t n, unsigned num, unsigned den)
+/* The nearest-rank p-th percentile (p = num/den) of n delays in seconds:
+ * the ceil(p·n)-th smallest, in hours; tmp has room for n. */
+static double percentile_h(const uint32_t *delays, uint32_t *tmp, size_t n, unsigned num,
+                           unsigned den)
 {
     if (!n)
         return NAN;
     size_t rank = (n * num + den - 1) / den;
-    return sorted[rank ? rank - 1 : 0] / 3600.0;
+    return pm_select_u32(delays, tmp, n, rank ? rank - 1 : 0) / 3600.0;
 }
 
 /* Area and population of row key k (NAN where the level has none). */
@@ -1245,7 +1279,8 @@ static void key_size(const query *q, size_t k, double *area, double *pop)
     *pop = has_pop ? p : NAN;
 }
 
-static void fill_row(const query *q, pm_row *r, size_t k, const acc *x, const uint32_t *delays)
+static void fill_row(const query *q, pm_row *r, size_t k, const acc *x, const uint32_t *delays,
+                     uint32_t *tmp)
 {
     memset(r, 0, sizeof *r);
     r->key = k;
@@ -1255,8 +1290,8 @@ static void fill_row(const query *q, pm_row *r, size_t k, const acc *x, const ui
     r->open = x->open;
     r->overdue = x->overdue;
     r->share_24h = x->answered ? (double)x->answered_24h / (double)x->answered : NAN;
-    r->median_h = percentile_h(delays, x->answered, 1, 2);
-    r->p90_h = percentile_h(delays, x->answered, 9, 10);
+    r->median_h = percentile_h(delays, tmp, x->answered, 1, 2);
+    r->p90_h = percentile_h(delays, tmp, x->answered, 9, 10);
     r->overdue_share = x->count ? (double)x->overdue / (double)x->count : NAN;
     key_size(q, k, &r->area_km2, &r->population);
     r->per_km2 = r->area_km2 > 0 ? (double)x->count / r->area_km2 : NAN;
@@ -1414,8 +1449,7 @@ static int query_rows(pm_ctx *ctx, const query *q, acc *a, pm_row **rows, size_t
     for (size_t k = 0; k < q->nkeys; k++) {
         if (q->level == PM_LEVEL_EXECUTOR && a[k].count == 0)
             continue;
-        pm_sort_u32(buf + a[k].off, tmp, a[k].answered);
-        fill_row(q, &out[r++], k, &a[k], buf + a[k].off);
+        fill_row(q, &out[r++], k, &a[k], buf + a[k].off, tmp);
     }
     eb_smooth(out, nrows);
     rc = rate(ctx, q, out, nrows);

@@ -121,6 +121,11 @@ uint64_t pm_id_hash(const char *id);
 /* Exact sorts (LSD radix); tmp has room for n elements. */
 void pm_sort_u32(uint32_t *a, uint32_t *tmp, size_t n);
 void pm_sort_u64(uint64_t *a, uint64_t *tmp, size_t n);
+/* The k-th smallest (from 0; k < n) of a's n values, found digit by digit
+ * (MSD radix over the bits where the values differ, eleven at a time: a
+ * counting pass, then the same over the values that share the digit
+ * found); a is left alone, tmp has room for n. */
+uint32_t pm_select_u32(const uint32_t *a, uint32_t *tmp, size_t n, size_t k);
 
 /* Recomputes total and the period span from the cells. */
 void pm_cube_recount(pm_cube *cube);

@@ -660,6 +660,43 @@ static void percentiles_match_sorted_arrays_on_random_data(void **state)
     world_close(&w);
 }
 
+/* pm_select_u32 gives the sorted array's k-th value for every k, on
+ * values whose digits spread over every byte, share the top ones, repeat
+ * or are all equal; the input is left as it was. */
+static void select_is_the_sorted_kth(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static const uint32_t masks[] = {UINT32_MAX, 0x0001FFFF, 0x000000FF, 0x0F0F0F0F, 0x80000003, 0};
+    uint32_t *a = calloc(N, sizeof *a), *keep = calloc(N, sizeof *keep),
+             *sorted = calloc(N, sizeof *sorted), *tmp = calloc(N, sizeof *tmp);
+    assert_non_null(a && keep && sorted && tmp);
+    uint64_t x = 88172645463325252u;   /* xorshift, fixed seed */
+    for (size_t m = 0; m < sizeof masks / sizeof *masks; m++) {
+        for (size_t n = 1; n <= N; n = n < 70 ? n + 1 : n * 3) {
+            for (size_t i = 0; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                a[i] = (uint32_t)(x >> 11) & masks[m];
+            }
+            memcpy(keep, a, n * sizeof *a);
+            memcpy(sorted, a, n * sizeof *a);
+            qsort(sorted, n, sizeof *sorted, cmp_u32);
+            for (size_t k = 0; k < n; k += n < 70 ? 1 : 37) {
+                uint32_t got = pm_select_u32(a, tmp, n, k);
+                if (got != sorted[k])
+                    fail_msg("mask %08x, %zu values: the %zu-th is %u, not %u", masks[m], n, k,
+                             sorted[k], got);
+            }
+            assert_int_equal(pm_select_u32(a, tmp, n, n - 1), sorted[n - 1]);
+            assert_memory_equal(a, keep, n * sizeof *a);
+        }
+    }
+    free(a);
+    free(keep);
+    free(sorted);
+    free(tmp);
+}
+
 static void overdue_counts_against_report_time(void **state)
 {
     (void)state;
@@ -2169,6 +2206,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(executor_rows_skip_complaints_without_one),
         cmocka_unit_test(percentiles_are_nearest_rank),
         cmocka_unit_test(percentiles_match_sorted_arrays_on_random_data),
+        cmocka_unit_test(select_is_the_sorted_kth),
         cmocka_unit_test(overdue_counts_against_report_time),
         cmocka_unit_test(change_against_previous_range),
         cmocka_unit_test(rates_and_eb_by_hand),
