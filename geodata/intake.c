@@ -100,6 +100,9 @@ struct pm_intake {
     int decimal_comma;     /* the mapping's setting */
     int rec_decimal_comma; /* for the current record: the mapping's, or a ';' CSV */
     long default_topic;    /* -1: none */
+    pm_strtab *topic_seen; /* topic values looked up so far (topic_find) */
+    long *topic_of;        /* by topic_seen's index: pm_topics_find's answer */
+    size_t topic_cap;
     keycache kc;
     int warned[PM_F_N];    /* a mapped column was found missing */
     char *scratch;         /* the current record's trimmed values */
@@ -684,12 +687,42 @@ static int check_coords(const pm_intake *in, const values *v, pm_complaint *c, v
     return 0;
 }
 
-static int check_topic(const pm_intake *in, const values *v, pm_complaint *c, verdict *vd)
+/* pm_topics_find, through the answers for the values seen so far (up to
+ * TOPIC_SEEN_MAX of them): a file names a dozen topics over and over, and
+ * each find copies, folds and looks up twice.  The topics do not change
+ * while the intake lives.  When the table cannot grow, the answer is
+ * found the long way: the same answer. */
+enum { TOPIC_SEEN_MAX = 4096 };
+
+static long topic_find(pm_intake *in, const char *s)
+{
+    pm_strtab_pos pos;
+    int64_t k = pm_strtab_lookup(in->topic_seen, s, &pos);
+    if (k >= 0)
+        return in->topic_of[k];
+    long t = pm_topics_find(in->topics, s);
+    size_t n = pm_strtab_count(in->topic_seen);
+    if (n >= TOPIC_SEEN_MAX)
+        return t;
+    if (n == in->topic_cap) {
+        size_t cap = n ? 2 * n : 16;
+        long *of = pm_reallocarray(in->topic_of, cap, sizeof *of);
+        if (!of)
+            return t;
+        in->topic_of = of;
+        in->topic_cap = cap;
+    }
+    if (pm_strtab_insert(in->topic_seen, s, &pos) >= 0)
+        in->topic_of[n] = t;
+    return t;
+}
+
+static int check_topic(pm_intake *in, const values *v, pm_complaint *c, verdict *vd)
 {
     if (v->ntopic == 0)
         return fail(vd, "topic", "missing value");
     for (int i = 0; i < v->ntopic; i++) {
-        long t = pm_topics_find(in->topics, v->topic[i]);
+        long t = topic_find(in, v->topic[i]);
         if (t >= 0) {
             c->topic = (uint16_t)t;
             return 0;
@@ -808,6 +841,8 @@ void pm_intake_free(pm_intake *in)
     pm_free(in->source);
     pm_free(in->kc.keys);
     pm_free(in->scratch);
+    pm_strtab_free(in->topic_seen);
+    pm_free(in->topic_of);
     pm_free(in);
 }
 
@@ -843,7 +878,8 @@ int pm_intake_new(pm_ctx *ctx, const pm_topics *t, const pm_mapping *m, pm_compl
     *in = (pm_intake){.ctx = ctx, .check_ctx = ctx, .topics = t, .cs = cs, .reject = reject_fn,
                       .reject_user = reject_user, .default_topic = def,
                       .sink = {on_record, on_reader_reject, in}};
-    int rc = intake_settings(in, m);
+    in->topic_seen = pm_strtab_new();
+    int rc = in->topic_seen ? intake_settings(in, m) : PM_ERR(ctx, PM_E_NOMEM, "out of memory");
     if (rc) {
         pm_intake_free(in);
         return rc;

@@ -281,6 +281,50 @@ static void test_topic_tries_each_candidate(void **state)
     assert_int_equal(pm_complaints_topic(f->cs)[0], ROADS);
 }
 
+/* Topic values are answered from the ones seen before (intake.c's
+ * topic_find): every repeat, in any order, gets the catalogue's answer,
+ * and so does every value after the table of them is full. */
+static void test_topic_answers_repeat(void **state)
+{
+    fx *f = *state;
+    static const char *const vals[] = {"roads", "ROADS", "Дороги", "дороги", "ЖКХ", "ecology",
+                                       "Potholes", "other", "006", "housing", "Roads"};
+    static const char *const late[] = {"rOaDs", "ДОРОГИ", "Ecology", "Potholes!"};
+    enum { NV = sizeof vals / sizeof *vals, NLATE = sizeof late / sizeof *late, FILL = 4200 };
+    size_t accepted_n = 0;
+    int line = 1;
+    char id[32], val[32];
+    for (int round = 0; round < 3; round++) {
+        if (round == 2)   /* more distinct values than the table keeps */
+            for (int i = 0; i < FILL; i++) {
+                snprintf(id, sizeof id, "fill%d", i);
+                snprintf(val, sizeof val, "unknown %d", i);
+                assert_int_equal(feed_basic(f, id, "1", "2", val), PM_OK);
+                f->nrj_checked = f->nrj;
+            }
+        for (size_t j = 0; j < NV + NLATE; j++) {
+            /* backwards the second time; values first seen in the last */
+            const char *v = j >= NV ? (round == 2 ? late[j - NV] : "roads")
+                                    : vals[round == 1 ? NV - 1 - j : j];
+            long want = pm_topics_find(f->t, v);
+            snprintf(id, sizeof id, "t%d", line++);
+            assert_int_equal(feed_basic(f, id, "1", "2", v), PM_OK);
+            if (want < 0) {
+                char reason[64];
+                snprintf(reason, sizeof reason, "unknown topic \"%s\"", v);
+                rejected_as(f, "topic", reason);
+                continue;
+            }
+            accepted(f, ++accepted_n);
+            if (pm_complaints_topic(f->cs)[accepted_n - 1] != want)
+                fail_msg("round %d, \"%s\": topic %d, expected %ld", round, v,
+                         pm_complaints_topic(f->cs)[accepted_n - 1], want);
+        }
+    }
+    assert_true(accepted_n >= 30);
+    counts_are(f, 3 * (NV + NLATE) + FILL, accepted_n, 3 * (NV + NLATE) + FILL - accepted_n);
+}
+
 static void test_text_and_author_never_read(void **state)
 {
     fx *f = *state;
@@ -1394,6 +1438,7 @@ int main(int argc, char **argv)
         T(test_exact_key_before_case_insensitive),
         T(test_canonical_before_alias_empty_falls_back),
         T(test_topic_tries_each_candidate),
+        T(test_topic_answers_repeat),
         T(test_text_and_author_never_read),
         T(test_changing_key_sets),
         T(test_reject_missing_id),
