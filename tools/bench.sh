@@ -264,10 +264,11 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   once, from the file's size and the lines in its first MiB (growing them by doubling copied
   and page-faulted them over and over: a quarter of the adding thread, ~4 s of 17 on 10 M).
   The reader is the busier thread. Its CSV fields are split in place in the read buffer
-  (no copy; plain bytes scanned sixteen at a time), ~11 s → ~10 s on 10 M; UTF-8 is checked
-  eight ASCII bytes at a time. What it spends now is spread over the checks (numbers, dates,
-  UTF-8, the column lookup) and the fresh pages the columns fill (the kernel's page
-  clearing is ~15 % of all samples). Id-table slots are fetched ahead, carry a hash tag (no
+  (no copy; plain bytes scanned sixteen at a time), ~11 s → ~10 s on 10 M; UTF-8 was
+  checked eight ASCII bytes at a time (now sixteen bytes of one- and two-byte text, below).
+  What it spent then was spread over the checks (numbers, dates, UTF-8, the column lookup)
+  and the fresh pages the columns fill (the kernel's page clearing is ~15 % of all
+  samples). Id-table slots are fetched ahead, carry a hash tag (no
   string comparison on a miss), and blocks of 4 MiB and more ask for transparent huge pages.
 - **The cube** adopts its first batch instead of copying it and fetches its hash slots ahead:
   ~7.4 s → ~2.3 s on 13.7 M (byte-identical snapshots).
@@ -299,18 +300,43 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   adding thread's share of the samples fell from 55 % to 45 %, and the reader (47 %) is the
   busier thread again, so the wall time moves little when the machine is quiet (10.5 against
   10.8 s, 10.8 against 10.9 s) and gains ~1 s when it is loaded (median of 6 pairs 11.8
-  against 12.7 s); 12 MiB more (the pages faulted ahead). A word-at-a-time hash in place of
-  the string tables' FNV-1a was twice as fast alone but no faster in the pipeline (the
-  adding thread's id prefetch got slower), and was left out.
+  against 12.7 s); 12 MiB more (the pages faulted ahead).
+- **A lighter reader, a shorter tail.** The reader, the busier thread again, spent 17 % of
+  its samples checking UTF-8: the Cyrillic of executors and districts went byte by byte.
+  It now checks sixteen bytes at a time (SSE2, geodata/utf8.c) as long as they hold only
+  one- and two-byte characters, where a continuation byte must follow a lead C2..DF
+  (7.6 % → 2.7 % of all samples; tests hold it to a decoder written from RFC 3629 on every
+  short sequence and on mixed strings at every offset). The value tables (the reader's
+  values seen, the topics, the dictionaries) hash eight bytes at a time with SplitMix64's
+  finalizer instead of FNV-1a's byte-wise multiply chain (13.7 M lookups of an executor's
+  name: 0.20 against 0.46 s); the id table keeps FNV-1a on purpose: its weak mixing of the
+  last bytes keeps sequential ids ("c0000001", "c0000002", ...) in nearby slots, and finding
+  13.7 M such ids took 2.9 s against 4–5 s with the well-mixed hash (which is why trying it
+  for every table before made the pipeline no faster). A topic value is answered from the
+  values seen before (~2 % of the reader). Together the reader's samples fell by ~12 %,
+  and it and the adding thread are now about as busy. After the read, the district query
+  sorted every key's answer delays for the exact medians (~0.4 s on one core): the median
+  and the 90th percentile are now found by selection (\`pm_select_u32\`, MSD radix over the
+  bits where the delays differ; 0.064 s against 0.12 s for the sort alone on 13.7 M), which
+  also leaves most of its scratch untouched (peak RSS −45 MiB: a query over all complaints
+  at once needs a scratch of them all). Side by side with the build before (alternating
+  runs, 13.7 M): 9.8–10.2 s against 10.8–11.2 s in 3 of 4 pairs on a quieter machine, and
+  12.8–14.9 s against 14.1–16.2 s (median 13.8 against 15.5) in 6 pairs on a loaded one;
+  every output byte-identical (snapshot, tables, summary, rejects, report) on a dirty file;
+  \`problemap export\` of a 13.7 M snapshot with its summary 1.2 against 1.5 s.
 - So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
   the table above (21–25 s before the reading changes above, 13–17 s after them, then the
-  blocks, then the lighter adding thread), against the < 10 s asked. On this machine, whose
-  speed moves by half with its neighbours' load, the same build takes 10.5 to 16 s. The
-  reader bounds the read now: its time is spread over splitting fields, UTF-8, the checks
-  and the dictionary lookups. The next step is splitting the reading itself over two
-  parts of the file, their batches added in order; after it, a thread of its own for the
-  blocks (the columns then need room that never moves).
-- **Memory per complaint** is in the table above (119–130 bytes at 13.7 M, 149 before) against
+  blocks, the lighter adding thread, the lighter reader), against the < 10 s asked:
+  9.8–10.2 s when the machine is quiet (three runs of four, side by side above), 12–15 s
+  when it is loaded; single runs of one build, like the table's, move that much within the
+  hour. The two threads are now about as busy, with ~1.7 of the 2 cores used during
+  the read; what is left is flat (the reader: splitting fields ~20 % of it, the checks,
+  the dictionary lookups; the adding thread: collecting into cells ~35 %, the id table
+  ~20 %, fresh pages), and the tail after the read is ~2 s (the adder's last step, the
+  query, the report's heat points through PROJ on both cores, the drawing). Splitting the
+  read over more threads gains nothing on two cores; on more it would, with the batches
+  added in order.
+- **Memory per complaint** is in the table above (118–130 bytes at 13.7 M, 149 before) against
   the 64 asked: every
   accepted complaint is kept as columns (coordinates 16, times 16, topic and dictionary indexes
   ~14, line 8, placement 5), its id interned (~25 with its table slot) and hashed into the
@@ -322,8 +348,8 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   CRC-32, then every length, index and order; docs/cube.md): the price of refusing a damaged
   or crafted file without a crash. Opening a 10 M-complaint snapshot (128 MB) takes ~0.25 s
   (perf: reading and the CRC ~40 %, rebuilding the cells and the id set the rest; the CRC
-  alone was 80 % of it before it was zlib's), and \`problemap export\` writes its summary in
-  ~0.8 s, most of it sorting answer delays for the exact medians. An mmap'd snapshot queried
+  alone was 80 % of it before it was zlib's), and \`problemap export\` writes its summary
+  in well under a second (its exact medians by selection, above). An mmap'd snapshot queried
   in place would open in milliseconds but could not be checked before use, and the server
   builds its dataset from the complaints, so its start is the pipeline's time. Both wait for
   one design: a dataset snapshot (placed columns, the cube, the pyramid) in sections, each

@@ -5,7 +5,8 @@
  * tests/fixtures/intake/.  Run from the repository root.
  *
  * Build: tools/quicktest.sh test_intake geodata/intake.c geodata/topics.c
- *        geodata/timeparse.c geodata/records.c geodata/csv_in.c geodata/json_in.c */
+ *        geodata/timeparse.c geodata/records.c geodata/csv_in.c geodata/json_in.c
+ *        geodata/json_err.c geodata/utf8.c */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
