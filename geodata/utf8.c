@@ -4,8 +4,10 @@
  * (executors, districts, topics): sixteen bytes are checked at a time
  * (SSE2) as long as they hold only one- and two-byte characters, where
  * it is enough that every continuation byte follows a lead byte
- * C2..DF; any other byte (a lead of three or four, or a byte no UTF-8
- * has) sends one character to the byte-wise check. */
+ * C2..DF (and a continuation byte that follows none is an error, as
+ * is a lead without one).  Sixteen bytes with any other byte in them (a
+ * lead of three or four, or a byte no UTF-8 has) go to the byte-wise
+ * check, one character at a time, and the quick way resumes after them. */
 #include "utf8.h"
 
 #include <stdint.h>
