@@ -73,7 +73,9 @@ typedef struct pm_intake pm_intake;
 
 /* An intake adds checked complaints to cs (borrowed) and sends rejects to
  * reject(user, ...).  Its pm_record_sink (pm_intake_sink) is what readers
- * write to.  Caller frees with pm_intake_free(). */
+ * write to.  The topics t are borrowed too and must not change while the
+ * intake lives (it remembers its answers for the topic values it has
+ * seen).  Caller frees with pm_intake_free(). */
 int pm_intake_new(pm_ctx *ctx, const pm_topics *t, const pm_mapping *m, pm_complaints *cs,
                   pm_reject_fn reject, void *reject_user, pm_intake **out);
 void pm_intake_free(pm_intake *in);
