@@ -1,5 +1,5 @@
-/* utf8.h — internal: strict UTF-8 validation, for every check of input
- * text (complaint values, reject reasons). */
+/* utf8.h — internal: strict UTF-8 validation of input text (the intake's
+ * check of the complaint values it uses). */
 #ifndef PM_UTF8_H
 #define PM_UTF8_H
 
