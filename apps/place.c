@@ -175,7 +175,6 @@ static int post_checks(pm_ctx *ctx, place_run *r, size_t from, size_t to)
     const pm_complaints *cs = r->cs;
     pm_placed *pl = r->pl;
     const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
-    const uint64_t *line = pm_complaints_line(cs);
     const uint32_t *code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
     for (size_t i = from; i < to; i++) {
         char reason[256];
@@ -200,7 +199,7 @@ static int post_checks(pm_ctx *ctx, place_run *r, size_t from, size_t to)
         }
         if (!field)
             continue;
-        place_reject(&r->rj, line[i], pm_complaints_id(cs, i), field, reason);
+        place_reject(&r->rj, pm_complaints_line(cs, i), pm_complaints_id(cs, i), field, reason);
         pl->counts[pl->placement[i]]--;
         pl->counts[PM_PLACE_REJECTED]++;
         pl->district[i] = -1;

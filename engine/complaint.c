@@ -6,13 +6,31 @@
 #include <inttypes.h>
 #include <string.h>
 
+/* The input lines, as runs rather than a column: complaint i of run r
+ * (from[r] <= i < from[r + 1]) came from line first[r] + (i - from[r]) *
+ * step[r], modulo 2^64; a run's second complaint sets its step, any step.
+ * A file read whole is one run, and each record rejected or spanning
+ * several lines starts another: a few bytes in all where a column took 8
+ * a complaint.  Lines in no order (read back from the database by time)
+ * would make a run of every two complaints, 10 bytes each: when the runs
+ * would take more room than a column, they become one (dense, grown with
+ * the columns from then on). */
+typedef struct line_runs {
+    uint64_t *first, *step;
+    uint32_t *from;              /* complaint indexes fit 32 bits (the id table's) */
+    size_t n, cap;
+    uint64_t *dense;             /* the column instead, once it is lighter */
+} line_runs;
+
+enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a column */
+
 struct pm_complaints {
     size_t n, cap;
     double *lon, *lat;
     int64_t *created, *answered;
     uint16_t *topic;
-    uint64_t *line;
     uint32_t *dict[PM_DICT_N];
+    line_runs lines;
     pm_strtab *ids;              /* id i is string i: ids are unique */
     pm_strtab *dicts[PM_DICT_N];
 };
@@ -38,7 +56,7 @@ pm_complaints *pm_complaints_new(void)
 /* Every column, once: what is done to each of them (freeing, growing,
  * faulting in) goes through this list, so no column can be left out. */
 #define COLUMNS(X)                                                             \
-    X(lon) X(lat) X(created) X(answered) X(topic) X(line)                      \
+    X(lon) X(lat) X(created) X(answered) X(topic)                              \
     X(dict[PM_DICT_SOURCE]) X(dict[PM_DICT_STATUS])                            \
     X(dict[PM_DICT_EXECUTOR]) X(dict[PM_DICT_DISTRICT_CODE])
 _Static_assert(PM_DICT_N == 4, "COLUMNS lists every dictionary column");
@@ -50,6 +68,10 @@ void pm_complaints_free(pm_complaints *cs)
 #define FREE(col) pm_free(cs->col);
     COLUMNS(FREE)
 #undef FREE
+    pm_free(cs->lines.first);
+    pm_free(cs->lines.step);
+    pm_free(cs->lines.from);
+    pm_free(cs->lines.dense);
     for (int k = 0; k < PM_DICT_N; k++)
         pm_strtab_free(cs->dicts[k]);
     pm_strtab_free(cs->ids);
@@ -66,9 +88,78 @@ static int grow_columns(pm_complaints *cs, size_t cap)
         cs->col = p_;                                                          \
     } while (0);
     COLUMNS(GROW)
+    if (cs->lines.dense)
+        GROW(lines.dense)
 #undef GROW
     cs->cap = cap;
     return 0;
+}
+
+/* The runs' lines as a column of cs->cap (0, or -1 when out of memory:
+ * nothing changed then). */
+static int lines_to_dense(pm_complaints *cs)
+{
+    line_runs *r = &cs->lines;
+    uint64_t *d = pm_reallocarray(NULL, cs->cap, sizeof *d);
+    if (!d)
+        return -1;
+    for (size_t j = 0; j < r->n; j++) {
+        size_t end = j + 1 < r->n ? r->from[j + 1] : cs->n;
+        for (size_t i = r->from[j]; i < end; i++)
+            d[i] = r->first[j] + (uint64_t)(i - r->from[j]) * r->step[j];
+    }
+    pm_free(r->first);
+    pm_free(r->step);
+    pm_free(r->from);
+    *r = (line_runs){.dense = d};
+    return 0;
+}
+
+/* Room for the line of complaint cs->n (the columns have room for it). */
+static int lines_room(pm_complaints *cs)
+{
+    line_runs *r = &cs->lines;
+    if (r->dense || r->n < r->cap)
+        return 0;
+    size_t cap = r->cap ? r->cap * 2 : 16;
+    if (cap > LINE_RUNS_MIN && cap * 20 > cs->n * 8)   /* 20 bytes a run, 8 a line */
+        return lines_to_dense(cs);
+    uint64_t *first = pm_reallocarray(r->first, cap, sizeof *first);
+    if (first)
+        r->first = first;
+    uint64_t *step = first ? pm_reallocarray(r->step, cap, sizeof *step) : NULL;
+    if (step)
+        r->step = step;
+    uint32_t *from = step ? pm_reallocarray(r->from, cap, sizeof *from) : NULL;
+    if (!from)
+        return -1;
+    r->from = from;
+    r->cap = cap;
+    return 0;
+}
+
+/* Records complaint i's line (i == cs->n, room made by lines_room). */
+static void lines_put(pm_complaints *cs, size_t i, uint64_t line)
+{
+    line_runs *r = &cs->lines;
+    if (r->dense) {
+        r->dense[i] = line;
+        return;
+    }
+    if (r->n) {
+        size_t j = r->n - 1;
+        uint64_t k = i - r->from[j];
+        if (k == 1) {
+            r->step[j] = line - r->first[j];
+            return;
+        }
+        if (line == r->first[j] + k * r->step[j])
+            return;
+    }
+    r->first[r->n] = line;
+    r->step[r->n] = 0;
+    r->from[r->n] = (uint32_t)i;
+    r->n++;
 }
 
 static int reserve(pm_complaints *cs)
@@ -108,7 +199,7 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
     pm_strtab_pos id_pos;   /* valid until cs->ids changes: only the dicts change below */
     if (pm_strtab_lookup(cs->ids, c->id, &id_pos) >= 0)
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "duplicate id \"%s\"", c->id);
-    if (reserve(cs) != 0)
+    if (reserve(cs) != 0 || lines_room(cs) != 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     const char *vals[PM_DICT_N] = {c->source, c->status, c->executor, c->district_code};
     uint32_t got[PM_DICT_N];
@@ -133,7 +224,7 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
     cs->created[i] = c->created_at;
     cs->answered[i] = c->answered_at;
     cs->topic[i] = c->topic;
-    cs->line[i] = c->line;
+    lines_put(cs, i, c->line);
     for (int k = 0; k < PM_DICT_N; k++) {
         cs->dict[k][i] = got[k];
         idx[k] = got[k];
@@ -166,7 +257,29 @@ const int64_t *pm_complaints_created(const pm_complaints *cs) { return cs->creat
 const int64_t *pm_complaints_answered(const pm_complaints *cs) { return cs->answered; }
 const uint16_t *pm_complaints_topic(const pm_complaints *cs) { return cs->topic; }
 const uint32_t *pm_complaints_dict(const pm_complaints *cs, pm_dict_col col) { return cs->dict[col]; }
-const uint64_t *pm_complaints_line(const pm_complaints *cs) { return cs->line; }
+
+uint64_t pm_complaints_line(const pm_complaints *cs, size_t i)
+{
+    const line_runs *r = &cs->lines;
+    if (r->dense)
+        return r->dense[i];
+    size_t lo = 0, hi = r->n;   /* the last run starting at or before i */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->from[mid] <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return r->first[lo] + (uint64_t)(i - r->from[lo]) * r->step[lo];
+}
+
+size_t pm_complaints_line_bytes(const pm_complaints *cs)
+{
+    const line_runs *r = &cs->lines;
+    return r->dense ? cs->cap * sizeof *r->dense
+                    : r->cap * (sizeof *r->first + sizeof *r->step + sizeof *r->from);
+}
 const char *pm_complaints_id(const pm_complaints *cs, size_t i) { return pm_strtab_str(cs->ids, i); }
 
 const char *pm_complaints_dict_str(const pm_complaints *cs, pm_dict_col col, uint32_t idx)

@@ -600,17 +600,16 @@ static int batch_check(pm_ctx *ctx, const pm_cube *cube, const pm_complaints *cs
         return PM_ERR(ctx, PM_E_USAGE, "complaints %zu to %zu: the placement has %zu, the batch %zu",
                       from, to, pl ? pl->n : 0, n);
     const uint16_t *topic = pm_complaints_topic(cs);
-    const uint64_t *line = pm_complaints_line(cs);
     for (size_t i = from; i < to; i++) {
         int32_t d = pl->district[i];
         if (pl->placement[i] >= PM_PLACE_N || (placed_in(pl->placement[i]) && d < 0) ||
             (d >= 0 && (size_t)d >= cube->n_districts))
             return PM_ERR(ctx, PM_E_USAGE, "line %" PRIu64 ": placement %u in district %" PRId32
-                          " does not fit %zu districts", line[i], pl->placement[i], d,
-                          cube->n_districts);
+                          " does not fit %zu districts", pm_complaints_line(cs, i),
+                          pl->placement[i], d, cube->n_districts);
         if (topic[i] >= cube->n_topics)
             return PM_ERR(ctx, PM_E_USAGE, "line %" PRIu64 ": topic %u is beyond the %zu topics",
-                          line[i], topic[i], cube->n_topics);
+                          pm_complaints_line(cs, i), topic[i], cube->n_topics);
     }
     return PM_OK;
 }
@@ -685,7 +684,6 @@ static uint32_t delay_s(int64_t created, int64_t answered)
 typedef struct cols {
     const int64_t *created, *answered;
     const uint16_t *topic;
-    const uint64_t *line;
     const uint32_t *dict[PM_CUBE_NDICT];
 } cols;
 
@@ -742,11 +740,11 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
         return PM_OK;   /* rejected by the caller; never part of a cube */
     size_t slot = idset_slot(&b->ids, a->id);
     if (pm_idset_has(&cube->ids, a->id) || b->ids.slots[slot])
-        return reject ? reject(reject_user, c->line[i], pm_complaints_id(cs, i), "id",
-                               "duplicate id (already in the cube)") : 0;
+        return reject ? reject(reject_user, pm_complaints_line(cs, i), pm_complaints_id(cs, i),
+                               "id", "duplicate id (already in the cube)") : 0;
     if (a->period < INT32_MIN || a->period > INT32_MAX)
-        return reject ? reject(reject_user, c->line[i], pm_complaints_id(cs, i), "created_at",
-                               "date out of range") : 0;
+        return reject ? reject(reject_user, pm_complaints_line(cs, i), pm_complaints_id(cs, i),
+                               "created_at", "date out of range") : 0;
     b->ids.slots[slot] = a->id;
     b->ids.n++;
     if (!placed_in(pl->placement[i])) {
@@ -761,12 +759,14 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
         uint32_t *val[PM_CUBE_NDICT] = {&key.source, &key.status, &key.executor};
         for (int k = 0; k < PM_CUBE_NDICT; k++)
             if (map_dict(cube, b, cs, k, c->dict[k][i], val[k]) != 0)
-                return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, c->line[i]);
+                return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64,
+                              pm_complaints_line(cs, i));
         kh = key_hash(&key);
     }
     long ci = store_get(&b->st, &key, kh);
     if (ci < 0)
-        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64, c->line[i]);
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64,
+                      pm_complaints_line(cs, i));
     pm_cell *cell = &b->st.cells[ci];
     if (c->answered[i] == PM_TIME_NONE)
         cell->opens.len++;
@@ -791,7 +791,7 @@ static int batch_collect(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, co
 {
     size_t n = to - from;
     cols c = {pm_complaints_created(cs), pm_complaints_answered(cs), pm_complaints_topic(cs),
-              pm_complaints_line(cs), {0}};
+              {0}};
     for (int k = 0; k < PM_CUBE_NDICT; k++)
         c.dict[k] = pm_complaints_dict(cs, k);
     ahead ring[AHEAD];   /* complaint from + i at i % AHEAD */

@@ -1028,7 +1028,7 @@ static int place_one(pm_ctx *ctx, const batch *b, size_t i)
     int rc = pm_locate_point(ctx, b->loc, lon, lat, &o->district[i], &pl, &d);
     if (rc)
         return PM_ERR(ctx, rc, "complaint \"%s\" (line %" PRIu64 "): %s", pm_complaints_id(cs, i),
-                      pm_complaints_line(cs)[i], pm_ctx_errmsg(ctx));
+                      pm_complaints_line(cs, i), pm_ctx_errmsg(ctx));
     o->placement[i] = (uint8_t)pl;
     o->snap_m[i] = (float)d;
     return PM_OK;

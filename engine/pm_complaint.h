@@ -89,7 +89,13 @@ const int64_t *pm_complaints_created(const pm_complaints *cs);
 const int64_t *pm_complaints_answered(const pm_complaints *cs);
 const uint16_t *pm_complaints_topic(const pm_complaints *cs);
 const uint32_t *pm_complaints_dict(const pm_complaints *cs, pm_dict_col col);
-const uint64_t *pm_complaints_line(const pm_complaints *cs);
+/* The input line complaint i came from (i below the count). */
+uint64_t pm_complaints_line(const pm_complaints *cs, size_t i);
+/* Bytes the lines take.  They are kept as runs of lines that follow each
+ * other, so a file read whole needs a few hundred; never more than the
+ * larger of a column (8 bytes a complaint of the capacity) and room for
+ * 4096 runs. */
+size_t pm_complaints_line_bytes(const pm_complaints *cs);
 const char *pm_complaints_id(const pm_complaints *cs, size_t i);
 
 /* The string of a dictionary index ("" for PM_NONE). */

@@ -570,7 +570,6 @@ static int batch_rows(const batch_src *s, size_t from, size_t to, buf *b, size_t
                   *answered = pm_complaints_answered(s->cs);
     const double *lon = pm_complaints_lon(s->cs), *lat = pm_complaints_lat(s->cs);
     const uint16_t *topic = pm_complaints_topic(s->cs);
-    const uint64_t *line = pm_complaints_line(s->cs);
     static const pm_dict_col cols[4] = {PM_DICT_SOURCE, PM_DICT_STATUS, PM_DICT_EXECUTOR,
                                         PM_DICT_DISTRICT_CODE};
     *rows = 0;
@@ -593,7 +592,7 @@ static int batch_rows(const batch_src *s, size_t from, size_t to, buf *b, size_t
         }
         if (copy_text(b, d >= 0 ? pm_district_id(s->ds, (size_t)d) : NULL, '\t') != 0 ||
             copy_text(b, s->pl ? pm_placement_name(s->pl->placement[i]) : NULL, '\t') != 0 ||
-            copy_i64(b, (int64_t)line[i], 0, '\n') != 0)
+            copy_i64(b, (int64_t)pm_complaints_line(s->cs, i), 0, '\n') != 0)
             return -1;
         (*rows)++;
     }

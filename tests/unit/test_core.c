@@ -180,7 +180,7 @@ static void complaints_columns_and_dictionaries(void **state)
     assert_int_equal(pm_complaints_count(cs), 2);
     assert_string_equal(pm_complaints_id(cs, 1), "c2");
     assert_true(isnan(pm_complaints_lon(cs)[1]));
-    assert_int_equal(pm_complaints_line(cs)[1], 3);
+    assert_int_equal(pm_complaints_line(cs, 1), 3);
     const uint32_t *src = pm_complaints_dict(cs, PM_DICT_SOURCE);
     assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_SOURCE, src[1]), "telegram");
     const uint32_t *code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
@@ -263,15 +263,15 @@ static void complaints_prefault_faults_the_pages_in(void **state)
     size_t n = 1 << 21;   /* 16 MiB of longitudes: a block of its own, not yet touched */
     assert_int_equal(pm_complaints_reserve(ctx, cs, n), PM_OK);
     const double *lon = pm_complaints_lon(cs);
-    const uint64_t *line = pm_complaints_line(cs);
+    const int64_t *created = pm_complaints_created(cs);
     assert_false(resident(lon + n / 2));
-    assert_false(resident(line + n / 2));
+    assert_false(resident(created + n / 2));
     pm_complaints_prefault(cs, 1, n / 4);
     assert_true(resident(lon + n / 8));
-    assert_true(resident(line + n / 4 - 1));
+    assert_true(resident(created + n / 4 - 1));
     assert_true(resident(pm_complaints_dict(cs, PM_DICT_EXECUTOR) + n / 8));
     assert_false(resident(lon + n / 2));
-    assert_false(resident(line + n / 2));
+    assert_false(resident(created + n / 2));
     assert_true(lon[0] == 86.1);   /* what was there stays */
     pm_complaints_prefault(cs, n / 4, SIZE_MAX);   /* up to the capacity's last whole page */
     assert_true(resident(lon + n - 1024));
@@ -320,7 +320,7 @@ static void complaints_reserve_keeps_columns_in_place(void **state)
     }
     assert_int_equal(pm_complaints_reserve(ctx, cs, 70000), PM_OK);
     const double *lon = pm_complaints_lon(cs);
-    const uint64_t *line = pm_complaints_line(cs);
+    const uint32_t *source = pm_complaints_dict(cs, PM_DICT_SOURCE);
     for (int i = 100; i < 70100; i++) {
         snprintf(id, sizeof id, "c%d", i);
         c.id = id;
@@ -328,14 +328,14 @@ static void complaints_reserve_keeps_columns_in_place(void **state)
         assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
     }
     assert_ptr_equal(pm_complaints_lon(cs), lon);
-    assert_ptr_equal(pm_complaints_line(cs), line);
+    assert_ptr_equal(pm_complaints_dict(cs, PM_DICT_SOURCE), source);
     c.id = "c42";   /* added before the table grew */
     assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
     c.id = "c70099";
     assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
     assert_int_equal(pm_complaints_count(cs), 70100);
     assert_string_equal(pm_complaints_id(cs, 54321), "c54321");
-    assert_int_equal(line[54321], 54321);
+    assert_int_equal(pm_complaints_line(cs, 54321), 54321);
     /* beyond the room made, it grows as before */
     c.id = "one more";
     assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
@@ -374,29 +374,120 @@ static void strtab_reserve_rehashes_what_it_holds(void **state)
     pm_strtab_free(t);
 }
 
+/* Adds n complaints "<prefix><i>" with line line[i]. */
+static void add_with_lines(pm_ctx *ctx, pm_complaints *cs, const char *prefix, const uint64_t *line,
+                           size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s%zu", prefix, i);
+        pm_complaint c = {.id = id, .answered_at = PM_TIME_NONE, .line = line[i]};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    }
+}
+
+/* The lines are kept as runs (a file read whole takes a few bytes for them
+ * all), never more than a column of 8 bytes a complaint would take, and
+ * every complaint's line comes back as it was given, whatever the order. */
+static void complaints_keep_lines_as_runs(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    enum { N = 100000 };
+    uint64_t *line = malloc(N * sizeof *line);
+    assert_non_null(line);
+    uint64_t s = 42;
+    /* a file read whole: header on line 1, a record a line */
+    for (size_t i = 0; i < N; i++)
+        line[i] = i + 2;
+    pm_complaints *cs = pm_complaints_new();
+    add_with_lines(ctx, cs, "a", line, N);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(pm_complaints_line(cs, i), line[i]);
+    assert_true(pm_complaints_line_bytes(cs) <= 16 * 20);
+    pm_complaints_free(cs);
+    /* a dirty file: 1 record in 20 rejected or spanning several lines */
+    for (size_t i = 0, l = 2; i < N; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        l += (s >> 33) % 20 == 0 ? 1 + (s >> 40) % 5 : 1;
+        line[i] = l;
+    }
+    cs = pm_complaints_new();
+    add_with_lines(ctx, cs, "b", line, N);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(pm_complaints_line(cs, i), line[i]);
+    assert_true(pm_complaints_line_bytes(cs) < N * 8 / 4);
+    pm_complaints_free(cs);
+    /* no order at all (read back by time), with the extremes and steps
+     * down: a column, no bigger than one */
+    for (size_t i = 0; i < N; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        line[i] = i % 3 == 0 ? s : i % 3 == 1 ? UINT64_MAX - i : i;
+    }
+    line[0] = 0;
+    line[1] = UINT64_MAX;
+    cs = pm_complaints_new();
+    add_with_lines(ctx, cs, "c", line, N);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(pm_complaints_line(cs, i), line[i]);
+    assert_true(pm_complaints_line_bytes(cs) <= pm_complaints_capacity(cs) * 8);
+    /* a duplicate id records no line: the next one is where it belongs */
+    pm_complaint c = {.id = "c5", .answered_at = PM_TIME_NONE, .line = 7};
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
+    c.id = "c-last";
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    assert_int_equal(pm_complaints_line(cs, N), 7);
+    assert_int_equal(pm_complaints_line(cs, N - 1), line[N - 1]);
+    pm_complaints_free(cs);
+    /* runs with steps other than one, and the one-complaint run at the end */
+    for (size_t i = 0; i < 10; i++)
+        line[i] = i < 4 ? 100 - 10 * i : i < 9 ? 1000 + 2 * i : 5;
+    cs = pm_complaints_new();
+    add_with_lines(ctx, cs, "d", line, 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(pm_complaints_line(cs, i), line[i]);
+    pm_complaints_free(cs);
+    free(line);
+    pm_ctx_free(ctx);
+}
+
 static void complaints_survive_every_allocation_failure(void **state)
 {
     (void)state;
     pm_ctx *ctx = pm_ctx_new();
+    int add_failed = 0;   /* times an add failed: the retries below were tried */
     for (long n = 1; n < 200; n++) {
         pm_alloc_fail_at(n);
         pm_complaints *cs = pm_complaints_new();
-        int failed = cs == NULL;
         if (cs) {   /* a failed reserve leaves the batch as it was: adding goes on */
             int rc = pm_complaints_reserve(ctx, cs, 1200);
             assert_true(rc == PM_OK || rc == PM_E_NOMEM);
         }
-        for (int i = 0; cs && i < 1500 && !failed; i++) {
+        for (int i = 0; cs && i < 1500; i++) {   /* on after a failure, allocating again */
             char id[16];
             snprintf(id, sizeof id, "c%d", i);
-            pm_complaint c = {.id = id, .answered_at = PM_TIME_NONE, .source = id};
+            pm_complaint c = {.id = id, .answered_at = PM_TIME_NONE, .source = id,
+                              .line = (uint64_t)(i * 3 + i / 7)};   /* a run every 7 */
             int rc = pm_complaints_add(ctx, cs, &c);
             assert_true(rc == PM_OK || rc == PM_E_NOMEM);
-            failed = rc != PM_OK;
+            if (rc != PM_OK) {
+                assert_int_equal(pm_complaints_count(cs), (size_t)i);
+                pm_alloc_fail_at(0);
+                add_failed++;
+                assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+            }
         }
+        for (size_t i = 0; cs && i < pm_complaints_count(cs); i++) {   /* all there, as given */
+            char id[24];
+            snprintf(id, sizeof id, "c%zu", i);
+            assert_string_equal(pm_complaints_id(cs, i), id);
+            assert_int_equal(pm_complaints_line(cs, i), i * 3 + i / 7);
+        }
+        assert_true(!cs || pm_complaints_count(cs) == 1500);
         pm_complaints_free(cs);
         pm_alloc_fail_at(0);
     }
+    assert_true(add_failed >= 20);
     pm_ctx_free(ctx);
 }
 
@@ -415,6 +506,7 @@ int main(void)
         cmocka_unit_test(complaints_add_indexed_uses_known_indexes),
         cmocka_unit_test(complaints_prefault_faults_the_pages_in),
         cmocka_unit_test(complaints_reserve_keeps_columns_in_place),
+        cmocka_unit_test(complaints_keep_lines_as_runs),
         cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),
     };

@@ -350,7 +350,7 @@ static void assert_same_complaints(const pm_complaints *a, const pm_complaints *
                      pm_complaints_lon(a)[i], pm_complaints_lat(a)[i], pm_complaints_lon(b)[j],
                      pm_complaints_lat(b)[j]);
         assert_int_equal(pm_complaints_topic(a)[i], pm_complaints_topic(b)[j]);
-        assert_int_equal(pm_complaints_line(a)[i], pm_complaints_line(b)[j]);
+        assert_int_equal(pm_complaints_line(a, i), pm_complaints_line(b, j));
         for (int c = 0; c < 4; c++)
             assert_string_equal(
                 pm_complaints_dict_str(a, cols[c], pm_complaints_dict(a, cols[c])[i]),
