@@ -338,7 +338,7 @@ static uint32_t batch_index(const pm_complaints *cs, const pm_cube *cube, pm_dic
 static int in_set(const pm_complaints *cs, const pm_cube *cube, pm_dict_col col,
                   const uint32_t *set, size_t n, size_t i)
 {
-    uint32_t v = pm_complaints_dict(cs, col)[i];
+    uint32_t v = pm_complaints_dict_at(cs, col, i);
     for (size_t k = 0; k < n; k++)
         if (batch_index(cs, cube, col, set[k]) == v)
             return 1;

@@ -96,9 +96,9 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
     const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
     const int64_t *cr = pm_complaints_created(cs), *an = pm_complaints_answered(cs);
     const uint16_t *tp = pm_complaints_topic(cs);
-    const uint32_t *src = pm_complaints_dict(cs, PM_DICT_SOURCE);
-    const uint32_t *st = pm_complaints_dict(cs, PM_DICT_STATUS);
-    const uint32_t *ex = pm_complaints_dict(cs, PM_DICT_EXECUTOR);
+    pm_dict_column src = pm_complaints_dict(cs, PM_DICT_SOURCE);
+    pm_dict_column st = pm_complaints_dict(cs, PM_DICT_STATUS);
+    pm_dict_column ex = pm_complaints_dict(cs, PM_DICT_EXECUTOR);
     for (size_t i = 0; i < pl->n; i++) {
         if (pl->placement[i] == PM_PLACE_REJECTED)
             continue;
@@ -114,9 +114,9 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
             snap[0] = '\0';
         const char *row[] = {
             pm_complaints_id(cs, i), c, x, y, pm_topic_code(r->t, tp[i]),
-            pm_complaints_dict_str(cs, PM_DICT_SOURCE, src[i]),
-            pm_complaints_dict_str(cs, PM_DICT_STATUS, st[i]), a,
-            pm_complaints_dict_str(cs, PM_DICT_EXECUTOR, ex[i]),
+            pm_complaints_dict_str(cs, PM_DICT_SOURCE, pm_dict_column_at(src, i)),
+            pm_complaints_dict_str(cs, PM_DICT_STATUS, pm_dict_column_at(st, i)), a,
+            pm_complaints_dict_str(cs, PM_DICT_EXECUTOR, pm_dict_column_at(ex, i)),
             d >= 0 ? pm_district_id(r->ds, (size_t)d) : "",
             d >= 0 ? pm_region_id(r->ds, pm_district_region(r->ds, (size_t)d)) : "",
             pm_placement_name((pm_placement)pl->placement[i]), snap};

@@ -175,13 +175,14 @@ static int post_checks(pm_ctx *ctx, place_run *r, size_t from, size_t to)
     const pm_complaints *cs = r->cs;
     pm_placed *pl = r->pl;
     const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
-    const uint32_t *code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
+    pm_dict_column code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
     for (size_t i = from; i < to; i++) {
         char reason[256];
         const char *field = NULL;
         if (pl->placement[i] == PM_PLACE_UNKNOWN_CODE) {
             snprintf(reason, sizeof reason, "unknown district code \"%s\"",
-                     pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE, code[i]));
+                     pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE,
+                                            pm_dict_column_at(code, i)));
             field = "district_code";
         } else if (pl->placement[i] == PM_PLACE_OUTSIDE && fabs(lon[i]) <= 90) {
             int32_t d;

@@ -24,12 +24,18 @@ typedef struct line_runs {
 
 enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a column */
 
+/* The dictionary columns are as narrow as their indexes allow: 1 byte a
+ * complaint while a column's dictionary has fewer than 255 values, 2 below
+ * 65 535, else 4; the widest value of a width stands for PM_NONE.  A column
+ * widens (a copy) when an index does not fit: sources and statuses stay at
+ * one byte, executors at two, where each took four. */
 struct pm_complaints {
     size_t n, cap;
     double *lon, *lat;
     int64_t *created, *answered;
     uint16_t *topic;
-    uint32_t *dict[PM_DICT_N];
+    void *dict[PM_DICT_N];
+    unsigned dict_w[PM_DICT_N];  /* bytes a complaint: 1, 2 or 4 */
     line_runs lines;
     pm_strtab *ids;              /* id i is string i: ids are unique */
     pm_strtab *dicts[PM_DICT_N];
@@ -44,6 +50,7 @@ pm_complaints *pm_complaints_new(void)
     int ok = cs->ids != NULL;
     for (int k = 0; k < PM_DICT_N; k++) {
         cs->dicts[k] = pm_strtab_new();
+        cs->dict_w[k] = 1;
         ok = ok && cs->dicts[k];
     }
     if (!ok) {
@@ -53,13 +60,10 @@ pm_complaints *pm_complaints_new(void)
     return cs;
 }
 
-/* Every column, once: what is done to each of them (freeing, growing,
- * faulting in) goes through this list, so no column can be left out. */
-#define COLUMNS(X)                                                             \
-    X(lon) X(lat) X(created) X(answered) X(topic)                              \
-    X(dict[PM_DICT_SOURCE]) X(dict[PM_DICT_STATUS])                            \
-    X(dict[PM_DICT_EXECUTOR]) X(dict[PM_DICT_DISTRICT_CODE])
-_Static_assert(PM_DICT_N == 4, "COLUMNS lists every dictionary column");
+/* Every fixed-width column, once: what is done to each of them (freeing,
+ * growing, faulting in) goes through this list, so no column can be left
+ * out.  The dictionary columns, whose width changes, are handled apart. */
+#define COLUMNS(X) X(lon) X(lat) X(created) X(answered) X(topic)
 
 void pm_complaints_free(pm_complaints *cs)
 {
@@ -68,6 +72,8 @@ void pm_complaints_free(pm_complaints *cs)
 #define FREE(col) pm_free(cs->col);
     COLUMNS(FREE)
 #undef FREE
+    for (int k = 0; k < PM_DICT_N; k++)
+        pm_free(cs->dict[k]);
     pm_free(cs->lines.first);
     pm_free(cs->lines.step);
     pm_free(cs->lines.from);
@@ -91,7 +97,42 @@ static int grow_columns(pm_complaints *cs, size_t cap)
     if (cs->lines.dense)
         GROW(lines.dense)
 #undef GROW
+    for (int k = 0; k < PM_DICT_N; k++) {
+        void *p = pm_reallocarray(cs->dict[k], cap, cs->dict_w[k]);
+        if (!p)
+            return -1;
+        cs->dict[k] = p;
+    }
     cs->cap = cap;
+    return 0;
+}
+
+static void dict_put(void *v, unsigned w, size_t i, uint32_t idx)
+{
+    if (w == 1)
+        ((uint8_t *)v)[i] = idx == PM_NONE ? UINT8_MAX : (uint8_t)idx;
+    else if (w == 2)
+        ((uint16_t *)v)[i] = idx == PM_NONE ? UINT16_MAX : (uint16_t)idx;
+    else
+        ((uint32_t *)v)[i] = idx;
+}
+
+/* Makes dictionary column k wide enough for index idx (PM_NONE fits any
+ * width); 0, or -1 when out of memory (nothing changed then). */
+static int dict_fit(pm_complaints *cs, int k, uint32_t idx)
+{
+    unsigned w = idx == PM_NONE || idx < UINT8_MAX ? 1 : idx < UINT16_MAX ? 2 : 4;
+    if (w <= cs->dict_w[k])
+        return 0;
+    void *p = pm_reallocarray(NULL, cs->cap, w);
+    if (!p)
+        return -1;
+    pm_dict_column old = {cs->dict[k], cs->dict_w[k]};
+    for (size_t i = 0; i < cs->n; i++)
+        dict_put(p, w, i, pm_dict_column_at(old, i));
+    pm_free(cs->dict[k]);
+    cs->dict[k] = p;
+    cs->dict_w[k] = w;
     return 0;
 }
 
@@ -216,6 +257,9 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
             return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
         got[k] = (uint32_t)i;
     }
+    for (int k = 0; k < PM_DICT_N; k++)
+        if (dict_fit(cs, k, got[k]) != 0)
+            return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     if (pm_strtab_insert(cs->ids, c->id, &id_pos) < 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     size_t i = cs->n++;
@@ -226,7 +270,7 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
     cs->topic[i] = c->topic;
     lines_put(cs, i, c->line);
     for (int k = 0; k < PM_DICT_N; k++) {
-        cs->dict[k][i] = got[k];
+        dict_put(cs->dict[k], cs->dict_w[k], i, got[k]);
         idx[k] = got[k];
     }
     return PM_OK;
@@ -256,7 +300,15 @@ const double *pm_complaints_lat(const pm_complaints *cs) { return cs->lat; }
 const int64_t *pm_complaints_created(const pm_complaints *cs) { return cs->created; }
 const int64_t *pm_complaints_answered(const pm_complaints *cs) { return cs->answered; }
 const uint16_t *pm_complaints_topic(const pm_complaints *cs) { return cs->topic; }
-const uint32_t *pm_complaints_dict(const pm_complaints *cs, pm_dict_col col) { return cs->dict[col]; }
+pm_dict_column pm_complaints_dict(const pm_complaints *cs, pm_dict_col col)
+{
+    return (pm_dict_column){cs->dict[col], cs->dict_w[col]};
+}
+
+uint32_t pm_complaints_dict_at(const pm_complaints *cs, pm_dict_col col, size_t i)
+{
+    return pm_dict_column_at(pm_complaints_dict(cs, col), i);
+}
 
 uint64_t pm_complaints_line(const pm_complaints *cs, size_t i)
 {

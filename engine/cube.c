@@ -684,7 +684,7 @@ static uint32_t delay_s(int64_t created, int64_t answered)
 typedef struct cols {
     const int64_t *created, *answered;
     const uint16_t *topic;
-    const uint32_t *dict[PM_CUBE_NDICT];
+    pm_dict_column dict[PM_CUBE_NDICT];
 } cols;
 
 /* What the first pass works out for a complaint some complaints early,
@@ -716,7 +716,7 @@ static void look_ahead(const pm_cube *cube, const batch *b, const pm_complaints 
         return;
     uint32_t v[PM_CUBE_NDICT];
     for (int k = 0; k < PM_CUBE_NDICT; k++) {
-        uint32_t idx = c->dict[k][i];
+        uint32_t idx = pm_dict_column_at(c->dict[k], i);
         v[k] = idx == PM_NONE ? PM_NONE : b->map[k][idx];
         if (v[k] == UNMAPPED)
             return;
@@ -758,7 +758,7 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
                             .period = (int32_t)a->period};
         uint32_t *val[PM_CUBE_NDICT] = {&key.source, &key.status, &key.executor};
         for (int k = 0; k < PM_CUBE_NDICT; k++)
-            if (map_dict(cube, b, cs, k, c->dict[k][i], val[k]) != 0)
+            if (map_dict(cube, b, cs, k, pm_dict_column_at(c->dict[k], i), val[k]) != 0)
                 return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64,
                               pm_complaints_line(cs, i));
         kh = key_hash(&key);
@@ -791,7 +791,7 @@ static int batch_collect(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, co
 {
     size_t n = to - from;
     cols c = {pm_complaints_created(cs), pm_complaints_answered(cs), pm_complaints_topic(cs),
-              {0}};
+              {{0}}};
     for (int k = 0; k < PM_CUBE_NDICT; k++)
         c.dict[k] = pm_complaints_dict(cs, k);
     ahead ring[AHEAD];   /* complaint from + i at i % AHEAD */

@@ -1017,7 +1017,7 @@ static int place_one(pm_ctx *ctx, const batch *b, size_t i)
     double lon = pm_complaints_lon(cs)[i], lat = pm_complaints_lat(cs)[i];
     pm_placed *o = b->out;
     if (isnan(lon) || isnan(lat)) {
-        uint32_t code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE)[i];
+        uint32_t code = pm_complaints_dict_at(cs, PM_DICT_DISTRICT_CODE, i);
         o->district[i] = code == PM_NONE ? -1 : b->by_code[code];
         o->placement[i] = o->district[i] >= 0 ? PM_PLACE_BY_CODE : PM_PLACE_UNKNOWN_CODE;
         o->snap_m[i] = 0.0f;

@@ -9,9 +9,10 @@
  * answered_at.  lon/lat are degrees (EPSG:4326); NAN when the complaint
  * came without coordinates (it is then placed by district code).
  *
- * Strings that repeat (source, status, executor) are kept once in a
- * dictionary per column and referenced by index; pm_complaints_dict_str()
- * turns an index back into its string.
+ * Strings that repeat (source, status, executor, district code) are kept
+ * once in a dictionary per column and referenced by index, in a column as
+ * narrow as the dictionary allows; pm_complaints_dict_str() turns an index
+ * back into its string.
  */
 #ifndef PM_COMPLAINT_H
 #define PM_COMPLAINT_H
@@ -74,8 +75,10 @@ void pm_complaints_prefetch_id(const pm_complaints *cs, const char *id);
 /* Faults in the columns' pages for complaints [from, to) (within the
  * capacity) without changing them, so that adding those complaints later
  * does not: for a helper thread running ahead of the adding one.  It reads
- * only where the columns are, so the adding thread may go on meanwhile as
- * long as it stays within the capacity (nothing moves then). */
+ * only where the fixed-width columns are, so the adding thread may go on
+ * meanwhile as long as it stays within the capacity (nothing they hold
+ * moves then).  The dictionary columns, which move when they widen and
+ * take a byte or two a complaint, are left to the adding thread. */
 void pm_complaints_prefault(const pm_complaints *cs, size_t from, size_t to);
 
 size_t pm_complaints_count(const pm_complaints *cs);
@@ -88,7 +91,30 @@ const double *pm_complaints_lat(const pm_complaints *cs);
 const int64_t *pm_complaints_created(const pm_complaints *cs);
 const int64_t *pm_complaints_answered(const pm_complaints *cs);
 const uint16_t *pm_complaints_topic(const pm_complaints *cs);
-const uint32_t *pm_complaints_dict(const pm_complaints *cs, pm_dict_col col);
+/* A dictionary column, borrowed: each complaint's index (or PM_NONE),
+ * stored 1, 2 or 4 bytes wide, as few as the column's dictionary needs.
+ * Read it with pm_dict_column_at.  Adding a complaint may widen a column,
+ * which moves it: a view is good until then. */
+typedef struct pm_dict_column {
+    const void *v;
+    unsigned width;   /* bytes a complaint */
+} pm_dict_column;
+pm_dict_column pm_complaints_dict(const pm_complaints *cs, pm_dict_col col);
+/* Complaint i's index in column col: pm_dict_column_at of the column. */
+uint32_t pm_complaints_dict_at(const pm_complaints *cs, pm_dict_col col, size_t i);
+/* Complaint i's index in column c: the widest value of a width is PM_NONE. */
+static inline uint32_t pm_dict_column_at(pm_dict_column c, size_t i)
+{
+    if (c.width == 1) {
+        uint8_t x = ((const uint8_t *)c.v)[i];
+        return x == UINT8_MAX ? PM_NONE : x;
+    }
+    if (c.width == 2) {
+        uint16_t x = ((const uint16_t *)c.v)[i];
+        return x == UINT16_MAX ? PM_NONE : x;
+    }
+    return ((const uint32_t *)c.v)[i];
+}
 /* The input line complaint i came from (i below the count). */
 uint64_t pm_complaints_line(const pm_complaints *cs, size_t i);
 /* Bytes the lines take.  They are kept as runs of lines that follow each

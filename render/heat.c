@@ -324,10 +324,10 @@ int pm_heat_complaints_pass(pm_ctx *ctx, const pm_complaints *cs, const pm_place
     const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
     const int64_t *created = pm_complaints_created(cs);
     const uint16_t *topic = pm_complaints_topic(cs);
-    const uint32_t *source = pm_complaints_dict(cs, PM_DICT_SOURCE);
+    pm_dict_column source = pm_complaints_dict(cs, PM_DICT_SOURCE);
     for (size_t i = 0; on && i < n; i++) {
         on[i] = (uint8_t)(pm_heat_has_position(pl, lon, lat, i) &&
-                          pm_heat_match_test(&m, topic[i], source[i],
+                          pm_heat_match_test(&m, topic[i], pm_dict_column_at(source, i),
                                              pm_heat_local_day(created[i], utc_offset_s)));
         k += on[i];
     }

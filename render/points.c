@@ -195,7 +195,7 @@ typedef struct source_cols {
     const double *lon, *lat;
     const int64_t *created, *answered;
     const uint16_t *topic;
-    const uint32_t *source;
+    pm_dict_column source;
     pm_weight w;
     int64_t report_time;
 } source_cols;
@@ -226,7 +226,8 @@ static rec *gather(pm_ctx *ctx, const source_cols *c, const pm_placed *pl, pm_gr
         double w = complaint_weight(c, pl, i);
         if (w > 0)
             r[j++] = (rec){0, c->lon[i], c->lat[i], pm_grid_scale_at_lat(grid, c->lat[i]),
-                           pm_heat_local_day(c->created[i], utc_offset_s), c->source[i],
+                           pm_heat_local_day(c->created[i], utc_offset_s),
+                           pm_dict_column_at(c->source, i),
                            (float)w, c->topic[i]};
     }
     *n = m;

@@ -1581,7 +1581,7 @@ typedef struct heat_src {
     const double *lon, *lat;
     const int64_t *created;
     const uint16_t *topic;
-    const uint32_t *source;
+    pm_dict_column source;
     long utc_offset_s;
     pm_heat_match match;
 } heat_src;
@@ -1593,7 +1593,7 @@ static int heat_takes(const report *r, const heat_src *s, size_t i)
     int32_t d = s->pl->district[i];
     return pm_heat_has_position(s->pl, s->lon, s->lat, i) && d >= 0 && (size_t)d < r->n_d &&
            !r->drows[d].suppressed &&
-           pm_heat_match_test(&s->match, s->topic[i], s->source[i],
+           pm_heat_match_test(&s->match, s->topic[i], pm_dict_column_at(s->source, i),
                               pm_heat_local_day(s->created[i], s->utc_offset_s));
 }
 

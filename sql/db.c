@@ -586,7 +586,7 @@ static int batch_rows(const batch_src *s, size_t from, size_t to, buf *b, size_t
             copy_text(b, pm_topic_code(s->t, topic[i]), '\t') != 0)
             return -1;
         for (int k = 0; k < 4; k++) {
-            uint32_t v = pm_complaints_dict(s->cs, cols[k])[i];
+            uint32_t v = pm_complaints_dict_at(s->cs, cols[k], i);
             if (copy_text(b, pm_complaints_dict_str(s->cs, cols[k], v), '\t') != 0)
                 return -1;
         }

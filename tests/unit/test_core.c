@@ -181,11 +181,13 @@ static void complaints_columns_and_dictionaries(void **state)
     assert_string_equal(pm_complaints_id(cs, 1), "c2");
     assert_true(isnan(pm_complaints_lon(cs)[1]));
     assert_int_equal(pm_complaints_line(cs, 1), 3);
-    const uint32_t *src = pm_complaints_dict(cs, PM_DICT_SOURCE);
-    assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_SOURCE, src[1]), "telegram");
-    const uint32_t *code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
-    assert_int_equal(code[0], PM_NONE);
-    assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE, code[1]), "RU-KEM-001");
+    pm_dict_column src = pm_complaints_dict(cs, PM_DICT_SOURCE);
+    assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_SOURCE, pm_dict_column_at(src, 1)),
+                        "telegram");
+    pm_dict_column code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
+    assert_int_equal(pm_dict_column_at(code, 0), PM_NONE);
+    uint32_t code1 = pm_dict_column_at(code, 1);
+    assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE, code1), "RU-KEM-001");
     assert_int_equal(pm_complaints_dict_count(cs, PM_DICT_STATUS), 1);
     pm_complaints_free(cs);
     pm_ctx_free(ctx);
@@ -210,10 +212,10 @@ static void complaints_add_indexed_uses_known_indexes(void **state)
     assert_int_equal(idx[1], 1);          /* "answered": new */
     assert_int_equal(idx[2], PM_NONE);    /* "" */
     assert_int_equal(idx[3], PM_NONE);
-    assert_int_equal(pm_complaints_dict(cs, PM_DICT_SOURCE)[1], 0);
+    assert_int_equal(pm_complaints_dict_at(cs, PM_DICT_SOURCE, 1), 0);
     assert_int_equal(pm_complaints_dict_count(cs, PM_DICT_SOURCE), 1);   /* "ignored" not added */
     assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_STATUS,
-                                               pm_complaints_dict(cs, PM_DICT_STATUS)[1]),
+                                               pm_complaints_dict_at(cs, PM_DICT_STATUS, 1)),
                         "answered");
     uint32_t bad[PM_DICT_N] = {1, PM_DICT_LOOKUP, PM_NONE, PM_NONE};   /* source has only 0 */
     c.id = "c3";
@@ -269,7 +271,6 @@ static void complaints_prefault_faults_the_pages_in(void **state)
     pm_complaints_prefault(cs, 1, n / 4);
     assert_true(resident(lon + n / 8));
     assert_true(resident(created + n / 4 - 1));
-    assert_true(resident(pm_complaints_dict(cs, PM_DICT_EXECUTOR) + n / 8));
     assert_false(resident(lon + n / 2));
     assert_false(resident(created + n / 2));
     assert_true(lon[0] == 86.1);   /* what was there stays */
@@ -320,7 +321,7 @@ static void complaints_reserve_keeps_columns_in_place(void **state)
     }
     assert_int_equal(pm_complaints_reserve(ctx, cs, 70000), PM_OK);
     const double *lon = pm_complaints_lon(cs);
-    const uint32_t *source = pm_complaints_dict(cs, PM_DICT_SOURCE);
+    const uint16_t *topic = pm_complaints_topic(cs);
     for (int i = 100; i < 70100; i++) {
         snprintf(id, sizeof id, "c%d", i);
         c.id = id;
@@ -328,7 +329,7 @@ static void complaints_reserve_keeps_columns_in_place(void **state)
         assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
     }
     assert_ptr_equal(pm_complaints_lon(cs), lon);
-    assert_ptr_equal(pm_complaints_dict(cs, PM_DICT_SOURCE), source);
+    assert_ptr_equal(pm_complaints_topic(cs), topic);
     c.id = "c42";   /* added before the table grew */
     assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
     c.id = "c70099";
@@ -451,6 +452,62 @@ static void complaints_keep_lines_as_runs(void **state)
     pm_ctx_free(ctx);
 }
 
+/* A dictionary column is one byte a complaint until its dictionary has
+ * 255 values, two until 65 535, then four; the widest value of a width is
+ * "none", never a value, and widening keeps every complaint's value. */
+static void complaints_dict_columns_widen(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    pm_complaints *cs = pm_complaints_new();
+    enum { N = 100000 };   /* 66 667 executors */
+    char id[16], ex[16];
+    size_t values = 0;   /* executors so far: complaint i has "e<i>", or none when i % 3 == 2 */
+    for (size_t i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "c%zu", i);
+        snprintf(ex, sizeof ex, "e%zu", i);
+        pm_complaint c = {.id = id, .answered_at = PM_TIME_NONE, .source = "vk",
+                          .executor = i % 3 == 2 ? NULL : ex};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        values += i % 3 != 2;
+        unsigned want = values <= 255 ? 1 : values <= 65535 ? 2 : 4;
+        if (values == 255 || values == 256 || values == 65535 || values == 65536 || i == N - 1) {
+            assert_int_equal(pm_complaints_dict(cs, PM_DICT_EXECUTOR).width, want);
+            assert_int_equal(pm_complaints_dict_at(cs, PM_DICT_EXECUTOR, i),
+                             i % 3 == 2 ? PM_NONE : values - 1);
+        }
+    }
+    assert_int_equal(pm_complaints_dict(cs, PM_DICT_EXECUTOR).width, 4);
+    assert_int_equal(pm_complaints_dict(cs, PM_DICT_SOURCE).width, 1);
+    assert_int_equal(pm_complaints_dict(cs, PM_DICT_STATUS).width, 1);
+    pm_dict_column col = pm_complaints_dict(cs, PM_DICT_EXECUTOR);
+    for (size_t i = 0; i < N; i++) {
+        uint32_t v = pm_dict_column_at(col, i);
+        assert_int_equal(pm_complaints_dict_at(cs, PM_DICT_EXECUTOR, i), v);
+        assert_int_equal(pm_complaints_dict_at(cs, PM_DICT_STATUS, i), PM_NONE);
+        snprintf(ex, sizeof ex, "e%zu", i);
+        assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_EXECUTOR, v), i % 3 == 2 ? "" : ex);
+    }
+    /* a known index past a width: the column widens for it too */
+    pm_complaints *small = pm_complaints_new();
+    pm_complaint c = {.id = "s0", .answered_at = PM_TIME_NONE, .executor = "x"};
+    assert_int_equal(pm_complaints_add(ctx, small, &c), PM_OK);
+    for (size_t i = 1; i < 300; i++) {
+        snprintf(id, sizeof id, "s%zu", i);
+        snprintf(ex, sizeof ex, "x%zu", i);
+        c = (pm_complaint){.id = id, .answered_at = PM_TIME_NONE, .executor = ex};
+        assert_int_equal(pm_complaints_add(ctx, small, &c), PM_OK);
+    }
+    uint32_t idx[PM_DICT_N] = {PM_NONE, PM_NONE, 299, PM_NONE};
+    c = (pm_complaint){.id = "known", .answered_at = PM_TIME_NONE};
+    assert_int_equal(pm_complaints_add_indexed(ctx, small, &c, idx), PM_OK);
+    assert_int_equal(pm_complaints_dict_at(small, PM_DICT_EXECUTOR, 300), 299);
+    assert_string_equal(pm_complaints_dict_str(small, PM_DICT_EXECUTOR, 299), "x299");
+    pm_complaints_free(small);
+    pm_complaints_free(cs);
+    pm_ctx_free(ctx);
+}
+
 static void complaints_survive_every_allocation_failure(void **state)
 {
     (void)state;
@@ -481,6 +538,9 @@ static void complaints_survive_every_allocation_failure(void **state)
             char id[24];
             snprintf(id, sizeof id, "c%zu", i);
             assert_string_equal(pm_complaints_id(cs, i), id);
+            assert_string_equal(   /* its own source: the column widened past 255 */
+                pm_complaints_dict_str(cs, PM_DICT_SOURCE,
+                                       pm_complaints_dict_at(cs, PM_DICT_SOURCE, i)), id);
             assert_int_equal(pm_complaints_line(cs, i), i * 3 + i / 7);
         }
         assert_true(!cs || pm_complaints_count(cs) == 1500);
@@ -507,6 +567,7 @@ int main(void)
         cmocka_unit_test(complaints_prefault_faults_the_pages_in),
         cmocka_unit_test(complaints_reserve_keeps_columns_in_place),
         cmocka_unit_test(complaints_keep_lines_as_runs),
+        cmocka_unit_test(complaints_dict_columns_widen),
         cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),
     };

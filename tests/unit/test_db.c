@@ -353,8 +353,8 @@ static void assert_same_complaints(const pm_complaints *a, const pm_complaints *
         assert_int_equal(pm_complaints_line(a, i), pm_complaints_line(b, j));
         for (int c = 0; c < 4; c++)
             assert_string_equal(
-                pm_complaints_dict_str(a, cols[c], pm_complaints_dict(a, cols[c])[i]),
-                pm_complaints_dict_str(b, cols[c], pm_complaints_dict(b, cols[c])[j]));
+                pm_complaints_dict_str(a, cols[c], pm_complaints_dict_at(a, cols[c], i)),
+                pm_complaints_dict_str(b, cols[c], pm_complaints_dict_at(b, cols[c], j)));
     }
     free(x);
     free(y);

@@ -935,9 +935,10 @@ static void filter_counts_only_matching_points(void **state)
     batch b;
     batch_kemerovo(&b, 31, 4000, PM_GRID_WEBMERC);
     truth t = truth_of(&b, PM_GRID_WEBMERC);
-    const uint32_t *src = pm_complaints_dict(b.cs, PM_DICT_SOURCE);
+    pm_dict_column src = pm_complaints_dict(b.cs, PM_DICT_SOURCE);
     uint16_t topics[2] = {1, 3};
-    uint32_t vk = src[0], hotline = src[2];   /* complaint i has source SOURCES[i % 3] */
+    /* complaint i has source SOURCES[i % 3] */
+    uint32_t vk = pm_dict_column_at(src, 0), hotline = pm_dict_column_at(src, 2);
     uint32_t sources[2] = {hotline, vk};
     pm_heat_filter f = {topics, 2, sources, 2, 1, 2, 5};
     uint8_t *on = malloc(b.n);

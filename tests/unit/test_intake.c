@@ -188,9 +188,9 @@ static void test_canonical_fields(void **state)
         {PM_DICT_SOURCE, "ПОС"}, {PM_DICT_STATUS, "closed"}, {PM_DICT_EXECUTOR, "Администрация"},
         {PM_DICT_DISTRICT_CODE, "RU-KEM-001"}};
     for (size_t i = 0; i < 4; i++)
-        assert_string_equal(
-            pm_complaints_dict_str(f->cs, dict[i].col, pm_complaints_dict(f->cs, dict[i].col)[0]),
-            dict[i].s);
+        assert_string_equal(pm_complaints_dict_str(f->cs, dict[i].col,
+                                                   pm_complaints_dict_at(f->cs, dict[i].col, 0)),
+                            dict[i].s);
     counts_are(f, 1, 1, 0);
 }
 
@@ -203,8 +203,8 @@ static void test_values_trimmed_and_optional_absent(void **state)
     accepted(f, 1);
     assert_string_equal(pm_complaints_id(f->cs, 0), "c1");
     assert_int_equal(pm_complaints_answered(f->cs)[0], PM_TIME_NONE);
-    assert_int_equal(pm_complaints_dict(f->cs, PM_DICT_STATUS)[0], PM_NONE);
-    assert_int_equal(pm_complaints_dict(f->cs, PM_DICT_SOURCE)[0], PM_NONE);
+    assert_int_equal(pm_complaints_dict_at(f->cs, PM_DICT_STATUS, 0), PM_NONE);
+    assert_int_equal(pm_complaints_dict_at(f->cs, PM_DICT_SOURCE, 0), PM_NONE);
     assert_int_equal(pm_complaints_topic(f->cs)[0], HOUSING);
 }
 
@@ -221,10 +221,10 @@ static void test_aliases_open311_names(void **state)
     assert_int_equal(pm_complaints_answered(f->cs)[0] - pm_complaints_created(f->cs)[0], 86400);
     assert_true(pm_complaints_lon(f->cs)[0] == -122.4651145);
     assert_string_equal(pm_complaints_dict_str(f->cs, PM_DICT_EXECUTOR,
-                                               pm_complaints_dict(f->cs, PM_DICT_EXECUTOR)[0]),
+                                               pm_complaints_dict_at(f->cs, PM_DICT_EXECUTOR, 0)),
                         "DPW");
     assert_string_equal(pm_complaints_dict_str(f->cs, PM_DICT_SOURCE,
-                                               pm_complaints_dict(f->cs, PM_DICT_SOURCE)[0]),
+                                               pm_complaints_dict_at(f->cs, PM_DICT_SOURCE, 0)),
                         "web");
 }
 
@@ -243,9 +243,10 @@ static void test_aliases_case_insensitive(void **state)
                      PM_OK);
     accepted(f, 3);
     assert_int_equal(pm_complaints_topic(f->cs)[0], ECOLOGY);
-    assert_string_equal(pm_complaints_dict_str(f->cs, PM_DICT_DISTRICT_CODE,
-                                               pm_complaints_dict(f->cs, PM_DICT_DISTRICT_CODE)[0]),
-                        "32701000");
+    assert_string_equal(
+        pm_complaints_dict_str(f->cs, PM_DICT_DISTRICT_CODE,
+                               pm_complaints_dict_at(f->cs, PM_DICT_DISTRICT_CODE, 0)),
+        "32701000");
 }
 
 static void test_exact_key_before_case_insensitive(void **state)
@@ -738,7 +739,8 @@ static void test_nyc_mapping_row(void **state)
     const char *want[] = {"nyc311", "NYPD", "Closed"};
     for (int i = 0; i < 3; i++)
         assert_string_equal(
-            pm_complaints_dict_str(f->cs, cols[i], pm_complaints_dict(f->cs, cols[i])[0]), want[i]);
+            pm_complaints_dict_str(f->cs, cols[i], pm_complaints_dict_at(f->cs, cols[i], 0)),
+            want[i]);
 }
 
 static void test_nyc_mapping_topics(void **state)
@@ -805,7 +807,7 @@ static void test_ru_mapping_fixture(void **state)
     assert_true(pm_complaints_lon(f->cs)[0] == 86.0877);
     assert_int_equal(pm_complaints_topic(f->cs)[0], HOUSING);
     assert_string_equal(pm_complaints_dict_str(f->cs, PM_DICT_SOURCE,
-                                               pm_complaints_dict(f->cs, PM_DICT_SOURCE)[0]),
+                                               pm_complaints_dict_at(f->cs, PM_DICT_SOURCE, 0)),
                         "ПОС");
 }
 
@@ -1144,7 +1146,9 @@ static void results_equal(const read_result *a, const read_result *b)
     for (size_t i = 0; i < n; i++)
         assert_int_equal(pm_complaints_line(a->cs, i), pm_complaints_line(b->cs, i));
     for (int k = 0; k < PM_DICT_N; k++) {
-        assert_memory_equal(pm_complaints_dict(a->cs, k), pm_complaints_dict(b->cs, k), n * 4);
+        pm_dict_column da = pm_complaints_dict(a->cs, k), db = pm_complaints_dict(b->cs, k);
+        assert_int_equal(da.width, db.width);
+        assert_memory_equal(da.v, db.v, n * da.width);
         assert_int_equal(pm_complaints_dict_count(a->cs, k), pm_complaints_dict_count(b->cs, k));
         for (size_t j = 0; j < pm_complaints_dict_count(a->cs, k); j++)
             assert_string_equal(pm_complaints_dict_str(a->cs, k, (uint32_t)j),
@@ -1236,8 +1240,8 @@ static void test_threaded_read_dictionaries_equal_one_thread(void **state)
         assert_string_equal(pm_complaints_dict_str(two.cs, PM_DICT_SOURCE, k), want[k]);
     assert_int_equal(pm_complaints_dict_count(two.cs, PM_DICT_EXECUTOR), 7 + (n - 100));
     assert_int_equal(pm_complaints_dict_count(two.cs, PM_DICT_DISTRICT_CODE), 4);
-    assert_int_equal(pm_complaints_dict(two.cs, PM_DICT_EXECUTOR)[0], PM_NONE);
-    assert_int_equal(pm_complaints_dict(two.cs, PM_DICT_DISTRICT_CODE)[0], PM_NONE);
+    assert_int_equal(pm_complaints_dict_at(two.cs, PM_DICT_EXECUTOR, 0), PM_NONE);
+    assert_int_equal(pm_complaints_dict_at(two.cs, PM_DICT_DISTRICT_CODE, 0), PM_NONE);
     results_free(&one, &two);
 }
 

@@ -800,15 +800,16 @@ static void placing_block_by_block_equals_the_batch(void **state)
         assert_non_null(cs);
         assert_non_null(p);
         const double *lon = pm_complaints_lon(all), *lat = pm_complaints_lat(all);
-        const uint32_t *code = pm_complaints_dict(all, PM_DICT_DISTRICT_CODE);
+        pm_dict_column code = pm_complaints_dict(all, PM_DICT_DISTRICT_CODE);
         size_t to = 0;
         for (size_t k = 0; to < n; k++) {
             size_t end = blocks[k] && to + blocks[k] < n ? to + blocks[k] : n;
             for (; to < end; to++)
                 add_complaint(s.ctx, cs, to, lon[to], lat[to],
-                              code[to] == PM_NONE
+                              pm_dict_column_at(code, to) == PM_NONE
                                   ? NULL
-                                  : pm_complaints_dict_str(all, PM_DICT_DISTRICT_CODE, code[to]));
+                                  : pm_complaints_dict_str(all, PM_DICT_DISTRICT_CODE,
+                                                           pm_dict_column_at(code, to)));
             assert_int_equal(pm_locate_more(s.ctx, s.loc, cs, threads, p), PM_OK);
             assert_int_equal(p->n, to);
             assert_true(p->cap >= to);
