@@ -29,10 +29,17 @@ enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a c
  * 65 535, else 4; the widest value of a width stands for PM_NONE.  A column
  * widens (a copy) when an index does not fit: sources and statuses stay at
  * one byte, executors at two, where each took four. */
+/* Answer times are kept as waits, answered - created in a uint32_t
+ * (UINT32_MAX: not answered), half the room of the times: the intake
+ * refuses an answer before its creation, and a wait of 136 years does not
+ * happen.  Should one come anyway (from another source), the times are
+ * kept whole from then on, in a column of their own (wide). */
 struct pm_complaints {
     size_t n, cap;
     double *lon, *lat;
-    int64_t *created, *answered;
+    int64_t *created;
+    uint32_t *wait;
+    int64_t *wide;               /* NULL until a wait does not fit */
     uint16_t *topic;
     void *dict[PM_DICT_N];
     unsigned dict_w[PM_DICT_N];  /* bytes a complaint: 1, 2 or 4 */
@@ -63,7 +70,7 @@ pm_complaints *pm_complaints_new(void)
 /* Every fixed-width column, once: what is done to each of them (freeing,
  * growing, faulting in) goes through this list, so no column can be left
  * out.  The dictionary columns, whose width changes, are handled apart. */
-#define COLUMNS(X) X(lon) X(lat) X(created) X(answered) X(topic)
+#define COLUMNS(X) X(lon) X(lat) X(created) X(wait) X(topic)
 
 void pm_complaints_free(pm_complaints *cs)
 {
@@ -74,6 +81,7 @@ void pm_complaints_free(pm_complaints *cs)
 #undef FREE
     for (int k = 0; k < PM_DICT_N; k++)
         pm_free(cs->dict[k]);
+    pm_free(cs->wide);
     pm_free(cs->lines.first);
     pm_free(cs->lines.step);
     pm_free(cs->lines.from);
@@ -96,6 +104,8 @@ static int grow_columns(pm_complaints *cs, size_t cap)
     COLUMNS(GROW)
     if (cs->lines.dense)
         GROW(lines.dense)
+    if (cs->wide)
+        GROW(wide)
 #undef GROW
     for (int k = 0; k < PM_DICT_N; k++) {
         void *p = pm_reallocarray(cs->dict[k], cap, cs->dict_w[k]);
@@ -115,6 +125,27 @@ static void dict_put(void *v, unsigned w, size_t i, uint32_t idx)
         ((uint16_t *)v)[i] = idx == PM_NONE ? UINT16_MAX : (uint16_t)idx;
     else
         ((uint32_t *)v)[i] = idx;
+}
+
+/* Whether an answer time fits a wait after created. */
+static int wait_fits(int64_t created, int64_t answered)
+{
+    return answered == PM_TIME_NONE ||
+           (answered >= created && (uint64_t)answered - (uint64_t)created < UINT32_MAX);
+}
+
+/* Makes room for an answer time that no wait holds: the times kept whole
+ * from now on (0, or -1 when out of memory: nothing changed then). */
+static int answered_widen(pm_complaints *cs)
+{
+    int64_t *w = pm_reallocarray(NULL, cs->cap, sizeof *w);
+    if (!w)
+        return -1;
+    pm_answered_column old = pm_complaints_answered(cs);
+    for (size_t i = 0; i < cs->n; i++)
+        w[i] = pm_answered_at(old, i);
+    cs->wide = w;
+    return 0;
 }
 
 /* Makes dictionary column k wide enough for index idx (PM_NONE fits any
@@ -260,13 +291,20 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
     for (int k = 0; k < PM_DICT_N; k++)
         if (dict_fit(cs, k, got[k]) != 0)
             return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
+    if (!cs->wide && !wait_fits(c->created_at, c->answered_at) && answered_widen(cs) != 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     if (pm_strtab_insert(cs->ids, c->id, &id_pos) < 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     size_t i = cs->n++;
     cs->lon[i] = c->lon;
     cs->lat[i] = c->lat;
     cs->created[i] = c->created_at;
-    cs->answered[i] = c->answered_at;
+    if (cs->wide)
+        cs->wide[i] = c->answered_at;
+    else
+        cs->wait[i] = c->answered_at == PM_TIME_NONE
+                          ? UINT32_MAX
+                          : (uint32_t)((uint64_t)c->answered_at - (uint64_t)c->created_at);
     cs->topic[i] = c->topic;
     lines_put(cs, i, c->line);
     for (int k = 0; k < PM_DICT_N; k++) {
@@ -298,7 +336,17 @@ size_t pm_complaints_capacity(const pm_complaints *cs) { return cs->cap; }
 const double *pm_complaints_lon(const pm_complaints *cs) { return cs->lon; }
 const double *pm_complaints_lat(const pm_complaints *cs) { return cs->lat; }
 const int64_t *pm_complaints_created(const pm_complaints *cs) { return cs->created; }
-const int64_t *pm_complaints_answered(const pm_complaints *cs) { return cs->answered; }
+
+pm_answered_column pm_complaints_answered(const pm_complaints *cs)
+{
+    return (pm_answered_column){cs->created, cs->wait, cs->wide};
+}
+
+int64_t pm_complaints_answered_at(const pm_complaints *cs, size_t i)
+{
+    return pm_answered_at(pm_complaints_answered(cs), i);
+}
+
 const uint16_t *pm_complaints_topic(const pm_complaints *cs) { return cs->topic; }
 pm_dict_column pm_complaints_dict(const pm_complaints *cs, pm_dict_col col)
 {

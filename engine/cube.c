@@ -682,7 +682,8 @@ static uint32_t delay_s(int64_t created, int64_t answered)
 
 /* The columns batch_collect reads. */
 typedef struct cols {
-    const int64_t *created, *answered;
+    const int64_t *created;
+    pm_answered_column answered;
     const uint16_t *topic;
     pm_dict_column dict[PM_CUBE_NDICT];
 } cols;
@@ -768,11 +769,12 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding line %" PRIu64,
                       pm_complaints_line(cs, i));
     pm_cell *cell = &b->st.cells[ci];
-    if (c->answered[i] == PM_TIME_NONE)
+    int64_t answered = pm_answered_at(c->answered, i);
+    if (answered == PM_TIME_NONE)
         cell->opens.len++;
     else {
         cell->delays.len++;
-        cell->answered_24h += delay_s(c->created[i], c->answered[i]) <= DAY_S;
+        cell->answered_24h += delay_s(c->created[i], answered) <= DAY_S;
     }
     b->cell_of[i - b->from] = (uint32_t)ci;
     b->entered++;
@@ -834,9 +836,9 @@ static int batch_fill(const pm_complaints *cs, batch *b)
         pm_store_place(&b->st, 0, &cell->delays, cell->delays.len);
         pm_store_place(&b->st, 1, &cell->opens, cell->opens.len);
     }
-    /* created, answered and cell_of from the range's first complaint on */
+    /* created and cell_of from the range's first complaint on */
     const int64_t *created = pm_complaints_created(cs) + b->from;
-    const int64_t *answered = pm_complaints_answered(cs) + b->from;
+    pm_answered_column answered = pm_complaints_answered(cs);
     size_t n = b->to - b->from;
     for (size_t i = 0; i < n; i++) {
         /* cells and lists are scattered: fetch complaint i + AHEAD's cell,
@@ -845,15 +847,17 @@ static int batch_fill(const pm_complaints *cs, batch *b)
             __builtin_prefetch(&b->st.cells[b->cell_of[i + AHEAD]]);
         size_t j = i + AHEAD / 2;
         if (j < n && b->cell_of[j] != PM_NONE)
-            __builtin_prefetch(list_end(&b->st, &b->st.cells[b->cell_of[j]],
-                                        answered[j] == PM_TIME_NONE), 1);
+            __builtin_prefetch(
+                list_end(&b->st, &b->st.cells[b->cell_of[j]],
+                         pm_answered_at(answered, b->from + j) == PM_TIME_NONE), 1);
         if (b->cell_of[i] == PM_NONE)
             continue;
         pm_cell *cell = &b->st.cells[b->cell_of[i]];
-        if (answered[i] == PM_TIME_NONE)
+        int64_t at = pm_answered_at(answered, b->from + i);
+        if (at == PM_TIME_NONE)
             pm_store_opens(&b->st, cell)[cell->opens.len++] = created[i];
         else
-            pm_store_delays(&b->st, cell)[cell->delays.len++] = delay_s(created[i], answered[i]);
+            pm_store_delays(&b->st, cell)[cell->delays.len++] = delay_s(created[i], at);
     }
     return 0;
 }

@@ -89,7 +89,24 @@ size_t pm_complaints_capacity(const pm_complaints *cs);
 const double *pm_complaints_lon(const pm_complaints *cs);
 const double *pm_complaints_lat(const pm_complaints *cs);
 const int64_t *pm_complaints_created(const pm_complaints *cs);
-const int64_t *pm_complaints_answered(const pm_complaints *cs);
+/* The answer times, borrowed: read them with pm_answered_at.  They are
+ * kept as waits after creation (4 bytes a complaint), or as the times
+ * themselves once one does not fit such a wait (answered before created,
+ * or 136 years after). */
+typedef struct pm_answered_column {
+    const int64_t *created;
+    const uint32_t *wait;   /* answered - created; UINT32_MAX: not answered */
+    const int64_t *wide;    /* the times themselves, when not NULL */
+} pm_answered_column;
+pm_answered_column pm_complaints_answered(const pm_complaints *cs);
+/* Complaint i's answer time, or PM_TIME_NONE. */
+static inline int64_t pm_answered_at(pm_answered_column c, size_t i)
+{
+    if (c.wide)
+        return c.wide[i];
+    return c.wait[i] == UINT32_MAX ? PM_TIME_NONE : c.created[i] + (int64_t)c.wait[i];
+}
+int64_t pm_complaints_answered_at(const pm_complaints *cs, size_t i);
 const uint16_t *pm_complaints_topic(const pm_complaints *cs);
 /* A dictionary column, borrowed: each complaint's index (or PM_NONE),
  * stored 1, 2 or 4 bytes wide, as few as the column's dictionary needs.

@@ -193,7 +193,8 @@ static double weight_of(pm_weight w, int64_t c, int64_t a, int64_t t)
 /* What gather() reads: the batch's columns and the weighting. */
 typedef struct source_cols {
     const double *lon, *lat;
-    const int64_t *created, *answered;
+    const int64_t *created;
+    pm_answered_column answered;
     const uint16_t *topic;
     pm_dict_column source;
     pm_weight w;
@@ -205,7 +206,7 @@ static double complaint_weight(const source_cols *c, const pm_placed *pl, size_t
 {
     if (!pm_heat_has_position(pl, c->lon, c->lat, i))
         return 0;
-    return weight_of(c->w, c->created[i], c->answered[i], c->report_time);
+    return weight_of(c->w, c->created[i], pm_answered_at(c->answered, i), c->report_time);
 }
 
 /* The records of the complaints with a position and a weight, in input

@@ -508,6 +508,58 @@ static void complaints_dict_columns_widen(void **state)
     pm_ctx_free(ctx);
 }
 
+/* Answer times are kept as waits after creation while they fit one, and
+ * come back exact; the first that does not fit (answered before created,
+ * or 2^32 s or more after) turns them into whole times, with every one
+ * kept as it was. */
+static void complaints_keep_answer_times_as_waits(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    static const struct { int64_t created, answered; } fit[] = {
+        {1700000000, PM_TIME_NONE},
+        {1700000000, 1700000000},
+        {1700000000, 1700000001},
+        {1700000000, 1700000000 + (int64_t)UINT32_MAX - 1},   /* the longest wait kept */
+        {-86400, 0},                                            /* 1969 */
+        {INT64_MAX - 10, INT64_MAX},
+        {INT64_MIN + 1, INT64_MIN + 2},
+    };
+    static const struct { int64_t created, answered; } wide[] = {
+        {1700000000, 1700000000 + (int64_t)UINT32_MAX},   /* UINT32_MAX is "not answered" */
+        {1700000000, 1699999999},                          /* before its creation */
+        {INT64_MAX, INT64_MIN + 5},   /* 6 after, counted modulo 2^64: still before */
+    };
+    size_t nf = sizeof fit / sizeof *fit;
+    for (size_t w = 0; w < sizeof wide / sizeof *wide; w++) {
+        pm_complaints *cs = pm_complaints_new();
+        char id[16];
+        for (size_t i = 0; i < nf; i++) {
+            snprintf(id, sizeof id, "f%zu", i);
+            pm_complaint c = {.id = id, .created_at = fit[i].created,
+                              .answered_at = fit[i].answered};
+            assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        }
+        assert_null(pm_complaints_answered(cs).wide);
+        for (size_t i = 0; i < nf; i++)
+            assert_true(pm_complaints_answered_at(cs, i) == fit[i].answered);
+        pm_complaint c = {.id = "w", .created_at = wide[w].created,
+                          .answered_at = wide[w].answered};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        assert_non_null(pm_complaints_answered(cs).wide);
+        c = (pm_complaint){.id = "after", .created_at = 5, .answered_at = PM_TIME_NONE};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        pm_answered_column col = pm_complaints_answered(cs);
+        for (size_t i = 0; i < nf; i++)
+            assert_true(pm_answered_at(col, i) == fit[i].answered);
+        assert_true(pm_answered_at(col, nf) == wide[w].answered);
+        assert_true(pm_answered_at(col, nf + 1) == PM_TIME_NONE);
+        assert_true(pm_complaints_created(cs)[nf] == wide[w].created);
+        pm_complaints_free(cs);
+    }
+    pm_ctx_free(ctx);
+}
+
 static void complaints_survive_every_allocation_failure(void **state)
 {
     (void)state;
@@ -523,8 +575,10 @@ static void complaints_survive_every_allocation_failure(void **state)
         for (int i = 0; cs && i < 1500; i++) {   /* on after a failure, allocating again */
             char id[16];
             snprintf(id, sizeof id, "c%d", i);
-            pm_complaint c = {.id = id, .answered_at = PM_TIME_NONE, .source = id,
-                              .line = (uint64_t)(i * 3 + i / 7)};   /* a run every 7 */
+            pm_complaint c = {.id = id, .source = id, .line = (uint64_t)(i * 3 + i / 7),
+                              .created_at = 1000, .answered_at = 1000 + i};   /* a run every 7 */
+            if (i == 1000)   /* answered before created: the times kept whole from here */
+                c.answered_at = 999;
             int rc = pm_complaints_add(ctx, cs, &c);
             assert_true(rc == PM_OK || rc == PM_E_NOMEM);
             if (rc != PM_OK) {
@@ -542,6 +596,7 @@ static void complaints_survive_every_allocation_failure(void **state)
                 pm_complaints_dict_str(cs, PM_DICT_SOURCE,
                                        pm_complaints_dict_at(cs, PM_DICT_SOURCE, i)), id);
             assert_int_equal(pm_complaints_line(cs, i), i * 3 + i / 7);
+            assert_int_equal(pm_complaints_answered_at(cs, i), i == 1000 ? 999 : 1000 + (int64_t)i);
         }
         assert_true(!cs || pm_complaints_count(cs) == 1500);
         pm_complaints_free(cs);
@@ -568,6 +623,7 @@ int main(void)
         cmocka_unit_test(complaints_reserve_keeps_columns_in_place),
         cmocka_unit_test(complaints_keep_lines_as_runs),
         cmocka_unit_test(complaints_dict_columns_widen),
+        cmocka_unit_test(complaints_keep_answer_times_as_waits),
         cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),
     };
