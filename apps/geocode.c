@@ -110,7 +110,7 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
         fmt_coord(y, sizeof y, lat[i]);
         int32_t d = pl->district[i];
         if (pl->placement[i] == PM_PLACE_SNAPPED)
-            snprintf(snap, sizeof snap, "%.1f", pl->snap_m[i]);
+            snprintf(snap, sizeof snap, "%.1f", pm_placed_snap_m(pl, i));
         else
             snap[0] = '\0';
         const char *row[] = {

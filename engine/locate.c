@@ -1003,16 +1003,47 @@ typedef struct batch {
     atomic_size_t stop;         /* lowest chunk that failed; SIZE_MAX: none */
 } batch;
 
+/* Snap distances found by one worker, by increasing index. */
+typedef struct snaps {
+    uint32_t *i;
+    float *d;
+    size_t n, cap;
+    size_t taken;               /* merged into the placement so far */
+} snaps;
+
 typedef struct worker {
     batch *b;
     pm_ctx *ctx;
+    snaps snapped;
     size_t err_chunk;           /* SIZE_MAX: no error */
     pthread_t thread;
     int started;
 } worker;
 
-static int place_one(pm_ctx *ctx, const batch *b, size_t i)
+/* Room for n snap distances in the two arrays (0, or -1 when out of
+ * memory; what they held stays). */
+static int snaps_room(uint32_t **ix, float **d, size_t *cap, size_t n)
 {
+    if (n <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < n)
+        c *= 2;
+    uint32_t *a = pm_reallocarray(*ix, c, sizeof *a);
+    if (a)
+        *ix = a;
+    float *b = a ? pm_reallocarray(*d, c, sizeof *b) : NULL;
+    if (!b)
+        return -1;
+    *d = b;
+    *cap = c;
+    return 0;
+}
+
+static int place_one(worker *w, size_t i)
+{
+    pm_ctx *ctx = w->ctx;
+    const batch *b = w->b;
     const pm_complaints *cs = b->cs;
     double lon = pm_complaints_lon(cs)[i], lat = pm_complaints_lat(cs)[i];
     pm_placed *o = b->out;
@@ -1020,7 +1051,6 @@ static int place_one(pm_ctx *ctx, const batch *b, size_t i)
         uint32_t code = pm_complaints_dict_at(cs, PM_DICT_DISTRICT_CODE, i);
         o->district[i] = code == PM_NONE ? -1 : b->by_code[code];
         o->placement[i] = o->district[i] >= 0 ? PM_PLACE_BY_CODE : PM_PLACE_UNKNOWN_CODE;
-        o->snap_m[i] = 0.0f;
         return PM_OK;
     }
     pm_placement pl;
@@ -1030,7 +1060,14 @@ static int place_one(pm_ctx *ctx, const batch *b, size_t i)
         return PM_ERR(ctx, rc, "complaint \"%s\" (line %" PRIu64 "): %s", pm_complaints_id(cs, i),
                       pm_complaints_line(cs, i), pm_ctx_errmsg(ctx));
     o->placement[i] = (uint8_t)pl;
-    o->snap_m[i] = (float)d;
+    if (pl == PM_PLACE_SNAPPED) {
+        snaps *s = &w->snapped;
+        if (snaps_room(&s->i, &s->d, &s->cap, s->n + 1) != 0)
+            return PM_ERR(ctx, PM_E_NOMEM, "complaint \"%s\" (line %" PRIu64 "): out of memory",
+                          pm_complaints_id(cs, i), pm_complaints_line(cs, i));
+        s->i[s->n] = (uint32_t)i;
+        s->d[s->n++] = (float)d;
+    }
     return PM_OK;
 }
 
@@ -1055,7 +1092,7 @@ static void *work(void *arg)
         size_t start = b->from + c * BATCH_CHUNK;
         size_t end = b->to - start > BATCH_CHUNK ? start + BATCH_CHUNK : b->to;
         for (size_t i = start; i < end; i++)
-            if (place_one(w->ctx, b, i)) {
+            if (place_one(w, i)) {
                 w->err_chunk = c;
                 stop_at(b, c);
                 return NULL;
@@ -1087,12 +1124,9 @@ static int placed_reserve(pm_placed *p, size_t n)
     if (d)
         p->district = d;
     uint8_t *pl = d ? pm_reallocarray(p->placement, n, sizeof *pl) : NULL;
-    if (pl)
-        p->placement = pl;
-    float *m = pl ? pm_reallocarray(p->snap_m, n, sizeof *m) : NULL;
-    if (!m)
+    if (!pl)
         return -1;
-    p->snap_m = m;
+    p->placement = pl;
     p->cap = n;
     return 0;
 }
@@ -1103,8 +1137,45 @@ void pm_placed_free(pm_placed *p)
         return;
     pm_free(p->district);
     pm_free(p->placement);
-    pm_free(p->snap_m);
+    pm_free(p->snap_i);
+    pm_free(p->snap_d);
     pm_free(p);
+}
+
+float pm_placed_snap_m(const pm_placed *p, size_t i)
+{
+    size_t lo = 0, hi = p->n_snap;   /* the first snapped index >= i */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->snap_i[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n_snap && p->snap_i[lo] == i ? p->snap_d[lo] : 0.0f;
+}
+
+/* Appends the workers' snap distances to p's in index order: each
+ * worker's are in order (it takes chunks in order), so a merge.  0, or -1
+ * when out of memory (p's as before then). */
+static int snaps_merge(pm_placed *p, worker *w, size_t nw)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < nw; k++)
+        total += w[k].snapped.n;
+    if (snaps_room(&p->snap_i, &p->snap_d, &p->snap_cap, p->n_snap + total) != 0)
+        return -1;
+    for (size_t m = 0; m < total; m++) {
+        snaps *best = NULL;
+        for (size_t k = 0; k < nw; k++) {
+            snaps *s = &w[k].snapped;
+            if (s->taken < s->n && (!best || s->i[s->taken] < best->i[best->taken]))
+                best = s;
+        }
+        p->snap_i[p->n_snap] = best->i[best->taken];
+        p->snap_d[p->n_snap++] = best->d[best->taken++];
+    }
+    return 0;
 }
 
 /* Runs the workers: worker 0 on this thread, the others on new threads.
@@ -1186,9 +1257,14 @@ int pm_locate_more(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs, 
         if (failed)
             rc = pm_ctx_set_error(ctx, pm_ctx_errcode(failed->ctx), pm_ctx_errfunc(failed->ctx),
                                   "%s", pm_ctx_errmsg(failed->ctx));
+        else if (snaps_merge(p, w, nw) != 0)
+            rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints", to - from);
     }
-    for (size_t k = 0; w && k < nw; k++)
+    for (size_t k = 0; w && k < nw; k++) {
         pm_ctx_free(w[k].ctx);
+        pm_free(w[k].snapped.i);
+        pm_free(w[k].snapped.d);
+    }
     pm_free(w);
     pm_free(by_code);
     if (rc)

@@ -94,10 +94,17 @@ typedef struct pm_placed {
     size_t n;
     int32_t *district;       /* index into ds, -1 when none */
     uint8_t *placement;      /* pm_placement */
-    float *snap_m;           /* snap distance in metres, 0 unless snapped */
     size_t counts[PM_PLACE_N];   /* of the n */
     size_t cap;              /* room in the arrays */
+    /* The snap distances of the snapped complaints only, by increasing
+     * index (few are snapped): read them with pm_placed_snap_m. */
+    uint32_t *snap_i;
+    float *snap_d;
+    size_t n_snap, snap_cap;
 } pm_placed;
+
+/* Complaint i's snap distance in metres: 0 unless it was snapped. */
+float pm_placed_snap_m(const pm_placed *p, size_t i);
 
 /* Places every complaint of cs, on n_threads threads (0: all cores).  The
  * result does not depend on the number of threads.  Caller frees with

@@ -648,8 +648,7 @@ static void cloud_open(cloud *c, size_t n, const double *extra, size_t n_extra)
     c->pl->n = c->n;
     c->pl->district = pm_calloc(c->n, sizeof *c->pl->district);
     c->pl->placement = pm_calloc(c->n, sizeof *c->pl->placement);
-    c->pl->snap_m = pm_calloc(c->n, sizeof *c->pl->snap_m);
-    assert_true(c->pl->district && c->pl->placement && c->pl->snap_m);
+    assert_true(c->pl->district && c->pl->placement);
     assert_int_equal(pm_points_new(c->ctx, c->cs, c->pl, PM_GRID_WEBMERC, 0, &c->pts), PM_OK);
 }
 

@@ -141,8 +141,7 @@ static batch make_batch(pm_ctx *ctx, const spec *s, size_t n)
     b.pl->n = n;
     b.pl->district = pm_calloc(n ? n : 1, sizeof *b.pl->district);
     b.pl->placement = pm_calloc(n ? n : 1, sizeof *b.pl->placement);
-    b.pl->snap_m = pm_calloc(n ? n : 1, sizeof *b.pl->snap_m);
-    assert_true(b.pl->district && b.pl->placement && b.pl->snap_m);
+    assert_true(b.pl->district && b.pl->placement);
     for (size_t i = 0; i < n; i++) {
         pm_complaint c = {.id = s[i].id, .created_at = s[i].created, .answered_at = s[i].answered,
                           .lon = NAN, .lat = NAN, .topic = s[i].topic, .source = s[i].source,

@@ -838,7 +838,6 @@ static void build_cube(fixture *f, pm_topics **topics, pm_cube **cube)
     enum { N = 53 };
     int32_t district[N];
     uint8_t placement[N];
-    float snap[N];
     for (int i = 0; i < N; i++) {
         char id[16];
         snprintf(id, sizeof id, "c%d", i);
@@ -862,9 +861,8 @@ static void build_cube(fixture *f, pm_topics **topics, pm_cube **cube)
         assert_int_equal(pm_complaints_add(f->ctx, cs, &c), PM_OK);
         district[i] = i < 50 ? 0 : 1;
         placement[i] = PM_PLACE_INSIDE;
-        snap[i] = 0;
     }
-    pm_placed pl = {.n = N, .district = district, .placement = placement, .snap_m = snap,
+    pm_placed pl = {.n = N, .district = district, .placement = placement,
                     .counts = {[PM_PLACE_INSIDE] = N}};
     uint64_t added;
     assert_int_equal(pm_cube_add(f->ctx, *cube, cs, &pl, NULL, NULL, &added), PM_OK);

@@ -361,7 +361,6 @@ static void world_open(world *w, uint64_t seed, int surge)
     w->pl = pm_calloc(1, sizeof *w->pl);
     w->pl->district = pm_calloc(n, sizeof *w->pl->district);
     w->pl->placement = pm_calloc(n, sizeof *w->pl->placement);
-    w->pl->snap_m = pm_calloc(n, sizeof *w->pl->snap_m);
     w->pl->n = n;
     w->pl->counts[PM_PLACE_INSIDE] = n;
     size_t i = 0;

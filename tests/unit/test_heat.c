@@ -134,8 +134,7 @@ static pm_placed *placed_inside(size_t n)
     p->n = n;
     p->district = pm_calloc(n, sizeof *p->district);
     p->placement = pm_calloc(n, sizeof *p->placement);
-    p->snap_m = pm_calloc(n, sizeof *p->snap_m);
-    assert_true(p->district && p->placement && p->snap_m);
+    assert_true(p->district && p->placement);
     p->counts[PM_PLACE_INSIDE] = n;
     return p;
 }

@@ -600,7 +600,7 @@ static void no_coordinates_placed_by_code(void **state)
     for (int i = 0; i < 6; i++) {
         assert_int_equal(p->placement[i], want_pl[i]);
         assert_string_equal(id_of(&s, p->district[i]), want_id[i]);
-        assert_true(p->snap_m[i] == 0.0f);
+        assert_true(pm_placed_snap_m(p, i) == 0.0f);
     }
     assert_int_equal(p->counts[PM_PLACE_BY_CODE], 2);
     assert_int_equal(p->counts[PM_PLACE_UNKNOWN_CODE], 2);
@@ -739,7 +739,13 @@ static void assert_placed_equal(const pm_placed *a, const pm_placed *b)
     assert_int_equal(a->n, b->n);
     assert_memory_equal(a->district, b->district, a->n * sizeof *a->district);
     assert_memory_equal(a->placement, b->placement, a->n * sizeof *a->placement);
-    assert_memory_equal(a->snap_m, b->snap_m, a->n * sizeof *a->snap_m);
+    assert_int_equal(a->n_snap, b->n_snap);
+    assert_memory_equal(a->snap_i, b->snap_i, a->n_snap * sizeof *a->snap_i);
+    assert_memory_equal(a->snap_d, b->snap_d, a->n_snap * sizeof *a->snap_d);
+    for (size_t i = 1; i < a->n_snap; i++)   /* by increasing index, each snapped */
+        assert_true(a->snap_i[i - 1] < a->snap_i[i]);
+    for (size_t i = 0; i < a->n_snap; i++)
+        assert_int_equal(a->placement[a->snap_i[i]], PM_PLACE_SNAPPED);
     assert_memory_equal(a->counts, b->counts, sizeof a->counts);
 }
 
@@ -766,7 +772,7 @@ static void batch_does_not_depend_on_thread_count(void **state)
         where w = locate_one(&s, lon[i], lat[i], VIA_RASTER);
         assert_int_equal(p1->district[i], w.district);
         assert_int_equal(p1->placement[i], w.pl);
-        assert_true(p1->snap_m[i] == (float)w.dist_m);
+        assert_true(pm_placed_snap_m(p1, i) == (float)w.dist_m);
     }
     size_t sum = 0;
     for (int k = 0; k < PM_PLACE_N; k++)
@@ -831,7 +837,7 @@ static void placing_block_by_block_equals_the_batch(void **state)
     pm_placed *e = NULL;
     assert_int_equal(pm_locate_batch(s.ctx, s.loc, none, 1, &e), PM_OK);
     assert_int_equal(e->n, 0);
-    assert_true(e->district && e->placement && e->snap_m && e->cap >= 1);
+    assert_true(e->district && e->placement && e->cap >= 1);
     pm_placed_free(e);
     pm_complaints_free(none);
     pm_placed_free(want);
@@ -1044,7 +1050,7 @@ static void jagged_coast_batch_does_not_depend_on_threads(void **state)
         where w = locate_one(&s, lon[i], lat[i], VIA_BRUTE);
         assert_int_equal(p1->district[i], w.district);
         assert_int_equal(p1->placement[i], w.pl);
-        assert_true(p1->snap_m[i] == (float)w.dist_m);
+        assert_true(pm_placed_snap_m(p1, i) == (float)w.dist_m);
     }
     assert_true(p1->counts[PM_PLACE_SNAPPED] > 800 && p1->counts[PM_PLACE_OUTSIDE] > 1500);
     pm_placed_free(p1);

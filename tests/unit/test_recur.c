@@ -249,7 +249,6 @@ static pm_placed *placed(size_t n, const int32_t *district, const uint8_t *place
     pl->n = n;
     pl->district = pm_calloc(n, sizeof *pl->district);
     pl->placement = pm_calloc(n, sizeof *pl->placement);
-    pl->snap_m = pm_calloc(n, sizeof *pl->snap_m);
     memcpy(pl->district, district, n * sizeof *district);
     memcpy(pl->placement, placement, n);
     return pl;
