@@ -133,7 +133,7 @@ static int grid_complaints(pm_ctx *ctx, grid_run *r, const layer_filters *lf)
             rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu complaints on the grid", np);
     }
     const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
-    const int64_t *created = pm_complaints_created(cs);
+    pm_created_column created = pm_complaints_created(cs);
     size_t k = 0;
     for (size_t i = 0; !rc && i < pm_complaints_count(cs); i++)
         if (pass[i])
@@ -151,7 +151,8 @@ static int grid_complaints(pm_ctx *ctx, grid_run *r, const layer_filters *lf)
         }
         r->count[c] += 1;
         r->cell[r->m] = c;
-        r->week[r->m++] = pm_period_of(co->period, created[r->week[t]], co->utc_offset_s);
+        r->week[r->m++] =
+            pm_period_of(co->period, pm_created_at(created, r->week[t]), co->utc_offset_s);
     }
     pm_free(pass);
     pm_free(x);

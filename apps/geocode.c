@@ -94,7 +94,7 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
     const pm_complaints *cs = r->cs;
     const pm_placed *pl = r->pl;
     const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
-    const int64_t *cr = pm_complaints_created(cs);
+    pm_created_column cr = pm_complaints_created(cs);
     pm_answered_column an = pm_complaints_answered(cs);
     const uint16_t *tp = pm_complaints_topic(cs);
     pm_dict_column src = pm_complaints_dict(cs, PM_DICT_SOURCE);
@@ -104,7 +104,7 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
         if (pl->placement[i] == PM_PLACE_REJECTED)
             continue;
         char c[24], a[24], x[32], y[32], snap[32];
-        fmt_time(c, cr[i]);
+        fmt_time(c, pm_created_at(cr, i));
         fmt_time(a, pm_answered_at(an, i));
         fmt_coord(x, sizeof x, lon[i]);
         fmt_coord(y, sizeof y, lat[i]);

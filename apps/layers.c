@@ -46,13 +46,13 @@ static int build_cube(pm_ctx *ctx, dataset *d, pm_period_kind kind)
 static void day_range(dataset *d)
 {
     const pm_placed *pl = d->run.pl;
-    const int64_t *created = pm_complaints_created(d->run.cs);
+    pm_created_column created = pm_complaints_created(d->run.cs);
     int any = 0;
     d->day_first = d->day_last = 0;
     for (size_t i = 0; i < pl->n; i++) {
         if (pl->district[i] < 0 || pl->placement[i] == PM_PLACE_REJECTED)
             continue;
-        int64_t day = pm_floor_div(created[i] + d->utc_offset_s, DAY_S);
+        int64_t day = pm_floor_div(pm_created_at(created, i) + d->utc_offset_s, DAY_S);
         d->day_first = any && d->day_first < day ? d->day_first : day;
         d->day_last = any && d->day_last > day ? d->day_last : day;
         any = 1;

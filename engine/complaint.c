@@ -29,7 +29,12 @@ enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a c
  * 65 535, else 4; the widest value of a width stands for PM_NONE.  A column
  * widens (a copy) when an index does not fit: sources and statuses stay at
  * one byte, executors at two, where each took four. */
-/* Answer times are kept as waits, answered - created in a uint32_t
+/* Creation times are kept as int32_t seconds from the first complaint's
+ * (created_base), half the room of the times: 68 years either way.
+ * Should one lie further (from another source), they are kept whole from
+ * then on, in a column of their own (created_wide).
+ *
+ * Answer times are kept as waits, answered - created in a uint32_t
  * (UINT32_MAX: not answered), half the room of the times: the intake
  * refuses an answer before its creation, and a wait of 136 years does not
  * happen.  Should one come anyway (from another source), the times are
@@ -37,7 +42,9 @@ enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a c
 struct pm_complaints {
     size_t n, cap;
     double *lon, *lat;
-    int64_t *created;
+    int32_t *created;
+    int64_t created_base;        /* the first complaint's creation time */
+    int64_t *created_wide;       /* NULL until a creation time does not fit */
     uint32_t *wait;
     int64_t *wide;               /* NULL until a wait does not fit */
     uint16_t *topic;
@@ -82,6 +89,7 @@ void pm_complaints_free(pm_complaints *cs)
     for (int k = 0; k < PM_DICT_N; k++)
         pm_free(cs->dict[k]);
     pm_free(cs->wide);
+    pm_free(cs->created_wide);
     pm_free(cs->lines.first);
     pm_free(cs->lines.step);
     pm_free(cs->lines.from);
@@ -106,6 +114,8 @@ static int grow_columns(pm_complaints *cs, size_t cap)
         GROW(lines.dense)
     if (cs->wide)
         GROW(wide)
+    if (cs->created_wide)
+        GROW(created_wide)
 #undef GROW
     for (int k = 0; k < PM_DICT_N; k++) {
         void *p = pm_reallocarray(cs->dict[k], cap, cs->dict_w[k]);
@@ -125,6 +135,30 @@ static void dict_put(void *v, unsigned w, size_t i, uint32_t idx)
         ((uint16_t *)v)[i] = idx == PM_NONE ? UINT16_MAX : (uint16_t)idx;
     else
         ((uint32_t *)v)[i] = idx;
+}
+
+/* Whether creation time t fits the column of creation times (the first
+ * one sets its base). */
+static int created_fits(const pm_complaints *cs, int64_t t)
+{
+    int64_t d;
+    return cs->n == 0 ||
+           (!__builtin_sub_overflow(t, cs->created_base, &d) && d >= INT32_MIN && d <= INT32_MAX);
+}
+
+/* Makes room for a creation time that the column cannot hold: the times
+ * kept whole from now on (0, or -1 when out of memory: nothing changed
+ * then). */
+static int created_widen(pm_complaints *cs)
+{
+    int64_t *w = pm_reallocarray(NULL, cs->cap, sizeof *w);
+    if (!w)
+        return -1;
+    pm_created_column old = pm_complaints_created(cs);
+    for (size_t i = 0; i < cs->n; i++)
+        w[i] = pm_created_at(old, i);
+    cs->created_wide = w;
+    return 0;
 }
 
 /* Whether an answer time fits a wait after created. */
@@ -293,12 +327,19 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
             return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     if (!cs->wide && !wait_fits(c->created_at, c->answered_at) && answered_widen(cs) != 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
+    if (!cs->created_wide && !created_fits(cs, c->created_at) && created_widen(cs) != 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     if (pm_strtab_insert(cs->ids, c->id, &id_pos) < 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     size_t i = cs->n++;
     cs->lon[i] = c->lon;
     cs->lat[i] = c->lat;
-    cs->created[i] = c->created_at;
+    if (i == 0)
+        cs->created_base = c->created_at;
+    if (cs->created_wide)
+        cs->created_wide[i] = c->created_at;
+    else
+        cs->created[i] = (int32_t)(c->created_at - cs->created_base);
     if (cs->wide)
         cs->wide[i] = c->answered_at;
     else
@@ -335,11 +376,21 @@ size_t pm_complaints_count(const pm_complaints *cs) { return cs->n; }
 size_t pm_complaints_capacity(const pm_complaints *cs) { return cs->cap; }
 const double *pm_complaints_lon(const pm_complaints *cs) { return cs->lon; }
 const double *pm_complaints_lat(const pm_complaints *cs) { return cs->lat; }
-const int64_t *pm_complaints_created(const pm_complaints *cs) { return cs->created; }
+
+pm_created_column pm_complaints_created(const pm_complaints *cs)
+{
+    return (pm_created_column){cs->created, cs->created_base, cs->created_wide};
+}
+
+int64_t pm_complaints_created_at(const pm_complaints *cs, size_t i)
+{
+    return pm_created_at(pm_complaints_created(cs), i);
+}
+
 
 pm_answered_column pm_complaints_answered(const pm_complaints *cs)
 {
-    return (pm_answered_column){cs->created, cs->wait, cs->wide};
+    return (pm_answered_column){pm_complaints_created(cs), cs->wait, cs->wide};
 }
 
 int64_t pm_complaints_answered_at(const pm_complaints *cs, size_t i)

@@ -682,7 +682,7 @@ static uint32_t delay_s(int64_t created, int64_t answered)
 
 /* The columns batch_collect reads. */
 typedef struct cols {
-    const int64_t *created;
+    pm_created_column created;
     pm_answered_column answered;
     const uint16_t *topic;
     pm_dict_column dict[PM_CUBE_NDICT];
@@ -712,7 +712,8 @@ static void look_ahead(const pm_cube *cube, const batch *b, const pm_complaints 
     a->keyed = 0;
     if (skipped(pl->placement[i]))
         return;
-    a->period = pm_period_of(cube->opts.period, c->created[i], cube->opts.utc_offset_s);
+    a->period =
+        pm_period_of(cube->opts.period, pm_created_at(c->created, i), cube->opts.utc_offset_s);
     if (!placed_in(pl->placement[i]) || a->period < INT32_MIN || a->period > INT32_MAX)
         return;
     uint32_t v[PM_CUBE_NDICT];
@@ -774,7 +775,7 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
         cell->opens.len++;
     else {
         cell->delays.len++;
-        cell->answered_24h += delay_s(c->created[i], answered) <= DAY_S;
+        cell->answered_24h += delay_s(pm_created_at(c->created, i), answered) <= DAY_S;
     }
     b->cell_of[i - b->from] = (uint32_t)ci;
     b->entered++;
@@ -836,8 +837,8 @@ static int batch_fill(const pm_complaints *cs, batch *b)
         pm_store_place(&b->st, 0, &cell->delays, cell->delays.len);
         pm_store_place(&b->st, 1, &cell->opens, cell->opens.len);
     }
-    /* created and cell_of from the range's first complaint on */
-    const int64_t *created = pm_complaints_created(cs) + b->from;
+    /* cell_of from the range's first complaint on */
+    pm_created_column created = pm_complaints_created(cs);
     pm_answered_column answered = pm_complaints_answered(cs);
     size_t n = b->to - b->from;
     for (size_t i = 0; i < n; i++) {
@@ -855,9 +856,10 @@ static int batch_fill(const pm_complaints *cs, batch *b)
         pm_cell *cell = &b->st.cells[b->cell_of[i]];
         int64_t at = pm_answered_at(answered, b->from + i);
         if (at == PM_TIME_NONE)
-            pm_store_opens(&b->st, cell)[cell->opens.len++] = created[i];
+            pm_store_opens(&b->st, cell)[cell->opens.len++] = pm_created_at(created, b->from + i);
         else
-            pm_store_delays(&b->st, cell)[cell->delays.len++] = delay_s(created[i], at);
+            pm_store_delays(&b->st, cell)[cell->delays.len++] =
+                delay_s(pm_created_at(created, b->from + i), at);
     }
     return 0;
 }

@@ -88,13 +88,27 @@ size_t pm_complaints_capacity(const pm_complaints *cs);
 /* Column access (borrowed arrays of pm_complaints_count() elements). */
 const double *pm_complaints_lon(const pm_complaints *cs);
 const double *pm_complaints_lat(const pm_complaints *cs);
-const int64_t *pm_complaints_created(const pm_complaints *cs);
+/* The creation times, borrowed: read them with pm_created_at.  They are
+ * kept as seconds from the first complaint's (4 bytes a complaint), or as
+ * the times themselves once one lies 68 years or more from it. */
+typedef struct pm_created_column {
+    const int32_t *rel;   /* created - base */
+    int64_t base;
+    const int64_t *wide;  /* the times themselves, when not NULL */
+} pm_created_column;
+pm_created_column pm_complaints_created(const pm_complaints *cs);
+/* Complaint i's creation time. */
+static inline int64_t pm_created_at(pm_created_column c, size_t i)
+{
+    return c.wide ? c.wide[i] : c.base + (int64_t)c.rel[i];
+}
+int64_t pm_complaints_created_at(const pm_complaints *cs, size_t i);
 /* The answer times, borrowed: read them with pm_answered_at.  They are
  * kept as waits after creation (4 bytes a complaint), or as the times
  * themselves once one does not fit such a wait (answered before created,
  * or 136 years after). */
 typedef struct pm_answered_column {
-    const int64_t *created;
+    pm_created_column created;
     const uint32_t *wait;   /* answered - created; UINT32_MAX: not answered */
     const int64_t *wide;    /* the times themselves, when not NULL */
 } pm_answered_column;
@@ -104,7 +118,8 @@ static inline int64_t pm_answered_at(pm_answered_column c, size_t i)
 {
     if (c.wide)
         return c.wide[i];
-    return c.wait[i] == UINT32_MAX ? PM_TIME_NONE : c.created[i] + (int64_t)c.wait[i];
+    return c.wait[i] == UINT32_MAX ? PM_TIME_NONE
+                                   : pm_created_at(c.created, i) + (int64_t)c.wait[i];
 }
 int64_t pm_complaints_answered_at(const pm_complaints *cs, size_t i);
 const uint16_t *pm_complaints_topic(const pm_complaints *cs);

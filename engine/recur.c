@@ -112,10 +112,10 @@ static int collect(pm_ctx *ctx, work *w, const pm_complaints *cs, const pm_place
     w->stamp = pm_calloc(n ? n : 1, sizeof *w->stamp);
     if (!w->stamp)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu complaints", n);
-    const int64_t *created = pm_complaints_created(cs);
+    pm_created_column created = pm_complaints_created(cs);
     for (size_t i = 0; i < n; i++)
         if (eligible(w, pl, i))
-            w->stamp[w->n++] = (stamp){created[i], i};
+            w->stamp[w->n++] = (stamp){pm_created_at(created, i), i};
     qsort(w->stamp, w->n, sizeof *w->stamp, cmp_stamp);
     return PM_OK;
 }
@@ -314,7 +314,7 @@ static int32_t mode(int32_t *v, size_t n)
 static void describe(const work *w, const pm_complaints *cs, const pm_placed *pl,
                      pm_recur_cluster *c, const size_t *m, int32_t *scratch)
 {
-    const int64_t *created = pm_complaints_created(cs);
+    pm_created_column created = pm_complaints_created(cs);
     double lon0 = w->lon[m[0]], sum_lat = 0, sum_dlon = 0;
     for (size_t k = 0; k < c->count; k++) {
         double d = w->lon[m[k]] - lon0;
@@ -327,8 +327,8 @@ static void describe(const work *w, const pm_complaints *cs, const pm_placed *pl
     c->lon = lon > 180 ? lon - 360 : lon < -180 ? lon + 360 : lon;
     c->lat = sum_lat / (double)c->count;
     c->topic = pm_complaints_topic(cs)[m[0]];
-    c->first_at = created[m[0]];
-    c->last_at = created[m[c->count - 1]];
+    c->first_at = pm_created_at(created, m[0]);
+    c->last_at = pm_created_at(created, m[c->count - 1]);
     c->district = mode(scratch, c->count);
 }
 

@@ -193,7 +193,7 @@ static double weight_of(pm_weight w, int64_t c, int64_t a, int64_t t)
 /* What gather() reads: the batch's columns and the weighting. */
 typedef struct source_cols {
     const double *lon, *lat;
-    const int64_t *created;
+    pm_created_column created;
     pm_answered_column answered;
     const uint16_t *topic;
     pm_dict_column source;
@@ -206,7 +206,8 @@ static double complaint_weight(const source_cols *c, const pm_placed *pl, size_t
 {
     if (!pm_heat_has_position(pl, c->lon, c->lat, i))
         return 0;
-    return weight_of(c->w, c->created[i], pm_answered_at(c->answered, i), c->report_time);
+    return weight_of(c->w, pm_created_at(c->created, i), pm_answered_at(c->answered, i),
+                     c->report_time);
 }
 
 /* The records of the complaints with a position and a weight, in input
@@ -227,7 +228,7 @@ static rec *gather(pm_ctx *ctx, const source_cols *c, const pm_placed *pl, pm_gr
         double w = complaint_weight(c, pl, i);
         if (w > 0)
             r[j++] = (rec){0, c->lon[i], c->lat[i], pm_grid_scale_at_lat(grid, c->lat[i]),
-                           pm_heat_local_day(c->created[i], utc_offset_s),
+                           pm_heat_local_day(pm_created_at(c->created, i), utc_offset_s),
                            pm_dict_column_at(c->source, i),
                            (float)w, c->topic[i]};
     }

@@ -1579,7 +1579,7 @@ static void draw_analytics_page(draw *d)
 typedef struct heat_src {
     const pm_placed *pl;
     const double *lon, *lat;
-    const int64_t *created;
+    pm_created_column created;
     const uint16_t *topic;
     pm_dict_column source;
     long utc_offset_s;
@@ -1594,7 +1594,7 @@ static int heat_takes(const report *r, const heat_src *s, size_t i)
     return pm_heat_has_position(s->pl, s->lon, s->lat, i) && d >= 0 && (size_t)d < r->n_d &&
            !r->drows[d].suppressed &&
            pm_heat_match_test(&s->match, s->topic[i], pm_dict_column_at(s->source, i),
-                              pm_heat_local_day(s->created[i], s->utc_offset_s));
+                              pm_heat_local_day(pm_created_at(s->created, i), s->utc_offset_s));
 }
 
 /* The raster: where it lies on the page and the kernel's radius in its

@@ -566,7 +566,7 @@ static int loadable(const batch_src *s, size_t i)
 /* The COPY rows of complaints [from, to) into b; *rows gets how many. */
 static int batch_rows(const batch_src *s, size_t from, size_t to, buf *b, size_t *rows)
 {
-    const int64_t *created = pm_complaints_created(s->cs);
+    pm_created_column created = pm_complaints_created(s->cs);
     pm_answered_column answered = pm_complaints_answered(s->cs);
     const double *lon = pm_complaints_lon(s->cs), *lat = pm_complaints_lat(s->cs);
     const uint16_t *topic = pm_complaints_topic(s->cs);
@@ -580,7 +580,7 @@ static int batch_rows(const batch_src *s, size_t from, size_t to, buf *b, size_t
         int32_t d = s->pl ? s->pl->district[i] : -1;
         int64_t at = pm_answered_at(answered, i);
         if (copy_text(b, pm_complaints_id(s->cs, i), '\t') != 0 ||
-            copy_i64(b, created[i], 0, '\t') != 0 ||
+            copy_i64(b, pm_created_at(created, i), 0, '\t') != 0 ||
             copy_i64(b, at, at == PM_TIME_NONE, '\t') != 0 ||
             copy_f64(b, no_xy ? NAN : lon[i], '\t') != 0 ||
             copy_f64(b, no_xy ? NAN : lat[i], '\t') != 0 ||

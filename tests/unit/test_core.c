@@ -12,6 +12,7 @@
 #include "../../engine/strtab.h"
 
 #include <math.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,7 +266,7 @@ static void complaints_prefault_faults_the_pages_in(void **state)
     size_t n = 1 << 21;   /* 16 MiB of longitudes: a block of its own, not yet touched */
     assert_int_equal(pm_complaints_reserve(ctx, cs, n), PM_OK);
     const double *lon = pm_complaints_lon(cs);
-    const int64_t *created = pm_complaints_created(cs);
+    const int32_t *created = pm_complaints_created(cs).rel;
     assert_false(resident(lon + n / 2));
     assert_false(resident(created + n / 2));
     pm_complaints_prefault(cs, 1, n / 4);
@@ -554,9 +555,72 @@ static void complaints_keep_answer_times_as_waits(void **state)
             assert_true(pm_answered_at(col, i) == fit[i].answered);
         assert_true(pm_answered_at(col, nf) == wide[w].answered);
         assert_true(pm_answered_at(col, nf + 1) == PM_TIME_NONE);
-        assert_true(pm_complaints_created(cs)[nf] == wide[w].created);
+        assert_true(pm_complaints_created_at(cs, nf) == wide[w].created);
         pm_complaints_free(cs);
     }
+    pm_ctx_free(ctx);
+}
+
+/* Creation times are kept as seconds from the first one while they lie
+ * within 2^31 s of it, and come back exact (answer times too, which are
+ * kept after them); the first that lies further turns them into whole
+ * times, every one kept as it was. */
+static void complaints_keep_creation_times_from_the_first(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    const int64_t base = 1700000000;
+    const int64_t fit[] = {base, base + INT32_MAX, base + INT32_MIN, base - 1, base + 1};
+    const int64_t far[] = {base + (int64_t)INT32_MAX + 1, base + (int64_t)INT32_MIN - 1,
+                           INT64_MIN + 1};
+    size_t nf = sizeof fit / sizeof *fit;
+    for (size_t w = 0; w < sizeof far / sizeof *far; w++) {
+        pm_complaints *cs = pm_complaints_new();
+        char id[32];
+        for (size_t i = 0; i < nf; i++) {
+            snprintf(id, sizeof id, "f%zu", i);
+            pm_complaint c = {.id = id, .created_at = fit[i],
+                              .answered_at = i % 2 ? PM_TIME_NONE : fit[i] + 60};
+            assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        }
+        assert_null(pm_complaints_created(cs).wide);
+        for (size_t i = 0; i < nf; i++)
+            assert_true(pm_complaints_created_at(cs, i) == fit[i]);
+        pm_complaint c = {.id = "far", .created_at = far[w], .answered_at = far[w] + 7};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        assert_non_null(pm_complaints_created(cs).wide);
+        c = (pm_complaint){.id = "after", .created_at = 5, .answered_at = 6};
+        assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        pm_created_column cr = pm_complaints_created(cs);
+        pm_answered_column an = pm_complaints_answered(cs);
+        for (size_t i = 0; i < nf; i++) {
+            assert_true(pm_created_at(cr, i) == fit[i]);
+            assert_true(pm_answered_at(an, i) == (i % 2 ? PM_TIME_NONE : fit[i] + 60));
+        }
+        assert_true(pm_created_at(cr, nf) == far[w]);
+        assert_true(pm_answered_at(an, nf) == far[w] + 7);
+        assert_true(pm_created_at(cr, nf + 1) == 5 && pm_answered_at(an, nf + 1) == 6);
+        for (int64_t i = 0; i < 3000; i++) {   /* the whole times grow with the columns */
+            snprintf(id, sizeof id, "g%" PRId64, i);
+            c = (pm_complaint){.id = id, .created_at = i * 1000, .answered_at = i * 1000 + i};
+            assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+        }
+        for (int64_t i = 0; i < 3000; i++) {
+            assert_true(pm_complaints_created_at(cs, nf + 2 + (size_t)i) == i * 1000);
+            assert_true(pm_complaints_answered_at(cs, nf + 2 + (size_t)i) == i * 1000 + i);
+        }
+        assert_true(pm_complaints_created_at(cs, 0) == fit[0]);
+        pm_complaints_free(cs);
+    }
+    /* times a subtraction would wrap from one end of int64_t to the other */
+    pm_complaints *cs = pm_complaints_new();
+    pm_complaint c = {.id = "top", .created_at = INT64_MAX - 5, .answered_at = PM_TIME_NONE};
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    c = (pm_complaint){.id = "bottom", .created_at = INT64_MIN + 5, .answered_at = PM_TIME_NONE};
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+    assert_true(pm_complaints_created_at(cs, 0) == INT64_MAX - 5);
+    assert_true(pm_complaints_created_at(cs, 1) == INT64_MIN + 5);
+    pm_complaints_free(cs);
     pm_ctx_free(ctx);
 }
 
@@ -565,12 +629,16 @@ static void complaints_survive_every_allocation_failure(void **state)
     (void)state;
     pm_ctx *ctx = pm_ctx_new();
     int add_failed = 0;   /* times an add failed: the retries below were tried */
-    for (long n = 1; n < 200; n++) {
+    /* the n-th allocation of the run below, and those after it, fail; until
+     * a run has no failure: every allocation of it failed in one run */
+    for (long n = 1, failed = 1; failed; n++) {
         pm_alloc_fail_at(n);
         pm_complaints *cs = pm_complaints_new();
+        failed = cs == NULL;
         if (cs) {   /* a failed reserve leaves the batch as it was: adding goes on */
             int rc = pm_complaints_reserve(ctx, cs, 1200);
             assert_true(rc == PM_OK || rc == PM_E_NOMEM);
+            failed = rc != PM_OK;
         }
         for (int i = 0; cs && i < 1500; i++) {   /* on after a failure, allocating again */
             char id[16];
@@ -579,12 +647,17 @@ static void complaints_survive_every_allocation_failure(void **state)
                               .created_at = 1000, .answered_at = 1000 + i};   /* a run every 7 */
             if (i == 1000)   /* answered before created: the times kept whole from here */
                 c.answered_at = 999;
+            if (i == 1300) {   /* created 2^40 s later: likewise */
+                c.created_at = INT64_C(1) << 40;
+                c.answered_at = PM_TIME_NONE;
+            }
             int rc = pm_complaints_add(ctx, cs, &c);
             assert_true(rc == PM_OK || rc == PM_E_NOMEM);
             if (rc != PM_OK) {
                 assert_int_equal(pm_complaints_count(cs), (size_t)i);
                 pm_alloc_fail_at(0);
                 add_failed++;
+                failed = 1;
                 assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
             }
         }
@@ -596,7 +669,10 @@ static void complaints_survive_every_allocation_failure(void **state)
                 pm_complaints_dict_str(cs, PM_DICT_SOURCE,
                                        pm_complaints_dict_at(cs, PM_DICT_SOURCE, i)), id);
             assert_int_equal(pm_complaints_line(cs, i), i * 3 + i / 7);
-            assert_int_equal(pm_complaints_answered_at(cs, i), i == 1000 ? 999 : 1000 + (int64_t)i);
+            assert_int_equal(pm_complaints_answered_at(cs, i),
+                             i == 1000 ? 999 : i == 1300 ? PM_TIME_NONE : 1000 + (int64_t)i);
+            assert_int_equal(pm_complaints_created_at(cs, i),
+                             i == 1300 ? INT64_C(1) << 40 : 1000);
         }
         assert_true(!cs || pm_complaints_count(cs) == 1500);
         pm_complaints_free(cs);
@@ -624,6 +700,7 @@ int main(void)
         cmocka_unit_test(complaints_keep_lines_as_runs),
         cmocka_unit_test(complaints_dict_columns_widen),
         cmocka_unit_test(complaints_keep_answer_times_as_waits),
+        cmocka_unit_test(complaints_keep_creation_times_from_the_first),
         cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),
     };

@@ -342,7 +342,7 @@ static void assert_same_complaints(const pm_complaints *a, const pm_complaints *
     for (size_t k = 0; k < n; k++) {
         size_t i = x[k].i, j = y[k].i;
         assert_string_equal(x[k].id, y[k].id);
-        assert_true(pm_complaints_created(a)[i] == pm_complaints_created(b)[j]);
+        assert_true(pm_complaints_created_at(a, i) == pm_complaints_created_at(b, j));
         assert_true(pm_complaints_answered_at(a, i) == pm_complaints_answered_at(b, j));
         if (!same_double(pm_complaints_lon(a)[i], pm_complaints_lon(b)[j]) ||
             !same_double(pm_complaints_lat(a)[i], pm_complaints_lat(b)[j]))
@@ -885,7 +885,7 @@ static cell *engine_cells(const pm_complaints *cs, const pm_placed *pl, pm_perio
     size_t n = pm_complaints_count(cs), m = 0;
     cell *v = calloc(n, sizeof *v);
     assert_non_null(v);
-    const int64_t *cr = pm_complaints_created(cs);
+    pm_created_column cr = pm_complaints_created(cs);
     for (size_t i = 0; i < n; i++) {
         if (pl->district[i] < 0)
             continue;
@@ -893,10 +893,10 @@ static cell *engine_cells(const pm_complaints *cs, const pm_placed *pl, pm_perio
         int answered = at != PM_TIME_NONE;
         v[m++] = (cell){pl->district[i],
                         pm_complaints_topic(cs)[i],
-                        pm_period_of(k, cr[i], off),
+                        pm_period_of(k, pm_created_at(cr, i), off),
                         1,
                         (uint64_t)answered,
-                        (uint64_t)(answered && at - cr[i] <= 86400),
+                        (uint64_t)(answered && at - pm_created_at(cr, i) <= 86400),
                         (uint64_t)!answered};
     }
     qsort(v, m, sizeof *v, cmp_cell);
@@ -1095,10 +1095,10 @@ static void test_cube_written_back(void **state)
     free(e);
     /* the delays are the complaints' own: their sum equals the engine's */
     int64_t delay_sum = 0;
-    const int64_t *cr = pm_complaints_created(cs);
+    pm_created_column cr = pm_complaints_created(cs);
     for (size_t i = 0; i < pl->n; i++)
         if (pl->district[i] >= 0 && pm_complaints_answered_at(cs, i) != PM_TIME_NONE)
-            delay_sum += pm_complaints_answered_at(cs, i) - cr[i];
+            delay_sum += pm_complaints_answered_at(cs, i) - pm_created_at(cr, i);
     assert_int_equal(sql_int(f, "SELECT sum(x) FROM problemap.cube_cells, unnest(delays_s) x"),
                      delay_sum);
     ok(f, pm_db_write_cube(f->ctx, f->db, cube, f->regions, f->topics, &rows));

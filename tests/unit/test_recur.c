@@ -360,13 +360,14 @@ static size_t *brute_labels(const fix *f, const pm_recur_opts *o)
     size_t n = f->n, *p = malloc(n * sizeof *p), *size = calloc(n, sizeof *size);
     assert_true(p && size);
     const double *lon = pm_complaints_lon(f->cs), *lat = pm_complaints_lat(f->cs);
-    const int64_t *t = pm_complaints_created(f->cs);
+    pm_created_column t = pm_complaints_created(f->cs);
     const uint16_t *topic = pm_complaints_topic(f->cs);
     for (size_t i = 0; i < n; i++)
         p[i] = i;
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++) {
-            if (topic[i] != topic[j] || llabs(t[i] - t[j]) > o->weeks * WEEK)
+            int64_t dt = pm_created_at(t, i) - pm_created_at(t, j);
+            if (topic[i] != topic[j] || llabs(dt) > o->weeks * WEEK)
                 continue;
             double s12;
             geod_inverse(&G, lat[i], lon[i], lat[j], lon[j], &s12, NULL, NULL);
