@@ -146,19 +146,16 @@ static int created_fits(const pm_complaints *cs, int64_t t)
            (!__builtin_sub_overflow(t, cs->created_base, &d) && d >= INT32_MIN && d <= INT32_MAX);
 }
 
-/* Makes room for a creation time that the column cannot hold: the times
- * kept whole from now on (0, or -1 when out of memory: nothing changed
- * then). */
-static int created_widen(pm_complaints *cs)
+/* The times `at` gives for the complaints so far, kept whole in a column
+ * of the capacity: for a time the compact column cannot hold (NULL when
+ * out of memory). */
+static int64_t *whole_times(const pm_complaints *cs,
+                            int64_t (*at)(const pm_complaints *, size_t))
 {
     int64_t *w = pm_reallocarray(NULL, cs->cap, sizeof *w);
-    if (!w)
-        return -1;
-    pm_created_column old = pm_complaints_created(cs);
-    for (size_t i = 0; i < cs->n; i++)
-        w[i] = pm_created_at(old, i);
-    cs->created_wide = w;
-    return 0;
+    for (size_t i = 0; w && i < cs->n; i++)
+        w[i] = at(cs, i);
+    return w;
 }
 
 /* Whether an answer time fits a wait after created. */
@@ -166,20 +163,6 @@ static int wait_fits(int64_t created, int64_t answered)
 {
     return answered == PM_TIME_NONE ||
            (answered >= created && (uint64_t)answered - (uint64_t)created < UINT32_MAX);
-}
-
-/* Makes room for an answer time that no wait holds: the times kept whole
- * from now on (0, or -1 when out of memory: nothing changed then). */
-static int answered_widen(pm_complaints *cs)
-{
-    int64_t *w = pm_reallocarray(NULL, cs->cap, sizeof *w);
-    if (!w)
-        return -1;
-    pm_answered_column old = pm_complaints_answered(cs);
-    for (size_t i = 0; i < cs->n; i++)
-        w[i] = pm_answered_at(old, i);
-    cs->wide = w;
-    return 0;
 }
 
 /* Makes dictionary column k wide enough for index idx (PM_NONE fits any
@@ -325,9 +308,12 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
     for (int k = 0; k < PM_DICT_N; k++)
         if (dict_fit(cs, k, got[k]) != 0)
             return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
-    if (!cs->wide && !wait_fits(c->created_at, c->answered_at) && answered_widen(cs) != 0)
+    /* a time the compact columns cannot hold: they are kept whole from now on */
+    if (!cs->wide && !wait_fits(c->created_at, c->answered_at) &&
+        !(cs->wide = whole_times(cs, pm_complaints_answered_at)))
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
-    if (!cs->created_wide && !created_fits(cs, c->created_at) && created_widen(cs) != 0)
+    if (!cs->created_wide && !created_fits(cs, c->created_at) &&
+        !(cs->created_wide = whole_times(cs, pm_complaints_created_at)))
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     if (pm_strtab_insert(cs->ids, c->id, &id_pos) < 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
