@@ -326,24 +326,41 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   \`problemap export\` of a 13.7 M snapshot with its summary 1.2 against 1.5 s.
 - So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
   the table above (21–25 s before the reading changes above, 13–17 s after them, then the
-  blocks, the lighter adding thread, the lighter reader), against the < 10 s asked:
-  9.8–10.2 s when the machine is quiet (three runs of four, side by side above), 12–15 s
-  when it is loaded; single runs of one build, like the table's, move that much within the
-  hour. The two threads are now about as busy, with ~1.7 of the 2 cores used during
+  blocks, the lighter adding thread, the lighter reader, the narrower columns below),
+  against the < 10 s asked: 8.9–10.1 s when the machine is quiet (the side-by-side runs of
+  the narrower columns), 12–15 s when it is loaded; single runs of one build, like the
+  table's, move that much within the hour. The two threads are now about as busy, with ~1.7 of the 2 cores used during
   the read; what is left is flat (the reader: splitting fields ~20 % of it, the checks,
   the dictionary lookups; the adding thread: collecting into cells ~35 %, the id table
   ~20 %, fresh pages), and the tail after the read is ~2 s (the adder's last step, the
   query, the report's heat points through PROJ on both cores, the drawing). Splitting the
   read over more threads gains nothing on two cores; on more it would, with the batches
   added in order.
-- **Memory per complaint** is in the table above (118–130 bytes at 13.7 M, 149 before) against
-  the 64 asked: every
-  accepted complaint is kept as columns (coordinates 16, times 16, topic and dictionary indexes
-  ~14, line 8, placement 5), its id interned (~25 with its table slot) and hashed into the
-  cube's id set (~10), because the cube's exact answer-time medians, the report's heat layer
-  and the rejects need them after reading (the reader's queue adds a few MiB). Keeping
-  only what the report needs past its block (no id strings, no line numbers; the heat
-  layer binned per block) would bring it near 40 bytes.
+- **Memory per complaint** is in the table above against the 64 asked: ~88 bytes at 13.7 M,
+  118 before the narrower columns below, 149 before that. The massif profile of a 2 M run
+  (valgrind) showed what each complaint held: coordinates 16, times 16, the line 8, four
+  dictionary indexes 16, topic 2, its placement 9 (district, kind, snap distance), its id
+  ~27 (the string, its pointer, its slot in a table at most half full) and the cube's set
+  of id hashes ~10. Each column is now as narrow as its values allow, and falls back to
+  the wide form on the first value it cannot hold, every value kept exact: creation times
+  are int32 seconds from the first complaint's (68 years either way), answer times the
+  wait after creation in a uint32 (an answer before its creation, or 136 years after,
+  turns them whole), each dictionary index column a byte while its dictionary has fewer
+  than 255 values and two below 65 535 (sources, statuses and district codes take one,
+  executors two), lines are runs of consecutive lines (a file read whole is one run; each
+  rejected or multi-line record starts another, and lines in no order turn back into a
+  column once the runs would weigh more), and snap distances are kept for the snapped
+  complaints only. Side by side with the build before on 13.7 M (alternating runs): peak
+  RSS 1589 → 1147 MiB; wall 9.4–13.2 s against 10.3–13.5 s, lower in each of 4 pairs,
+  with ~1 s less system time (fewer fresh pages) and 0.5–1.5 s more user time (reading a
+  narrow column costs a little arithmetic); every output byte-identical on a dirty file
+  (snapshot, tables, summary, rejects, report, and the geocoded CSV with its 727 snap
+  distances). What stands between ~88 and 64 is the ids (~37 bytes with the cube's set:
+  the intake's exact duplicate check needs every id seen, and the cube's hashes let a
+  later file be added to a snapshot) and the columns kept past their block, which only
+  the report's heat layer and the adder's last step read after it: binning the heat per
+  block and filling the cells' lists per block would drop the coordinates and times
+  (near 50 bytes).
 - **The cube snapshot** is read whole and checked before a byte of it is trusted (zlib's
   CRC-32, then every length, index and order; docs/cube.md): the price of refusing a damaged
   or crafted file without a crash. Opening a 10 M-complaint snapshot (128 MB) takes ~0.25 s
