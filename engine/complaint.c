@@ -28,8 +28,9 @@ enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a c
  * complaint while a column's dictionary has fewer than 255 values, 2 below
  * 65 535, else 4; the widest value of a width stands for PM_NONE.  A column
  * widens (a copy) when an index does not fit: sources and statuses stay at
- * one byte, executors at two, where each took four. */
-/* Creation times are kept as int32_t seconds from the first complaint's
+ * one byte, executors at two, where each took four.
+ *
+ * Creation times are kept as int32_t seconds from the first complaint's
  * (created_base), half the room of the times: 68 years either way.
  * Should one lie further (from another source), they are kept whole from
  * then on, in a column of their own (created_wide).
@@ -372,7 +373,6 @@ int64_t pm_complaints_created_at(const pm_complaints *cs, size_t i)
 {
     return pm_created_at(pm_complaints_created(cs), i);
 }
-
 
 pm_answered_column pm_complaints_answered(const pm_complaints *cs)
 {

@@ -85,7 +85,8 @@ size_t pm_complaints_count(const pm_complaints *cs);
 /* How many complaints the columns have room for (≥ the count). */
 size_t pm_complaints_capacity(const pm_complaints *cs);
 
-/* Column access (borrowed arrays of pm_complaints_count() elements). */
+/* Column access, pm_complaints_count() elements: borrowed arrays, or views
+ * of the columns kept compact, read with their inline readers. */
 const double *pm_complaints_lon(const pm_complaints *cs);
 const double *pm_complaints_lat(const pm_complaints *cs);
 /* The creation times, borrowed: read them with pm_created_at.  They are

@@ -329,14 +329,14 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   blocks, the lighter adding thread, the lighter reader, the narrower columns below),
   against the < 10 s asked: 8.9–10.1 s when the machine is quiet (the side-by-side runs of
   the narrower columns), 12–15 s when it is loaded; single runs of one build, like the
-  table's, move that much within the hour. The two threads are now about as busy, with ~1.7 of the 2 cores used during
-  the read; what is left is flat (the reader: splitting fields ~20 % of it, the checks,
-  the dictionary lookups; the adding thread: collecting into cells ~35 %, the id table
-  ~20 %, fresh pages), and the tail after the read is ~2 s (the adder's last step, the
-  query, the report's heat points through PROJ on both cores, the drawing). Splitting the
-  read over more threads gains nothing on two cores; on more it would, with the batches
-  added in order.
-- **Memory per complaint** is in the table above against the 64 asked: ~88 bytes at 13.7 M,
+  table's, move that much within the hour. The two threads are now about as busy, with
+  ~1.7 of the 2 cores used during the read; what is left is flat (the reader: splitting
+  fields ~20 % of it, the checks, the dictionary lookups; the adding thread: collecting
+  into cells ~35 %, the id table ~20 %, fresh pages), and the tail after the read is ~2 s
+  (the adder's last step, the query, the report's heat points through PROJ on both cores,
+  the drawing). Splitting the read over more threads gains nothing on two cores; on more
+  it would, with the batches added in order.
+- **Memory per complaint** is in the table above against the 64 asked: 86–88 bytes at 13.7 M,
   118 before the narrower columns below, 149 before that. The massif profile of a 2 M run
   (valgrind) showed what each complaint held: coordinates 16, times 16, the line 8, four
   dictionary indexes 16, topic 2, its placement 9 (district, kind, snap distance), its id
@@ -355,7 +355,7 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   with ~1 s less system time (fewer fresh pages) and 0.5–1.5 s more user time (reading a
   narrow column costs a little arithmetic); every output byte-identical on a dirty file
   (snapshot, tables, summary, rejects, report, and the geocoded CSV with its 727 snap
-  distances). What stands between ~88 and 64 is the ids (~37 bytes with the cube's set:
+  distances). What stands between ~87 and 64 is the ids (~37 bytes with the cube's set:
   the intake's exact duplicate check needs every id seen, and the cube's hashes let a
   later file be added to a snapshot) and the columns kept past their block, which only
   the report's heat layer and the adder's last step read after it: binning the heat per
