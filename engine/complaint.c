@@ -39,7 +39,11 @@ enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a c
  * (UINT32_MAX: not answered), half the room of the times: the intake
  * refuses an answer before its creation, and a wait of 136 years does not
  * happen.  Should one come anyway (from another source), the times are
- * kept whole from then on, in a column of their own (wide). */
+ * kept whole from then on, in a column of their own (wide).
+ *
+ * A compact time column stays in COLUMNS once its times are kept whole,
+ * unused but grown with the others: the prefault helper may be touching
+ * its pages, so it must not be freed while the batch is being read. */
 struct pm_complaints {
     size_t n, cap;
     double *lon, *lat;
