@@ -132,12 +132,12 @@ static int grid_complaints(pm_ctx *ctx, grid_run *r, const layer_filters *lf)
         if (!x || !y || !r->cell || !r->week || !r->count)
             rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu complaints on the grid", np);
     }
-    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    pm_coord_column lon = pm_complaints_lon(cs), lat = pm_complaints_lat(cs);
     pm_created_column created = pm_complaints_created(cs);
     size_t k = 0;
     for (size_t i = 0; !rc && i < pm_complaints_count(cs); i++)
         if (pass[i])
-            x[k] = lon[i], y[k] = lat[i], r->week[k++] = (int64_t)i;   /* the index, for now */
+            x[k] = pm_coord_at(lon, i), y[k] = pm_coord_at(lat, i), r->week[k++] = (int64_t)i;   /* the index, for now */
     double clon, clat;
     pm_cellgrid_centre(r->cg, &clon, &clat);
     if (!rc)

@@ -93,7 +93,7 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
     pm_csv_write_row(f, ',', 13, placed_header);
     const pm_complaints *cs = r->cs;
     const pm_placed *pl = r->pl;
-    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    pm_coord_column lon = pm_complaints_lon(cs), lat = pm_complaints_lat(cs);
     pm_created_column cr = pm_complaints_created(cs);
     pm_answered_column an = pm_complaints_answered(cs);
     const uint16_t *tp = pm_complaints_topic(cs);
@@ -106,8 +106,8 @@ static int write_placed(pm_ctx *ctx, const char *output, const place_run *r)
         char c[24], a[24], x[32], y[32], snap[32];
         fmt_time(c, pm_created_at(cr, i));
         fmt_time(a, pm_answered_at(an, i));
-        fmt_coord(x, sizeof x, lon[i]);
-        fmt_coord(y, sizeof y, lat[i]);
+        fmt_coord(x, sizeof x, pm_coord_at(lon, i));
+        fmt_coord(y, sizeof y, pm_coord_at(lat, i));
         int32_t d = pl->district[i];
         if (pl->placement[i] == PM_PLACE_SNAPPED)
             snprintf(snap, sizeof snap, "%.1f", pm_placed_snap_m(pl, i));

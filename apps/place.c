@@ -174,7 +174,7 @@ static int post_checks(pm_ctx *ctx, place_run *r, size_t from, size_t to)
 {
     const pm_complaints *cs = r->cs;
     pm_placed *pl = r->pl;
-    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    pm_coord_column lon = pm_complaints_lon(cs), lat = pm_complaints_lat(cs);
     pm_dict_column code = pm_complaints_dict(cs, PM_DICT_DISTRICT_CODE);
     for (size_t i = from; i < to; i++) {
         char reason[256];
@@ -184,11 +184,11 @@ static int post_checks(pm_ctx *ctx, place_run *r, size_t from, size_t to)
                      pm_complaints_dict_str(cs, PM_DICT_DISTRICT_CODE,
                                             pm_dict_column_at(code, i)));
             field = "district_code";
-        } else if (pl->placement[i] == PM_PLACE_OUTSIDE && fabs(lon[i]) <= 90) {
+        } else if (pl->placement[i] == PM_PLACE_OUTSIDE && fabs(pm_coord_at(lon, i)) <= 90) {
             int32_t d;
             pm_placement p;
             double m;
-            int rc = pm_locate_point(ctx, r->loc, lat[i], lon[i], &d, &p, &m);
+            int rc = pm_locate_point(ctx, r->loc, pm_coord_at(lat, i), pm_coord_at(lon, i), &d, &p, &m);
             if (rc)
                 return rc;
             if (d >= 0 && (p == PM_PLACE_INSIDE || p == PM_PLACE_BORDER)) {

@@ -4,6 +4,7 @@
 #include "strtab.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 /* The input lines, as runs rather than a column: complaint i of run r
@@ -41,12 +42,19 @@ enum { LINE_RUNS_MIN = 4096 };   /* room for this many runs never turns into a c
  * happen.  Should one come anyway (from another source), the times are
  * kept whole from then on, in a column of their own (wide).
  *
- * A compact time column stays in COLUMNS once its times are kept whole,
+ * Positions are kept as int32_t ten-millionths of a degree, half the room
+ * of the doubles, as long as each one decodes to the very double it came
+ * as (coord_e7: coordinates with up to seven decimals do, as OpenStreetMap
+ * stores them).  From the first that would not, both are kept whole, in
+ * columns of their own (lon_wide, lat_wide).
+ *
+ * A compact column stays in COLUMNS once its values are kept whole,
  * unused but grown with the others: the prefault helper may be touching
  * its pages, so it must not be freed while the batch is being read. */
 struct pm_complaints {
     size_t n, cap;
-    double *lon, *lat;
+    int32_t *lon, *lat;          /* degrees × 10^7, PM_COORD_E7_NONE: NAN */
+    double *lon_wide, *lat_wide; /* NULL until a coordinate does not fit */
     int32_t *created;
     int64_t created_base;        /* the first complaint's creation time */
     int64_t *created_wide;       /* NULL until a creation time does not fit */
@@ -95,6 +103,8 @@ void pm_complaints_free(pm_complaints *cs)
         pm_free(cs->dict[k]);
     pm_free(cs->wide);
     pm_free(cs->created_wide);
+    pm_free(cs->lon_wide);
+    pm_free(cs->lat_wide);
     pm_free(cs->lines.first);
     pm_free(cs->lines.step);
     pm_free(cs->lines.from);
@@ -121,6 +131,10 @@ static int grow_columns(pm_complaints *cs, size_t cap)
         GROW(wide)
     if (cs->created_wide)
         GROW(created_wide)
+    if (cs->lon_wide) {
+        GROW(lon_wide)
+        GROW(lat_wide)
+    }
 #undef GROW
     for (int k = 0; k < PM_DICT_N; k++) {
         void *p = pm_reallocarray(cs->dict[k], cap, cs->dict_w[k]);
@@ -161,6 +175,46 @@ static int64_t *whole_times(const pm_complaints *cs,
     for (size_t i = 0; w && i < cs->n; i++)
         w[i] = at(cs, i);
     return w;
+}
+
+/* Coordinate x in the compact column: 1 with *e7 set when it decodes to
+ * x bit for bit (NAN too), else 0. */
+static int coord_e7(double x, int32_t *e7)
+{
+    int32_t k = PM_COORD_E7_NONE;
+    if (!isnan(x)) {
+        if (!(fabs(x) <= 214.0))   /* beyond int32 at 10^7; ±180 fits */
+            return 0;
+        k = (int32_t)llrint(x * 1e7);
+    }
+    double back = pm_coord_at((pm_coord_column){&k, NULL}, 0);
+    *e7 = k;
+    return memcmp(&back, &x, sizeof x) == 0;
+}
+
+/* The coordinates `at` gives for the complaints so far, kept whole in a
+ * column of the capacity (NULL when out of memory). */
+static double *whole_coords(const pm_complaints *cs, double (*at)(const pm_complaints *, size_t))
+{
+    double *w = pm_reallocarray(NULL, cs->cap, sizeof *w);
+    for (size_t i = 0; w && i < cs->n; i++)
+        w[i] = at(cs, i);
+    return w;
+}
+
+/* Keeps the coordinates whole from now on; 0, or -1 when out of memory
+ * (nothing changed then). */
+static int coords_to_wide(pm_complaints *cs)
+{
+    double *lon = whole_coords(cs, pm_complaints_lon_at);
+    double *lat = lon ? whole_coords(cs, pm_complaints_lat_at) : NULL;
+    if (!lat) {
+        pm_free(lon);
+        return -1;
+    }
+    cs->lon_wide = lon;
+    cs->lat_wide = lat;
+    return 0;
 }
 
 /* Whether an answer time fits a wait after created. */
@@ -320,11 +374,20 @@ int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint
     if (!cs->created_wide && !created_fits(cs, c->created_at) &&
         !(cs->created_wide = whole_times(cs, pm_complaints_created_at)))
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
+    int32_t lon_e7 = PM_COORD_E7_NONE, lat_e7 = PM_COORD_E7_NONE;
+    if (!cs->lon_wide && !(coord_e7(c->lon, &lon_e7) && coord_e7(c->lat, &lat_e7)) &&
+        coords_to_wide(cs) != 0)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     if (pm_strtab_insert(cs->ids, c->id, &id_pos) < 0)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding complaint %s", c->id);
     size_t i = cs->n++;
-    cs->lon[i] = c->lon;
-    cs->lat[i] = c->lat;
+    if (cs->lon_wide) {
+        cs->lon_wide[i] = c->lon;
+        cs->lat_wide[i] = c->lat;
+    } else {
+        cs->lon[i] = lon_e7;
+        cs->lat[i] = lat_e7;
+    }
     if (i == 0)
         cs->created_base = c->created_at;
     if (cs->created_wide)
@@ -365,8 +428,25 @@ void pm_complaints_prefault(const pm_complaints *cs, size_t from, size_t to)
 
 size_t pm_complaints_count(const pm_complaints *cs) { return cs->n; }
 size_t pm_complaints_capacity(const pm_complaints *cs) { return cs->cap; }
-const double *pm_complaints_lon(const pm_complaints *cs) { return cs->lon; }
-const double *pm_complaints_lat(const pm_complaints *cs) { return cs->lat; }
+pm_coord_column pm_complaints_lon(const pm_complaints *cs)
+{
+    return (pm_coord_column){cs->lon, cs->lon_wide};
+}
+
+pm_coord_column pm_complaints_lat(const pm_complaints *cs)
+{
+    return (pm_coord_column){cs->lat, cs->lat_wide};
+}
+
+double pm_complaints_lon_at(const pm_complaints *cs, size_t i)
+{
+    return pm_coord_at(pm_complaints_lon(cs), i);
+}
+
+double pm_complaints_lat_at(const pm_complaints *cs, size_t i)
+{
+    return pm_coord_at(pm_complaints_lat(cs), i);
+}
 
 pm_created_column pm_complaints_created(const pm_complaints *cs)
 {

@@ -1045,7 +1045,7 @@ static int place_one(worker *w, size_t i)
     pm_ctx *ctx = w->ctx;
     const batch *b = w->b;
     const pm_complaints *cs = b->cs;
-    double lon = pm_complaints_lon(cs)[i], lat = pm_complaints_lat(cs)[i];
+    double lon = pm_complaints_lon_at(cs, i), lat = pm_complaints_lat_at(cs, i);
     pm_placed *o = b->out;
     if (isnan(lon) || isnan(lat)) {
         uint32_t code = pm_complaints_dict_at(cs, PM_DICT_DISTRICT_CODE, i);

@@ -18,6 +18,7 @@
 #define PM_COMPLAINT_H
 
 #include "pm_ctx.h"
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,8 +88,29 @@ size_t pm_complaints_capacity(const pm_complaints *cs);
 
 /* Column access, pm_complaints_count() elements: borrowed arrays, or views
  * of the columns kept compact, read with their inline readers. */
-const double *pm_complaints_lon(const pm_complaints *cs);
-const double *pm_complaints_lat(const pm_complaints *cs);
+/* The longitudes or latitudes, borrowed: read them with pm_coord_at.  They
+ * are kept as int32 ten-millionths of a degree (OpenStreetMap's fixed
+ * point, ~1 cm; 4 bytes a complaint) as long as every one comes back
+ * bit for bit, or as the degrees themselves from the first one that would
+ * not (more than seven decimals, -0). */
+#define PM_COORD_E7_NONE INT32_MIN   /* no position (NAN) */
+typedef struct pm_coord_column {
+    const int32_t *e7;     /* degrees × 10^7 */
+    const double *wide;    /* the degrees themselves, when not NULL */
+} pm_coord_column;
+pm_coord_column pm_complaints_lon(const pm_complaints *cs);
+pm_coord_column pm_complaints_lat(const pm_complaints *cs);
+/* Complaint i's coordinate (degrees), or NAN.  A division, not a product
+ * with 1e-7: it is correctly rounded, so k / 1e7 is the double nearest the
+ * decimal k·10^-7, the one the input's text gave. */
+static inline double pm_coord_at(pm_coord_column c, size_t i)
+{
+    if (c.wide)
+        return c.wide[i];
+    return c.e7[i] == PM_COORD_E7_NONE ? NAN : (double)c.e7[i] / 1e7;
+}
+double pm_complaints_lon_at(const pm_complaints *cs, size_t i);
+double pm_complaints_lat_at(const pm_complaints *cs, size_t i);
 /* The creation times, borrowed: read them with pm_created_at.  They are
  * kept as seconds from the first complaint's (4 bytes a complaint), or as
  * the times themselves once one lies 68 years or more from it. */

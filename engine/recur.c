@@ -40,7 +40,7 @@ typedef struct cellkey {
 typedef struct work {
     pm_recur_opts o;
     struct geod_geodesic geod;
-    const double *lon, *lat;     /* the batch's columns */
+    pm_coord_column lon, lat;    /* the batch's columns */
     stamp *stamp;                /* n, by position */
     size_t n;
     cellkey *keys;               /* n, sorted */
@@ -92,7 +92,7 @@ static void ecef(double lon, double lat, double xyz[3])
 
 static int eligible(const work *w, const pm_placed *pl, size_t i)
 {
-    if (!(fabs(w->lon[i]) <= 180 && fabs(w->lat[i]) <= 90))
+    if (!(fabs(pm_coord_at(w->lon, i)) <= 180 && fabs(pm_coord_at(w->lat, i)) <= 90))
         return 0;   /* NaN (no coordinates) fails too */
     return !pl || (pl->district[i] >= 0 && pl->placement[i] != PM_PLACE_REJECTED);
 }
@@ -154,7 +154,7 @@ static int index_cells(pm_ctx *ctx, work *w, const uint16_t *topic)
     for (size_t a = 0; a < w->n; a++) {
         size_t i = w->stamp[a].idx;
         double xyz[3];
-        ecef(w->lon[i], w->lat[i], xyz);
+        ecef(pm_coord_at(w->lon, i), pm_coord_at(w->lat, i), xyz);
         double cx = floor(xyz[0] / side), cy = floor(xyz[1] / side), cz = floor(xyz[2] / side);
         w->keys[a] = (cellkey){(int32_t)cx, (int32_t)cy, (int32_t)cz, topic[i], (uint32_t)a,
                                w->stamp[a].t, (float)(xyz[0] - cx * side),
@@ -203,7 +203,8 @@ static int near(work *w, const cellkey *p, const cellkey *q)
     size_t i = w->stamp[p->pos].idx, j = w->stamp[q->pos].idx;
     double s12 = INFINITY;
     w->n_geodesic++;
-    geod_inverse(&w->geod, w->lat[i], w->lon[i], w->lat[j], w->lon[j], &s12, NULL, NULL);
+    geod_inverse(&w->geod, pm_coord_at(w->lat, i), pm_coord_at(w->lon, i), pm_coord_at(w->lat, j),
+                 pm_coord_at(w->lon, j), &s12, NULL, NULL);
     return s12 <= w->o.radius_m;
 }
 
@@ -315,12 +316,12 @@ static void describe(const work *w, const pm_complaints *cs, const pm_placed *pl
                      pm_recur_cluster *c, const size_t *m, int32_t *scratch)
 {
     pm_created_column created = pm_complaints_created(cs);
-    double lon0 = w->lon[m[0]], sum_lat = 0, sum_dlon = 0;
+    double lon0 = pm_coord_at(w->lon, m[0]), sum_lat = 0, sum_dlon = 0;
     for (size_t k = 0; k < c->count; k++) {
-        double d = w->lon[m[k]] - lon0;
+        double d = pm_coord_at(w->lon, m[k]) - lon0;
         d += d > 180 ? -360 : d < -180 ? 360 : 0;
         sum_dlon += d;
-        sum_lat += w->lat[m[k]];
+        sum_lat += pm_coord_at(w->lat, m[k]);
         scratch[k] = pl ? pl->district[m[k]] : -1;
     }
     double lon = lon0 + sum_dlon / (double)c->count;

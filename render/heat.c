@@ -321,13 +321,13 @@ int pm_heat_complaints_pass(pm_ctx *ctx, const pm_complaints *cs, const pm_place
     uint8_t *on = st ? NULL : pm_calloc(n ? n : 1, 1);
     if (!st && !on)
         st = PM_ERR(ctx, PM_E_NOMEM, "out of memory filtering %zu complaints", n);
-    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    pm_coord_column lon = pm_complaints_lon(cs), lat = pm_complaints_lat(cs);
     pm_created_column created = pm_complaints_created(cs);
     const uint16_t *topic = pm_complaints_topic(cs);
     pm_dict_column source = pm_complaints_dict(cs, PM_DICT_SOURCE);
     for (size_t i = 0; on && i < n; i++) {
         int32_t day = pm_heat_local_day(pm_created_at(created, i), utc_offset_s);
-        on[i] = (uint8_t)(pm_heat_has_position(pl, lon, lat, i) &&
+        on[i] = (uint8_t)(pm_heat_has_position(pl, i, pm_coord_at(lon, i), pm_coord_at(lat, i)) &&
                           pm_heat_match_test(&m, topic[i], pm_dict_column_at(source, i), day));
         k += on[i];
     }

@@ -51,9 +51,10 @@ static inline double pm_points_weight(const pm_points *p, size_t i)
     return p->w ? p->w[i] : 1.0;
 }
 
-/* Whether complaint i of a batch has a position the heat map draws:
- * placed inside, on a border or snapped, with finite lon and lat. */
-int pm_heat_has_position(const pm_placed *pl, const double *lon, const double *lat, size_t i);
+/* Whether complaint i of a batch, at lon, lat, has a position the heat
+ * map draws: placed inside, on a border or snapped, with finite lon and
+ * lat. */
+int pm_heat_has_position(const pm_placed *pl, size_t i, double lon, double lat);
 
 /* The local day (days since 1970-01-01 at the offset, floored) of UTC
  * time t, clamped to int32. */

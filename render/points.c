@@ -143,11 +143,11 @@ static rec *radix_sort(rec *a, rec *tmp, size_t n)
 
 /* ---- build -------------------------------------------------------------------- */
 
-int pm_heat_has_position(const pm_placed *pl, const double *lon, const double *lat, size_t i)
+int pm_heat_has_position(const pm_placed *pl, size_t i, double lon, double lat)
 {
     uint8_t p = pl->placement[i];
     return (p == PM_PLACE_INSIDE || p == PM_PLACE_BORDER || p == PM_PLACE_SNAPPED) &&
-           isfinite(lon[i]) && isfinite(lat[i]);
+           isfinite(lon) && isfinite(lat);
 }
 
 int32_t pm_heat_local_day(int64_t t, long utc_offset_s)
@@ -192,7 +192,7 @@ static double weight_of(pm_weight w, int64_t c, int64_t a, int64_t t)
 
 /* What gather() reads: the batch's columns and the weighting. */
 typedef struct source_cols {
-    const double *lon, *lat;
+    pm_coord_column lon, lat;
     pm_created_column created;
     pm_answered_column answered;
     const uint16_t *topic;
@@ -204,7 +204,7 @@ typedef struct source_cols {
 /* The weight of complaint i; 0 when it has no position. */
 static double complaint_weight(const source_cols *c, const pm_placed *pl, size_t i)
 {
-    if (!pm_heat_has_position(pl, c->lon, c->lat, i))
+    if (!pm_heat_has_position(pl, i, pm_coord_at(c->lon, i), pm_coord_at(c->lat, i)))
         return 0;
     return weight_of(c->w, pm_created_at(c->created, i), pm_answered_at(c->answered, i),
                      c->report_time);
@@ -226,8 +226,9 @@ static rec *gather(pm_ctx *ctx, const source_cols *c, const pm_placed *pl, pm_gr
     size_t j = 0;
     for (size_t i = 0; i < pl->n; i++) {
         double w = complaint_weight(c, pl, i);
+        double lat = pm_coord_at(c->lat, i);
         if (w > 0)
-            r[j++] = (rec){0, c->lon[i], c->lat[i], pm_grid_scale_at_lat(grid, c->lat[i]),
+            r[j++] = (rec){0, pm_coord_at(c->lon, i), lat, pm_grid_scale_at_lat(grid, lat),
                            pm_heat_local_day(pm_created_at(c->created, i), utc_offset_s),
                            pm_dict_column_at(c->source, i),
                            (float)w, c->topic[i]};

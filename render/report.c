@@ -1578,7 +1578,7 @@ static void draw_analytics_page(draw *d)
 /* What the heat layer reads of the batch. */
 typedef struct heat_src {
     const pm_placed *pl;
-    const double *lon, *lat;
+    pm_coord_column lon, lat;
     pm_created_column created;
     const uint16_t *topic;
     pm_dict_column source;
@@ -1591,7 +1591,8 @@ typedef struct heat_src {
 static int heat_takes(const report *r, const heat_src *s, size_t i)
 {
     int32_t d = s->pl->district[i];
-    return pm_heat_has_position(s->pl, s->lon, s->lat, i) && d >= 0 && (size_t)d < r->n_d &&
+    return pm_heat_has_position(s->pl, i, pm_coord_at(s->lon, i), pm_coord_at(s->lat, i)) &&
+           d >= 0 && (size_t)d < r->n_d &&
            !r->drows[d].suppressed &&
            pm_heat_match_test(&s->match, s->topic[i], pm_dict_column_at(s->source, i),
                               pm_heat_local_day(pm_created_at(s->created, i), s->utc_offset_s));
@@ -1673,8 +1674,8 @@ static void *heat_part_run(void *arg)
     size_t k = 0;
     for (size_t i = hp->i0; xy && i <= hp->i1; i++) {
         if (i < hp->i1 && heat_takes(hp->r, hp->s, i)) {
-            xy[2 * k] = hp->s->lon[i];
-            xy[2 * k + 1] = hp->s->lat[i];
+            xy[2 * k] = pm_coord_at(hp->s->lon, i);
+            xy[2 * k + 1] = pm_coord_at(hp->s->lat, i);
             k++;
         }
         if (k == HEAT_CHUNK || (i == hp->i1 && k)) {

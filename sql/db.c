@@ -568,7 +568,7 @@ static int batch_rows(const batch_src *s, size_t from, size_t to, buf *b, size_t
 {
     pm_created_column created = pm_complaints_created(s->cs);
     pm_answered_column answered = pm_complaints_answered(s->cs);
-    const double *lon = pm_complaints_lon(s->cs), *lat = pm_complaints_lat(s->cs);
+    pm_coord_column lon_col = pm_complaints_lon(s->cs), lat_col = pm_complaints_lat(s->cs);
     const uint16_t *topic = pm_complaints_topic(s->cs);
     static const pm_dict_col cols[4] = {PM_DICT_SOURCE, PM_DICT_STATUS, PM_DICT_EXECUTOR,
                                         PM_DICT_DISTRICT_CODE};
@@ -576,14 +576,15 @@ static int batch_rows(const batch_src *s, size_t from, size_t to, buf *b, size_t
     for (size_t i = from; i < to; i++) {
         if (!loadable(s, i))
             continue;
-        int no_xy = !isfinite(lon[i]) || !isfinite(lat[i]);
+        double lon = pm_coord_at(lon_col, i), lat = pm_coord_at(lat_col, i);
+        int no_xy = !isfinite(lon) || !isfinite(lat);
         int32_t d = s->pl ? s->pl->district[i] : -1;
         int64_t at = pm_answered_at(answered, i);
         if (copy_text(b, pm_complaints_id(s->cs, i), '\t') != 0 ||
             copy_i64(b, pm_created_at(created, i), 0, '\t') != 0 ||
             copy_i64(b, at, at == PM_TIME_NONE, '\t') != 0 ||
-            copy_f64(b, no_xy ? NAN : lon[i], '\t') != 0 ||
-            copy_f64(b, no_xy ? NAN : lat[i], '\t') != 0 ||
+            copy_f64(b, no_xy ? NAN : lon, '\t') != 0 ||
+            copy_f64(b, no_xy ? NAN : lat, '\t') != 0 ||
             copy_text(b, pm_topic_code(s->t, topic[i]), '\t') != 0)
             return -1;
         for (int k = 0; k < 4; k++) {

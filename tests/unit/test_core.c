@@ -180,7 +180,7 @@ static void complaints_columns_and_dictionaries(void **state)
     assert_non_null(strstr(pm_ctx_errmsg(ctx), "duplicate id \"c1\""));
     assert_int_equal(pm_complaints_count(cs), 2);
     assert_string_equal(pm_complaints_id(cs, 1), "c2");
-    assert_true(isnan(pm_complaints_lon(cs)[1]));
+    assert_true(isnan(pm_complaints_lon_at(cs, 1)));
     assert_int_equal(pm_complaints_line(cs, 1), 3);
     pm_dict_column src = pm_complaints_dict(cs, PM_DICT_SOURCE);
     assert_string_equal(pm_complaints_dict_str(cs, PM_DICT_SOURCE, pm_dict_column_at(src, 1)),
@@ -263,9 +263,9 @@ static void complaints_prefault_faults_the_pages_in(void **state)
     pm_complaints *cs = pm_complaints_new();
     pm_complaint c = {.id = "c0", .answered_at = PM_TIME_NONE, .lon = 86.1, .lat = 55.3};
     assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
-    size_t n = 1 << 21;   /* 16 MiB of longitudes: a block of its own, not yet touched */
+    size_t n = 1 << 21;   /* 8 MiB of longitudes: a block of its own, not yet touched */
     assert_int_equal(pm_complaints_reserve(ctx, cs, n), PM_OK);
-    const double *lon = pm_complaints_lon(cs);
+    const int32_t *lon = pm_complaints_lon(cs).e7;
     const int32_t *created = pm_complaints_created(cs).rel;
     assert_false(resident(lon + n / 2));
     assert_false(resident(created + n / 2));
@@ -274,7 +274,7 @@ static void complaints_prefault_faults_the_pages_in(void **state)
     assert_true(resident(created + n / 4 - 1));
     assert_false(resident(lon + n / 2));
     assert_false(resident(created + n / 2));
-    assert_true(lon[0] == 86.1);   /* what was there stays */
+    assert_true(pm_complaints_lon_at(cs, 0) == 86.1);   /* what was there stays */
     pm_complaints_prefault(cs, n / 4, SIZE_MAX);   /* up to the capacity's last whole page */
     assert_true(resident(lon + n - 1024));
     assert_int_equal(pm_complaints_count(cs), 1);
@@ -321,7 +321,7 @@ static void complaints_reserve_keeps_columns_in_place(void **state)
         assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
     }
     assert_int_equal(pm_complaints_reserve(ctx, cs, 70000), PM_OK);
-    const double *lon = pm_complaints_lon(cs);
+    const int32_t *lon = pm_complaints_lon(cs).e7;
     const uint16_t *topic = pm_complaints_topic(cs);
     for (int i = 100; i < 70100; i++) {
         snprintf(id, sizeof id, "c%d", i);
@@ -329,7 +329,7 @@ static void complaints_reserve_keeps_columns_in_place(void **state)
         c.line = (uint64_t)i;
         assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
     }
-    assert_ptr_equal(pm_complaints_lon(cs), lon);
+    assert_ptr_equal(pm_complaints_lon(cs).e7, lon);
     assert_ptr_equal(pm_complaints_topic(cs), topic);
     c.id = "c42";   /* added before the table grew */
     assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_E_INPUT_VALUE);
@@ -565,6 +565,84 @@ static void complaints_keep_answer_times_as_waits(void **state)
  * within 2^31 s of it, and come back exact (answer times too, which are
  * kept after them); the first that lies further turns them into whole
  * times, every one kept as it was. */
+/* Whether x and y are the same double, bit for bit (NAN and -0 too). */
+static int same_bits(double x, double y) { return memcmp(&x, &y, sizeof x) == 0; }
+
+/* Adds complaint "c<n>" at lon, lat. */
+static void add_at(pm_ctx *ctx, pm_complaints *cs, double lon, double lat)
+{
+    char id[24];
+    snprintf(id, sizeof id, "c%zu", pm_complaints_count(cs));
+    pm_complaint c = {.id = id, .answered_at = PM_TIME_NONE, .lon = lon, .lat = lat};
+    assert_int_equal(pm_complaints_add(ctx, cs, &c), PM_OK);
+}
+
+/* Positions are kept in ten-millionths of a degree while each comes back
+ * bit for bit; the first that would not turns both columns into degrees,
+ * every value the same double as given. */
+static void complaints_keep_coordinates_in_ten_millionths(void **state)
+{
+    (void)state;
+    pm_ctx *ctx = pm_ctx_new();
+    /* up to seven decimals, the ends of the range, no position */
+    static const struct { double lon, lat; int32_t lon_e7, lat_e7; } fit[] = {
+        {86.0877, 55.3547, 860877000, 553547000},
+        {-179.9999999, -89.9999999, -1799999999, -899999999},
+        {180, 90, 1800000000, 900000000},
+        {-180, -90, -1800000000, -900000000},
+        {0, 1e-7, 0, 1},
+        {213.9999999, -213.9999999, 2139999999, -2139999999},
+        {87.326624, 53.593139, 873266240, 535931390},
+        {NAN, NAN, PM_COORD_E7_NONE, PM_COORD_E7_NONE},
+    };
+    size_t nf = sizeof fit / sizeof fit[0];
+    /* each would not come back from the int32 column */
+    static const double misfit[] = {87.32662417, -0.0, 214.0000001, -215, 1e300, INFINITY};
+    for (size_t m = 0; m < sizeof misfit / sizeof misfit[0] * 2 + 1; m++) {
+        pm_complaints *cs = pm_complaints_new();
+        for (size_t k = 0; k < nf; k++)
+            add_at(ctx, cs, fit[k].lon, fit[k].lat);
+        pm_coord_column lon = pm_complaints_lon(cs), lat = pm_complaints_lat(cs);
+        assert_null(lon.wide);
+        assert_null(lat.wide);
+        for (size_t k = 0; k < nf; k++) {
+            assert_int_equal(lon.e7[k], fit[k].lon_e7);
+            assert_int_equal(lat.e7[k], fit[k].lat_e7);
+            assert_true(same_bits(pm_complaints_lon_at(cs, k), fit[k].lon));
+            assert_true(same_bits(pm_complaints_lat_at(cs, k), fit[k].lat));
+        }
+        if (m == sizeof misfit / sizeof misfit[0] * 2) {   /* a NAN of another sign */
+            add_at(ctx, cs, 86.1, -NAN);
+        } else {   /* each misfit, as a longitude then as a latitude */
+            double x = misfit[m / 2];
+            add_at(ctx, cs, m % 2 ? 86.1 : x, m % 2 ? x : 55.1);
+        }
+        lon = pm_complaints_lon(cs);
+        lat = pm_complaints_lat(cs);
+        assert_non_null(lon.wide);
+        assert_non_null(lat.wide);
+        for (size_t k = 0; k < nf; k++) {
+            assert_true(same_bits(pm_complaints_lon_at(cs, k), fit[k].lon));
+            assert_true(same_bits(pm_complaints_lat_at(cs, k), fit[k].lat));
+        }
+        double want_lon = m == 2 * (sizeof misfit / sizeof misfit[0]) ? 86.1
+                          : m % 2 ? 86.1 : misfit[m / 2];
+        double want_lat = m == 2 * (sizeof misfit / sizeof misfit[0]) ? -NAN
+                          : m % 2 ? misfit[m / 2] : 55.1;
+        assert_true(same_bits(pm_complaints_lon_at(cs, nf), want_lon));
+        assert_true(same_bits(pm_complaints_lat_at(cs, nf), want_lat));
+        /* the whole columns grow with the others; what fits is kept whole too */
+        for (size_t k = 0; k < 3000; k++)
+            add_at(ctx, cs, (860000000 + (double)k) / 1e7, (550000000 - (double)k) / 1e7);
+        for (size_t k = 0; k < 3000; k++) {
+            assert_true(pm_complaints_lon_at(cs, nf + 1 + k) == (860000000 + (double)k) / 1e7);
+            assert_true(pm_complaints_lat_at(cs, nf + 1 + k) == (550000000 - (double)k) / 1e7);
+        }
+        pm_complaints_free(cs);
+    }
+    pm_ctx_free(ctx);
+}
+
 static void complaints_keep_creation_times_from_the_first(void **state)
 {
     (void)state;
@@ -624,6 +702,15 @@ static void complaints_keep_creation_times_from_the_first(void **state)
     pm_ctx_free(ctx);
 }
 
+/* The positions of complaint i below: six decimals, none every 97th, and
+ * nine at 1100 (the columns kept whole from there). */
+static double fail_lon(int i)
+{
+    return i % 97 == 5 ? NAN : i == 1100 ? 86.123456789 : (86000000 + i) / 1e6;
+}
+
+static double fail_lat(int i) { return i % 97 == 5 ? NAN : (55000000 - i) / 1e6; }
+
 static void complaints_survive_every_allocation_failure(void **state)
 {
     (void)state;
@@ -644,7 +731,8 @@ static void complaints_survive_every_allocation_failure(void **state)
             char id[16];
             snprintf(id, sizeof id, "c%d", i);
             pm_complaint c = {.id = id, .source = id, .line = (uint64_t)(i * 3 + i / 7),
-                              .created_at = 1000, .answered_at = 1000 + i};   /* a run every 7 */
+                              .created_at = 1000, .answered_at = 1000 + i,   /* a run every 7 */
+                              .lon = fail_lon(i), .lat = fail_lat(i)};
             if (i == 1000)   /* answered before created: the times kept whole from here */
                 c.answered_at = 999;
             if (i == 1300) {   /* created 2^40 s later: likewise */
@@ -673,6 +761,8 @@ static void complaints_survive_every_allocation_failure(void **state)
                              i == 1000 ? 999 : i == 1300 ? PM_TIME_NONE : 1000 + (int64_t)i);
             assert_int_equal(pm_complaints_created_at(cs, i),
                              i == 1300 ? INT64_C(1) << 40 : 1000);
+            assert_true(same_bits(pm_complaints_lon_at(cs, i), fail_lon((int)i)));
+            assert_true(same_bits(pm_complaints_lat_at(cs, i), fail_lat((int)i)));
         }
         assert_true(!cs || pm_complaints_count(cs) == 1500);
         pm_complaints_free(cs);
@@ -701,6 +791,7 @@ int main(void)
         cmocka_unit_test(complaints_dict_columns_widen),
         cmocka_unit_test(complaints_keep_answer_times_as_waits),
         cmocka_unit_test(complaints_keep_creation_times_from_the_first),
+        cmocka_unit_test(complaints_keep_coordinates_in_ten_millionths),
         cmocka_unit_test(strtab_reserve_rehashes_what_it_holds),
         cmocka_unit_test(complaints_survive_every_allocation_failure),
     };

@@ -180,8 +180,8 @@ static void test_canonical_fields(void **state)
     assert_string_equal(pm_complaints_id(f->cs, 0), "c1");
     assert_int_equal(pm_complaints_created_at(f->cs, 0), 1709269200LL);
     assert_int_equal(pm_complaints_answered_at(f->cs, 0), 1709269200LL + 86400);
-    assert_true(pm_complaints_lon(f->cs)[0] == 86.0877);
-    assert_true(pm_complaints_lat(f->cs)[0] == 55.3547);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == 86.0877);
+    assert_true(pm_complaints_lat_at(f->cs, 0) == 55.3547);
     assert_int_equal(pm_complaints_topic(f->cs)[0], ROADS);
     assert_int_equal(pm_complaints_line(f->cs, 0), 12);
     static const struct { pm_dict_col col; const char *s; } dict[] = {
@@ -220,7 +220,7 @@ static void test_aliases_open311_names(void **state)
     assert_string_equal(pm_complaints_id(f->cs, 0), "638344");
     assert_int_equal(pm_complaints_answered_at(f->cs, 0) - pm_complaints_created_at(f->cs, 0),
                      86400);
-    assert_true(pm_complaints_lon(f->cs)[0] == -122.4651145);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == -122.4651145);
     assert_string_equal(pm_complaints_dict_str(f->cs, PM_DICT_EXECUTOR,
                                                pm_complaints_dict_at(f->cs, PM_DICT_EXECUTOR, 0)),
                         "DPW");
@@ -270,8 +270,8 @@ static void test_canonical_before_alias_empty_falls_back(void **state)
                           "lat", "2", "topic", "other", NULL),
                      PM_OK);
     accepted(f, 2);
-    assert_true(pm_complaints_lon(f->cs)[0] == 1);
-    assert_true(pm_complaints_lon(f->cs)[1] == 9);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == 1);
+    assert_true(pm_complaints_lon_at(f->cs, 1) == 9);
 }
 
 static void test_topic_tries_each_candidate(void **state)
@@ -354,8 +354,8 @@ static void test_changing_key_sets(void **state)
     }
     accepted(f, 6);
     for (size_t i = 0; i < 6; i += 2) {
-        assert_true(pm_complaints_lon(f->cs)[i] == 1 && pm_complaints_lat(f->cs)[i] == 2);
-        assert_true(pm_complaints_lon(f->cs)[i + 1] == 3 && pm_complaints_lat(f->cs)[i + 1] == 4);
+        assert_true(pm_complaints_lon_at(f->cs, i) == 1 && pm_complaints_lat_at(f->cs, i) == 2);
+        assert_true(pm_complaints_lon_at(f->cs, i + 1) == 3 && pm_complaints_lat_at(f->cs, i + 1) == 4);
         assert_int_equal(pm_complaints_topic(f->cs)[i + 1], ECOLOGY);
     }
 }
@@ -445,7 +445,7 @@ static void test_no_coordinates(void **state)
                           "district_code", "RU-KEM-004", NULL),
                      PM_OK);
     accepted(f, 1);
-    assert_true(isnan(pm_complaints_lon(f->cs)[0]) && isnan(pm_complaints_lat(f->cs)[0]));
+    assert_true(isnan(pm_complaints_lon_at(f->cs, 0)) && isnan(pm_complaints_lat_at(f->cs, 0)));
 }
 
 static void test_only_one_coordinate(void **state)
@@ -500,8 +500,8 @@ static void test_number_syntax_accepted(void **state)
         snprintf(id, sizeof id, "n%zu", i);
         assert_int_equal(feed_basic(f, id, ok[i].s, "10", "roads"), PM_OK);
         accepted(f, i + 1);
-        if (pm_complaints_lon(f->cs)[i] != ok[i].v)
-            fail_msg("%s read as %.17g", ok[i].s, pm_complaints_lon(f->cs)[i]);
+        if (pm_complaints_lon_at(f->cs, i) != ok[i].v)
+            fail_msg("%s read as %.17g", ok[i].s, pm_complaints_lon_at(f->cs, i));
     }
 }
 
@@ -512,7 +512,7 @@ static void test_decimal_comma(void **state)
     intake_start(f);
     assert_int_equal(feed_basic(f, "a", "86,0877", "55.3547", "roads"), PM_OK);
     accepted(f, 1);
-    assert_true(pm_complaints_lon(f->cs)[0] == 86.0877);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == 86.0877);
     assert_int_equal(feed_basic(f, "b", "86,08,1", "55", "roads"), PM_OK);
     rejected_as(f, "lon", "unparsable number \"86,08,1\"");
     assert_int_equal(feed_basic(f, "c", "86,0.1", "55", "roads"), PM_OK);
@@ -594,7 +594,7 @@ static void test_reject_duplicate_id(void **state)
     assert_int_equal(feed_basic(f, "dup", "1", "2", "roads"), PM_OK);
     assert_int_equal(feed_basic(f, "dup", "3", "4", "ecology"), PM_OK);
     assert_int_equal(pm_complaints_count(f->cs), 1);
-    assert_true(pm_complaints_lon(f->cs)[0] == 1);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == 1);
     assert_int_equal(f->nrj, 1);
     assert_string_equal(f->rj[0].field, "id");
     assert_string_equal(f->rj[0].reason, "duplicate id");
@@ -735,8 +735,8 @@ static void test_nyc_mapping_row(void **state)
     pm_time_format_utc(pm_complaints_answered_at(f->cs, 0), buf);
     assert_string_equal(buf, "2011-03-15T06:30:00Z");
     assert_int_equal(pm_complaints_topic(f->cs)[0], HOUSING);
-    assert_true(pm_complaints_lat(f->cs)[0] == 40.64102410484432);
-    assert_true(pm_complaints_lon(f->cs)[0] == -73.96226301733087);
+    assert_true(pm_complaints_lat_at(f->cs, 0) == 40.64102410484432);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == -73.96226301733087);
     assert_string_equal(pm_complaints_id(f->cs, 0), "19961837");
     const pm_dict_col cols[] = {PM_DICT_SOURCE, PM_DICT_EXECUTOR, PM_DICT_STATUS};
     const char *want[] = {"nyc311", "NYPD", "Closed"};
@@ -807,7 +807,7 @@ static void test_ru_mapping_fixture(void **state)
                      PM_OK);
     accepted(f, 1);
     assert_int_equal(pm_complaints_created_at(f->cs, 0), 1709269200LL);
-    assert_true(pm_complaints_lon(f->cs)[0] == 86.0877);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == 86.0877);
     assert_int_equal(pm_complaints_topic(f->cs)[0], HOUSING);
     assert_string_equal(pm_complaints_dict_str(f->cs, PM_DICT_SOURCE,
                                                pm_complaints_dict_at(f->cs, PM_DICT_SOURCE, 0)),
@@ -949,7 +949,7 @@ static void test_semicolon_record_has_decimal_comma(void **state)
     pm_record rec = {.line = 2, .n = 5, .keys = keys, .values = vals, .delim = ';'};
     const pm_record_sink *sink = pm_intake_sink(f->in);
     assert_int_equal(sink->record(sink->user, &rec), PM_OK);
-    assert_true(pm_complaints_lon(f->cs)[0] == 86.0877);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == 86.0877);
     rec.delim = ',';
     vals[0] = "s2";
     assert_int_equal(sink->record(sink->user, &rec), PM_OK);
@@ -964,11 +964,11 @@ static void test_read_semicolon_csv(void **state)
     fx *f = *state;
     assert_int_equal(pm_intake_read_path(f->ctx, f->in, FIXTURES "semicolon.csv", PM_FMT_AUTO), PM_OK);
     counts_are(f, 4, 3, 1);
-    assert_true(pm_complaints_lon(f->cs)[0] == 86.0877);
-    assert_true(pm_complaints_lat(f->cs)[0] == 55.3547);
+    assert_true(pm_complaints_lon_at(f->cs, 0) == 86.0877);
+    assert_true(pm_complaints_lat_at(f->cs, 0) == 55.3547);
     assert_int_equal(pm_complaints_topic(f->cs)[1], ROADS);
     assert_int_equal(pm_complaints_line(f->cs, 1), 3);
-    assert_true(isnan(pm_complaints_lon(f->cs)[2]));
+    assert_true(isnan(pm_complaints_lon_at(f->cs, 2)));
     assert_int_equal(f->rj[0].line, 4);
     assert_string_equal(f->rj[0].reason, "only one of lat/lon");
     /* the decimal comma was for that file only */
@@ -1142,8 +1142,12 @@ static void results_equal(const read_result *a, const read_result *b)
     assert_true(a->trace.hash == b->trace.hash);
     size_t n = pm_complaints_count(a->cs);
     assert_int_equal(n, pm_complaints_count(b->cs));
-    assert_memory_equal(pm_complaints_lon(a->cs), pm_complaints_lon(b->cs), n * sizeof(double));
-    assert_memory_equal(pm_complaints_lat(a->cs), pm_complaints_lat(b->cs), n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        double xa = pm_complaints_lon_at(a->cs, i), xb = pm_complaints_lon_at(b->cs, i);
+        double ya = pm_complaints_lat_at(a->cs, i), yb = pm_complaints_lat_at(b->cs, i);
+        assert_memory_equal(&xa, &xb, sizeof xa);
+        assert_memory_equal(&ya, &yb, sizeof ya);
+    }
     for (size_t i = 0; i < n; i++)
         assert_true(pm_complaints_created_at(a->cs, i) == pm_complaints_created_at(b->cs, i));
     for (size_t i = 0; i < n; i++)
@@ -1420,8 +1424,8 @@ static void test_columns_are_looked_up_again_for_each_file(void **state)
     accepted(f, 4);
     const double want_lon[] = {86.1, 86.2, 87.1, 87.2}, want_lat[] = {55.3, 55.4, 54.1, 54.2};
     for (size_t i = 0; i < 4; i++) {
-        assert_float_equal(pm_complaints_lon(f->cs)[i], want_lon[i], 1e-12);
-        assert_float_equal(pm_complaints_lat(f->cs)[i], want_lat[i], 1e-12);
+        assert_float_equal(pm_complaints_lon_at(f->cs, i), want_lon[i], 1e-12);
+        assert_float_equal(pm_complaints_lat_at(f->cs, i), want_lat[i], 1e-12);
     }
     assert_string_equal(pm_complaints_id(f->cs, 3), "d");
 }

@@ -763,13 +763,13 @@ static void batch_does_not_depend_on_thread_count(void **state)
     assert_placed_equal(p1, p2);
     assert_placed_equal(p1, p7);
     /* ... and equals the single-point answers. */
-    const double *lon = pm_complaints_lon(cs), *lat = pm_complaints_lat(cs);
+    pm_coord_column lon = pm_complaints_lon(cs), lat = pm_complaints_lat(cs);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         total += 1;
-        if (isnan(lon[i]))
+        if (isnan(pm_coord_at(lon, i)))
             continue;
-        where w = locate_one(&s, lon[i], lat[i], VIA_RASTER);
+        where w = locate_one(&s, pm_coord_at(lon, i), pm_coord_at(lat, i), VIA_RASTER);
         assert_int_equal(p1->district[i], w.district);
         assert_int_equal(p1->placement[i], w.pl);
         assert_true(pm_placed_snap_m(p1, i) == (float)w.dist_m);
@@ -805,13 +805,13 @@ static void placing_block_by_block_equals_the_batch(void **state)
         pm_placed *p = pm_placed_new();
         assert_non_null(cs);
         assert_non_null(p);
-        const double *lon = pm_complaints_lon(all), *lat = pm_complaints_lat(all);
+        pm_coord_column lon = pm_complaints_lon(all), lat = pm_complaints_lat(all);
         pm_dict_column code = pm_complaints_dict(all, PM_DICT_DISTRICT_CODE);
         size_t to = 0;
         for (size_t k = 0; to < n; k++) {
             size_t end = blocks[k] && to + blocks[k] < n ? to + blocks[k] : n;
             for (; to < end; to++)
-                add_complaint(s.ctx, cs, to, lon[to], lat[to],
+                add_complaint(s.ctx, cs, to, pm_coord_at(lon, to), pm_coord_at(lat, to),
                               pm_dict_column_at(code, to) == PM_NONE
                                   ? NULL
                                   : pm_complaints_dict_str(all, PM_DICT_DISTRICT_CODE,
@@ -824,7 +824,7 @@ static void placing_block_by_block_equals_the_batch(void **state)
         assert_placed_equal(p, want);
         /* a placement holding more than the batch is refused, and kept */
         pm_complaints *fewer = pm_complaints_new();
-        add_complaint(s.ctx, fewer, 0, lon[1], lat[1], NULL);
+        add_complaint(s.ctx, fewer, 0, pm_coord_at(lon, 1), pm_coord_at(lat, 1), NULL);
         assert_int_equal(pm_locate_more(s.ctx, s.loc, fewer, threads, p), PM_E_USAGE);
         assert_int_equal(pm_locate_more(s.ctx, s.loc, cs, -1, p), PM_E_USAGE);
         assert_placed_equal(p, want);

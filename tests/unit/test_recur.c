@@ -122,11 +122,11 @@ static void chain_at_49_m_and_not_at_51_m(void **state)
     assert_int_equal(members(r, 0)[1], b);
     assert_int_equal(members(r, 0)[2], c);
     double s12;   /* the centroid is B, the middle of the line, to a few cm */
-    geod_inverse(&G, cl->lat, cl->lon, pm_complaints_lat(f.cs)[b], pm_complaints_lon(f.cs)[b], &s12,
+    geod_inverse(&G, cl->lat, cl->lon, pm_complaints_lat_at(f.cs, b), pm_complaints_lon_at(f.cs, b), &s12,
                  NULL, NULL);
     assert_true(s12 < 0.05);
-    assert_float_equal(cl->lat, (pm_complaints_lat(f.cs)[a] + pm_complaints_lat(f.cs)[b] +
-                                 pm_complaints_lat(f.cs)[c]) / 3, 1e-12);
+    assert_float_equal(cl->lat, (pm_complaints_lat_at(f.cs, a) + pm_complaints_lat_at(f.cs, b) +
+                                 pm_complaints_lat_at(f.cs, c)) / 3, 1e-12);
     pm_recur_free(r);
     fix_close(&f);
 }
@@ -359,7 +359,7 @@ static size_t *brute_labels(const fix *f, const pm_recur_opts *o)
 {
     size_t n = f->n, *p = malloc(n * sizeof *p), *size = calloc(n, sizeof *size);
     assert_true(p && size);
-    const double *lon = pm_complaints_lon(f->cs), *lat = pm_complaints_lat(f->cs);
+    pm_coord_column lon = pm_complaints_lon(f->cs), lat = pm_complaints_lat(f->cs);
     pm_created_column t = pm_complaints_created(f->cs);
     const uint16_t *topic = pm_complaints_topic(f->cs);
     for (size_t i = 0; i < n; i++)
@@ -370,7 +370,7 @@ static size_t *brute_labels(const fix *f, const pm_recur_opts *o)
             if (topic[i] != topic[j] || llabs(dt) > o->weeks * WEEK)
                 continue;
             double s12;
-            geod_inverse(&G, lat[i], lon[i], lat[j], lon[j], &s12, NULL, NULL);
+            geod_inverse(&G, pm_coord_at(lat, i), pm_coord_at(lon, i), pm_coord_at(lat, j), pm_coord_at(lon, j), &s12, NULL, NULL);
             if (s12 <= o->radius_m) {
                 size_t a = uf_find(p, i), b = uf_find(p, j);
                 p[a > b ? a : b] = a < b ? a : b;
