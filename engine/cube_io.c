@@ -437,7 +437,8 @@ static int read_dicts(reader *r, const header *h, pm_cube *cube)
         for (uint32_t i = 0; i < h->dict_n[k] && rc == PM_OK; i++) {
             char *s;
             size_t len;
-            if (r_str(r, &s, &len) != 0 || len == 0 || memchr(s, 0, len)) {
+            if (r_str(r, &s, &len) != 0 || len == 0 || len >= PM_STRTAB_STR_MAX ||
+                memchr(s, 0, len)) {
                 rc = damaged(r, "dictionary %d string %" PRIu32, k, i);
                 break;
             }

@@ -1,6 +1,6 @@
 /* strtab.h — internal: a table of distinct strings, each with a dense
  * index (0, 1, 2, ... in order of first insertion).  Open addressing;
- * strings live in one growing arena of chunks.  Used for the complaint
+ * strings live in one growing arena of chunks and stay where they are.  Used for the complaint
  * dictionaries, the topics and the set of complaint ids. */
 #ifndef PM_STRTAB_H
 #define PM_STRTAB_H
@@ -35,8 +35,10 @@ typedef struct pm_strtab_pos {
 void pm_strtab_prefetch(const pm_strtab *t, const char *s);
 /* Index of s, or -1 with *pos set for pm_strtab_insert. */
 int64_t pm_strtab_lookup(const pm_strtab *t, const char *s, pm_strtab_pos *pos);
+/* The longest string a table takes, with its NUL: 16 MiB. */
+#define PM_STRTAB_STR_MAX ((size_t)1 << 24)
 /* Adds s, which the lookup that set pos did not find; its index, or -1
- * when out of memory. */
+ * when out of memory or when s is longer than PM_STRTAB_STR_MAX. */
 int64_t pm_strtab_insert(pm_strtab *t, const char *s, const pm_strtab_pos *pos);
 /* Makes room for n strings in all, so that adding up to that many neither
  * rehashes nor moves the index; -1 when out of memory (nothing changed

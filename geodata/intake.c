@@ -616,6 +616,20 @@ static const char *values_bad_utf8(const values *v)
     return NULL;
 }
 
+/* The kept field (id, or a dictionary value) too long for the engine's
+ * string tables (PM_STRTAB_STR_MAX with its NUL), or NULL. */
+static const char *values_too_long(const values *v)
+{
+    if (v->all_len <= PM_STRTAB_STR_MAX)   /* each value + 1 is part of it */
+        return NULL;
+    static const int kept[] = {PM_F_ID, PM_F_SOURCE, PM_F_STATUS, PM_F_EXECUTOR,
+                               PM_F_DISTRICT_CODE};
+    for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++)
+        if (v->v[kept[k]] && strlen(v->v[kept[k]]) >= PM_STRTAB_STR_MAX)
+            return field_names[kept[k]];
+    return NULL;
+}
+
 static int time_parse(const pm_intake *in, const char *s, int64_t *t)
 {
     if (in->time_format && pm_time_parse_format(s, in->time_format, in->utc_offset_s, t) == 0)
@@ -771,6 +785,11 @@ static int check_record(pm_intake *in, const pm_record *rec, pm_complaint *c, ve
     if (bad) {
         vd->id = utf8_valid_str(id) ? id : NULL;
         return fail(vd, bad, "bad UTF-8"), PM_OK;
+    }
+    const char *long_field = values_too_long(&v);
+    if (long_field) {
+        vd->id = strcmp(long_field, "id") == 0 ? NULL : id;
+        return fail(vd, long_field, "longer than 16 MiB"), PM_OK;
     }
     vd->id = id;
     *c = (pm_complaint){.id = id, .line = rec->line};

@@ -110,6 +110,74 @@ static void strtab_tags_across_grows(void **state)
     pm_strtab_free(t);
 }
 
+/* Strings of every length, from none to more than a block, up to the
+ * longest taken: each comes back where it was put, as it was, and by
+ * its index; one byte longer is refused and changes nothing. */
+static void strtab_keeps_strings_of_any_length_in_place(void **state)
+{
+    (void)state;
+    pm_strtab *t = pm_strtab_new();
+    assert_non_null(t);
+    enum { N = 5000 };
+    char **want = calloc(N, sizeof *want);
+    const char **where = calloc(N, sizeof *where);
+    assert_true(want && where);
+    for (int i = 0; i < N; i++) {
+        /* lengths 0..499, and every 700th past a block (64 KiB) */
+        size_t len = i % 700 == 699 ? 70000 + (size_t)i : (size_t)(i * 7919) % 500;
+        want[i] = malloc(len + 16);
+        assert_non_null(want[i]);
+        int k = snprintf(want[i], 16, "%d:", i);
+        memset(want[i] + k, 'a' + i % 26, len);
+        want[i][k + len] = '\0';
+        int added;
+        assert_int_equal(pm_strtab_intern(t, want[i], &added), i);
+        assert_true(added);
+        where[i] = pm_strtab_str(t, (size_t)i);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_ptr_equal(pm_strtab_str(t, (size_t)i), where[i]);   /* never moved */
+        assert_string_equal(where[i], want[i]);
+        assert_int_equal(pm_strtab_find(t, want[i]), i);
+        free(want[i]);
+    }
+    char *big = malloc(PM_STRTAB_STR_MAX + 1);
+    assert_non_null(big);
+    memset(big, 'z', PM_STRTAB_STR_MAX);
+    big[PM_STRTAB_STR_MAX] = '\0';   /* with its NUL, one byte too many */
+    assert_int_equal(pm_strtab_intern(t, big, NULL), -1);
+    assert_int_equal(pm_strtab_count(t), N);
+    big[PM_STRTAB_STR_MAX - 1] = '\0';   /* the longest taken */
+    assert_int_equal(pm_strtab_intern(t, big, NULL), N);
+    assert_int_equal(pm_strtab_intern(t, "after", NULL), N + 1);
+    assert_string_equal(pm_strtab_str(t, N), big);
+    assert_string_equal(pm_strtab_str(t, N + 1), "after");
+    assert_ptr_equal(pm_strtab_str(t, 0), where[0]);
+    free(big);
+    free(want);
+    free(where);
+    pm_strtab_free(t);
+    /* a block's last bytes: 655 strings of 100 bytes leave 36 of 64 KiB;
+     * 36 take them all, 37 go to the next block (a NUL past the end would
+     * be an invalid write for valgrind and ASan) */
+    for (size_t last = 36; last <= 37; last++) {
+        t = pm_strtab_new();
+        char s[128];
+        for (int i = 0; i < 655; i++) {
+            snprintf(s, sizeof s, "%099d", i);
+            assert_int_equal(pm_strtab_intern(t, s, NULL), i);
+        }
+        memset(s, 'e', last - 1);
+        s[last - 1] = '\0';
+        assert_int_equal(pm_strtab_intern(t, s, NULL), 655);
+        assert_string_equal(pm_strtab_str(t, 655), s);
+        assert_int_equal(pm_strtab_intern(t, "next", NULL), 656);
+        snprintf(s, sizeof s, "%099d", 654);
+        assert_string_equal(pm_strtab_str(t, 654), s);
+        pm_strtab_free(t);
+    }
+}
+
 static GEOSGeometry *wkt(pm_ctx *ctx, const char *s)
 {
     GEOSWKTReader *r = GEOSWKTReader_create_r(pm_ctx_geos(ctx));
@@ -781,6 +849,7 @@ int main(void)
         cmocka_unit_test(alloc_hook_fails_at_n),
         cmocka_unit_test(strtab_dense_indexes),
         cmocka_unit_test(strtab_tags_across_grows),
+        cmocka_unit_test(strtab_keeps_strings_of_any_length_in_place),
         cmocka_unit_test(districts_sorted_by_id_bytes_with_regions),
         cmocka_unit_test(districts_duplicate_id_is_an_error),
         cmocka_unit_test(complaints_columns_and_dictionaries),

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../../engine/pm_alloc.h"
+#include "../../engine/strtab.h"
 #include "../../geodata/pm_complaints_in.h"
 
 #include <math.h>
@@ -434,6 +435,34 @@ static void test_reject_long_value_quoted_short(void **state)
     const char *reason = f->rj[f->nrj - 1].reason;
     assert_true(strlen(reason) < 100);
     assert_non_null(strstr(reason, "xxx...\""));
+}
+
+/* An id or a dictionary value the string tables cannot take is the
+ * record's fault, not a lack of memory: it is rejected, the run goes on. */
+static void test_reject_value_longer_than_16_mib(void **state)
+{
+    fx *f = *state;
+    char *big = malloc(PM_STRTAB_STR_MAX + 1);
+    assert_non_null(big);
+    memset(big, 'x', PM_STRTAB_STR_MAX);
+    big[PM_STRTAB_STR_MAX] = '\0';   /* with its NUL, one byte too many */
+    assert_int_equal(feed_basic(f, big, "1", "2", "roads"), PM_OK);
+    rejected_as(f, "id", "longer than 16 MiB");
+    assert_false(f->rj[f->nrj - 1].has_id);
+    assert_int_equal(feed(f, 2, "id", "a", "created_at", "2024-03-01", "lon", "1", "lat", "2",
+                          "topic", "roads", "district_code", big, NULL),
+                     PM_OK);
+    rejected_as(f, "district_code", "longer than 16 MiB");
+    assert_string_equal(f->rj[f->nrj - 1].id, "a");
+    big[PM_STRTAB_STR_MAX - 1] = '\0';   /* the longest kept */
+    assert_int_equal(feed(f, 3, "id", "b", "created_at", "2024-03-01", "lon", "1", "lat", "2",
+                          "topic", "roads", "executor", big, NULL),
+                     PM_OK);
+    accepted(f, 1);
+    assert_string_equal(
+        pm_complaints_dict_str(f->cs, PM_DICT_EXECUTOR,
+                               pm_complaints_dict_at(f->cs, PM_DICT_EXECUTOR, 0)), big);
+    free(big);
 }
 
 static void test_no_coordinates(void **state)
@@ -1478,6 +1507,7 @@ int main(int argc, char **argv)
         T(test_open311_open_has_no_answer),
         T(test_open311_answered_at_wins),
         T(test_reader_rejects_counted),
+        T(test_reject_value_longer_than_16_mib),
         T(test_reject_callback_stops),
         T(test_counts_mixed),
         T(test_default_utc_offset),
