@@ -523,6 +523,9 @@ int cmd_cube(int argc, char **argv)
     ex = place_run_open(ctx, &j.p, &r);
     if (!ex)
         ex = open_cube(ctx, &j, r.ds, pm_topics_count(r.t), &cube, 0);
+    /* without --cube the cube is not kept, so the ids need no set of their own */
+    if (!ex && !j.cube && pm_cube_keep_no_ids(ctx, cube))
+        ex = cli_fail(ctx, "making the cube");
     if (!ex) {   /* each block enters the cube while the next ones are read */
         feed.cube = cube;
         ex = place_run_read(ctx, &j.p, &r, feed_block, &feed, "aggregating");

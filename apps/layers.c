@@ -26,13 +26,16 @@
 
 /* ---- the dataset ------------------------------------------------------------ */
 
-/* Adds the complaints to a new cube of period kind `kind`; duplicates the
- * cube rejects are counted as rejects, as `problemap cube` does. */
+/* Adds the complaints to a new cube of period kind `kind`, which keeps no
+ * ids (the intake refused duplicates exactly, and the cube is never
+ * written or added to); what the cube rejects (a date out of range) is
+ * counted as rejects, as `problemap cube` does. */
 static int build_cube(pm_ctx *ctx, dataset *d, pm_period_kind kind)
 {
     place_run *r = &d->run;
     pm_cube_opts co = {kind, d->utc_offset_s};
-    if (pm_cube_new(ctx, r->ds, pm_topics_count(r->t), &co, &d->cube))
+    if (pm_cube_new(ctx, r->ds, pm_topics_count(r->t), &co, &d->cube) ||
+        pm_cube_keep_no_ids(ctx, d->cube))   /* built once, never written */
         return cli_fail(ctx, "making the cube");
     uint64_t before = r->rj.n;
     if (pm_cube_add(ctx, d->cube, r->cs, r->pl, place_reject, &r->rj, NULL))

@@ -577,6 +577,7 @@ typedef struct batch {
     size_t map_n[PM_CUBE_NDICT];    /* entries in map[k] */
     uint32_t *dest;        /* batch cell → cube cell, PM_NONE when new (in cell_of's room) */
     uint64_t entered, outside;
+    int no_ids;            /* the cube keeps no ids: ids stays empty */
 } batch;
 
 static void batch_free(batch *b)
@@ -655,7 +656,7 @@ static int batch_grow(const pm_complaints *cs, batch *b, size_t to, int exact)
         b->cell_of = c;
         b->cell_cap = cap;
     }
-    if (pm_idset_reserve(&b->ids, to - b->to) != 0)
+    if (!b->no_ids && pm_idset_reserve(&b->ids, to - b->to) != 0)
         return -1;
     for (int k = 0; k < PM_CUBE_NDICT; k++) {
         size_t m = pm_complaints_dict_count(cs, k);
@@ -706,9 +707,11 @@ static int skipped(uint8_t p) { return p == PM_PLACE_UNKNOWN_CODE || p == PM_PLA
 static void look_ahead(const pm_cube *cube, const batch *b, const pm_complaints *cs,
                        const pm_placed *pl, const cols *c, size_t i, ahead *a)
 {
-    a->id = pm_id_hash(pm_complaints_id(cs, i));
-    pm_idset_prefetch(&cube->ids, a->id);
-    pm_idset_prefetch(&b->ids, a->id);
+    if (!b->no_ids) {
+        a->id = pm_id_hash(pm_complaints_id(cs, i));
+        pm_idset_prefetch(&cube->ids, a->id);
+        pm_idset_prefetch(&b->ids, a->id);
+    }
     a->keyed = 0;
     if (skipped(pl->placement[i]))
         return;
@@ -740,15 +743,17 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
     b->cell_of[i - b->from] = PM_NONE;
     if (skipped(pl->placement[i]))
         return PM_OK;   /* rejected by the caller; never part of a cube */
-    size_t slot = idset_slot(&b->ids, a->id);
-    if (pm_idset_has(&cube->ids, a->id) || b->ids.slots[slot])
+    size_t slot = b->no_ids ? 0 : idset_slot(&b->ids, a->id);
+    if (!b->no_ids && (pm_idset_has(&cube->ids, a->id) || b->ids.slots[slot]))
         return reject ? reject(reject_user, pm_complaints_line(cs, i), pm_complaints_id(cs, i),
                                "id", "duplicate id (already in the cube)") : 0;
     if (a->period < INT32_MIN || a->period > INT32_MAX)
         return reject ? reject(reject_user, pm_complaints_line(cs, i), pm_complaints_id(cs, i),
                                "created_at", "date out of range") : 0;
-    b->ids.slots[slot] = a->id;
-    b->ids.n++;
+    if (!b->no_ids) {
+        b->ids.slots[slot] = a->id;
+        b->ids.n++;
+    }
     if (!placed_in(pl->placement[i])) {
         b->outside++;
         return PM_OK;
@@ -952,6 +957,14 @@ static void adopt(pm_cube *cube, batch *b)
 
 static int cube_is_empty(const pm_cube *cube) { return cube->st.n == 0 && cube->ids.n == 0; }
 
+int pm_cube_keep_no_ids(pm_ctx *ctx, pm_cube *cube)
+{
+    if (!cube_is_empty(cube) || cube->took)   /* an outside complaint is in ids too */
+        return PM_ERR(ctx, PM_E_USAGE, "only a cube that has taken nothing can keep no ids");
+    cube->no_ids = 1;
+    return PM_OK;
+}
+
 struct pm_cube_adder {
     pm_cube *cube;
     const pm_complaints *cs;
@@ -966,12 +979,16 @@ int pm_cube_adder_new(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, size_
     if (from > pm_complaints_count(cs))
         return PM_ERR(ctx, PM_E_USAGE, "adding from complaint %zu of a batch of %zu", from,
                       pm_complaints_count(cs));
+    if (cube->no_ids && cube->took)
+        return PM_ERR(ctx, PM_E_USAGE, "the cube keeps no ids: it takes one batch, and has");
     pm_cube_adder *a = pm_calloc(1, sizeof *a);
     if (!a)
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory adding to the cube");
+    cube->took = cube->no_ids;
     a->cube = cube;
     a->cs = cs;
     a->b.from = a->b.to = from;
+    a->b.no_ids = cube->no_ids;
     pm_store_init(&a->b.st);
     *out = a;
     return PM_OK;

@@ -77,6 +77,8 @@ struct pm_cube {
     pm_idset ids;
     uint64_t total, outside;
     int64_t first, last;   /* period span of the cells (valid when st.n > 0) */
+    int no_ids;            /* pm_cube_keep_no_ids: ids is empty, one batch only */
+    int took;              /* with no_ids: its batch has begun */
 };
 
 /* Store: cells and their pools.  Functions returning int give 0 or -1

@@ -277,6 +277,9 @@ static void write_cube(writer *w, const pm_cube *cube, wscratch *s)
 
 int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path)
 {
+    if (cube->no_ids)
+        return PM_ERR(ctx, PM_E_USAGE, "%s: the cube keeps no ids (a later batch could not be "
+                      "checked against them), so it is not written", path);
     wscratch s = {0};
     writer *w = pm_calloc(1, sizeof *w);
     if (!w || scratch_new(cube, &s) != 0) {

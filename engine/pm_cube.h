@@ -71,6 +71,14 @@ int pm_cube_new(pm_ctx *ctx, const pm_districts *ds, size_t n_topics, const pm_c
 /* (opts may be NULL: day, UTC.  PM_E_USAGE for n_topics 0 or > 65536, an
  * unknown period kind or an offset beyond ±18 h.) */
 void pm_cube_free(pm_cube *cube);
+/* A cube that takes one batch and is never written (tables or a report
+ * straight from a file) has no use for the set of its complaints' ids
+ * (about 10 bytes a complaint, and a hash of each id): this drops it.
+ * The batch's own duplicate ids are then the caller's to refuse, as the
+ * intake's exact check does.  Only on a cube that has taken nothing
+ * (PM_E_USAGE otherwise); afterwards a second batch, and pm_cube_write,
+ * fail with PM_E_USAGE. */
+int pm_cube_keep_no_ids(pm_ctx *ctx, pm_cube *cube);
 
 /* Rejected complaints (already in the cube) go here, like the intake's. */
 typedef int (*pm_cube_reject_fn)(void *user, uint64_t line, const char *id, const char *field,

@@ -336,31 +336,44 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   (the adder's last step, the query, the report's heat points through PROJ on both cores,
   the drawing). Splitting the read over more threads gains nothing on two cores; on more
   it would, with the batches added in order.
-- **Memory per complaint** is in the table above against the 64 asked: 86–88 bytes at 13.7 M,
-  118 before the narrower columns below, 149 before that. The massif profile of a 2 M run
-  (valgrind) showed what each complaint held: coordinates 16, times 16, the line 8, four
-  dictionary indexes 16, topic 2, its placement 9 (district, kind, snap distance), its id
-  ~27 (the string, its pointer, its slot in a table at most half full) and the cube's set
-  of id hashes ~10. Each column is now as narrow as its values allow, and falls back to
-  the wide form on the first value it cannot hold, every value kept exact: creation times
-  are int32 seconds from the first complaint's (68 years either way), answer times the
-  wait after creation in a uint32 (an answer before its creation, or 136 years after,
-  turns them whole), each dictionary index column a byte while its dictionary has fewer
-  than 255 values and two below 65 535 (sources, statuses and district codes take one,
-  executors two), lines are runs of consecutive lines (a file read whole is one run; each
-  rejected or multi-line record starts another, and lines in no order turn back into a
-  column once the runs would weigh more), and snap distances are kept for the snapped
-  complaints only. Side by side with the build before on 13.7 M (alternating runs): peak
-  RSS 1589 → 1147 MiB; wall 9.4–13.2 s against 10.3–13.5 s, lower in each of 4 pairs,
-  with ~1 s less system time (fewer fresh pages) and 0.5–1.5 s more user time (reading a
-  narrow column costs a little arithmetic); every output byte-identical on a dirty file
-  (snapshot, tables, summary, rejects, report, and the geocoded CSV with its 727 snap
-  distances). What stands between ~87 and 64 is the ids (~37 bytes with the cube's set:
+- **Memory per complaint** is in the table above against the 64 asked: ~75 bytes at 13.7 M,
+  86–88 before the narrower coordinates and id offsets below, 118 before the narrower
+  columns, 149 before that. The massif profile of a 2 M run (valgrind) showed what each
+  complaint held: coordinates 16, times 16, the line 8, four dictionary indexes 16, topic 2,
+  its placement 9 (district, kind, snap distance), its id ~27 (the string, its pointer, its
+  slot in a table at most half full) and the cube's set of id hashes ~10. Each column is
+  now as narrow as its values allow, and falls back to the wide form on the first value it
+  cannot hold, every value kept exact: coordinates are int32 ten-millionths of a degree
+  (OpenStreetMap's fixed point) as long as each one decodes, k / 10⁷ being correctly
+  rounded, to the very double its text gave (up to seven decimals; -0, an eighth decimal or
+  a NAN of another sign turns both columns into doubles), creation times are int32 seconds
+  from the first complaint's (68 years either way), answer times the wait after creation
+  in a uint32 (an answer before its creation, or 136 years after, turns them whole), each
+  dictionary index column a byte while its dictionary has fewer than 255 values and two
+  below 65 535 (sources, statuses and district codes take one, executors two), lines are
+  runs of consecutive lines (a file read whole is one run; each rejected or multi-line
+  record starts another, and lines in no order turn back into a column once the runs would
+  weigh more), and snap distances are kept for the snapped complaints only. An id's string
+  is found by a 4-byte offset from the first of its group of 128 (8 bytes a group) where
+  an 8-byte pointer was: the string tables' blocks are numbered as one space, and a string
+  of 16 MiB or more, which could push a group's offsets past 32 bits, is refused (the
+  intake rejects such a record, \`longer than 16 MiB\`). Side by side with the build
+  before on 13.7 M (alternating runs): peak RSS 1589 → 1147 MiB with the narrower times,
+  dictionaries, lines and snaps, then 1148 → 1040 MiB with the coordinates and 1147 →
+  983–993 MiB with the id offsets too, the wall time no worse (9.8–10.1 s against
+  9.9–11.2 s in the last 3 pairs; ~1 s less system time, fewer fresh pages, and a little
+  more user time, reading a narrow column costs some arithmetic); every output
+  byte-identical on a dirty file (snapshot, tables, summary, rejects, report, and the
+  geocoded CSV with its 727 snap distances, also with an eighth decimal in one record,
+  which takes the double path). At the peak (massif, 2 M, the report being drawn) each
+  complaint now holds: coordinates 8, times 8, topic 2, dictionary indexes 4, its placement
+  5, its id ~23 (offset 4, slot ~10, string ~9), the cube's id hashes ~10, the cells and
+  their lists ~8. What stands between ~75 and 64 is the ids (~33 bytes with the cube's set:
   the intake's exact duplicate check needs every id seen, and the cube's hashes let a
   later file be added to a snapshot) and the columns kept past their block, which only
   the report's heat layer and the adder's last step read after it: binning the heat per
-  block and filling the cells' lists per block would drop the coordinates and times
-  (near 50 bytes).
+  block and filling the cells' lists per block would drop the coordinates and most of
+  the times (~12 bytes more).
 - **The cube snapshot** is read whole and checked before a byte of it is trusted (zlib's
   CRC-32, then every length, index and order; docs/cube.md): the price of refusing a damaged
   or crafted file without a crash. Opening a 10 M-complaint snapshot (128 MB) takes ~0.25 s

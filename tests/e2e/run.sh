@@ -113,6 +113,12 @@ assert {k: v for k, v in roads.items() if v} == dict(by_d_roads), "per district,
 assert {k: v for k, v in t.items() if v} == dict(by_t), "per topic"
 print(len(by_d), "districts agree")
 PY
+# without --cube the cube keeps no ids (never written): the same tables to the byte
+"$BIN" cube -q $B --complaints "$T/gen.csv" --period week --geojson "$C/d-nocube.geojson" \
+    --csv "$C/d-nocube.csv" --executors-csv "$C/e-nocube.csv" --summary "$C/s-nocube.json" 2>"$T/why" &&
+    cmp "$C/d.geojson" "$C/d-nocube.geojson" >>"$T/why" 2>&1 && cmp "$C/d.csv" "$C/d-nocube.csv" >>"$T/why" 2>&1 &&
+    cmp "$C/e.csv" "$C/e-nocube.csv" >>"$T/why" 2>&1 && cmp "$C/s.json" "$C/s-nocube.json" >>"$T/why" 2>&1 &&
+    ok "cube: without --cube (no id set kept) the same GeoJSON, tables and summary" || bad "cube without --cube" "$T/why"
 if command -v ogrinfo >/dev/null; then
     ogrinfo -ro -al -so "$C/d.geojson" >"$T/ogr" 2>&1 && grep -q "Feature Count: 86" "$T/ogr" &&
     ogrinfo -ro -al -so "$C/r.geojson" >>"$T/ogr" 2>&1 &&

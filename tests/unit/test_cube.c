@@ -2193,6 +2193,67 @@ static void write_and_read_survive_alloc_failures(void **state)
     world_close(&w);
 }
 
+/* A cube that keeps no ids (one batch, never written) is the same cube
+ * as one that does, cell for cell and row for row, with the same rejects;
+ * it holds no id, and refuses a second batch and being written. */
+static void cube_keeping_no_ids_is_the_same_cube(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(31, 1, N_RANDOM);
+    s[N_RANDOM / 3].created = INT64_C(1) << 60;   /* a period beyond 32 bits: rejected */
+    batch all = make_batch(w.ctx, s, N_RANDOM);
+    pm_cube *ids = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
+    pm_cube *none = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
+    assert_int_equal(pm_cube_keep_no_ids(w.ctx, none), PM_OK);
+    static reject_log want, got;
+    memset(&want, 0, sizeof want);
+    memset(&got, 0, sizeof got);
+    uint64_t added_ids = 0, added_none = 0;
+    assert_int_equal(pm_cube_add(w.ctx, ids, all.cs, all.pl, log_reject, &want, &added_ids),
+                     PM_OK);
+    /* block by block, as 'problemap cube' adds */
+    pm_cube_adder *a;
+    assert_int_equal(pm_cube_adder_new(w.ctx, none, all.cs, 0, &a), PM_OK);
+    assert_int_equal(pm_cube_adder_take(w.ctx, a, all.pl, N_RANDOM / 2, log_reject, &got), PM_OK);
+    assert_int_equal(pm_cube_adder_take(w.ctx, a, all.pl, N_RANDOM, log_reject, &got), PM_OK);
+    assert_int_equal(pm_cube_adder_finish(w.ctx, a, &added_none), PM_OK);
+    pm_cube_adder_free(a);
+    assert_int_equal(added_none, added_ids);
+    assert_int_equal(pm_cube_total(none), pm_cube_total(ids));
+    assert_int_equal(pm_cube_outside(none), pm_cube_outside(ids));
+    assert_int_equal(pm_cube_cells(none), pm_cube_cells(ids));
+    assert_true(cells_fingerprint(none) == cells_fingerprint(ids));
+    assert_cubes_query_equal(&w, none, ids);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(want.n, 1);
+    assert_int_equal(got.line[0], want.line[0]);
+    assert_string_equal(got.reason[0], "date out of range");
+    assert_int_equal(none->ids.n, 0);
+    assert_true(ids->ids.n > 0);
+    /* one batch only, and no snapshot */
+    uint64_t total = pm_cube_total(none);
+    assert_int_equal(pm_cube_add(w.ctx, none, all.cs, all.pl, NULL, NULL, NULL), PM_E_USAGE);
+    assert_int_equal(pm_cube_adder_new(w.ctx, none, all.cs, 0, &a), PM_E_USAGE);
+    assert_int_equal(pm_cube_total(none), total);
+    char path[128];
+    assert_int_equal(pm_cube_write(w.ctx, none, world_path(&w, "none.cube", path)), PM_E_USAGE);
+    assert_int_equal(access(path, F_OK), -1);
+    /* only a cube that has taken nothing */
+    assert_int_equal(pm_cube_keep_no_ids(w.ctx, ids), PM_E_USAGE);
+    pm_cube *outside = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
+    spec out = one("o", T0, PM_TIME_NONE, 0, -1);
+    add_specs(&w, outside, &out, 1);
+    assert_int_equal(pm_cube_keep_no_ids(w.ctx, outside), PM_E_USAGE);
+    pm_cube_free(outside);
+    pm_cube_free(ids);
+    pm_cube_free(none);
+    batch_free(&all);
+    free(s);
+    world_close(&w);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -2220,6 +2281,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(readding_a_batch_changes_nothing),
         cmocka_unit_test(adopting_then_merging_equals_chunks),
         cmocka_unit_test(outside_only_cube_keeps_its_ids),
+        cmocka_unit_test(cube_keeping_no_ids_is_the_same_cube),
         cmocka_unit_test(snapshot_round_trip),
         cmocka_unit_test(long_strings_survive_the_snapshot),
         cmocka_unit_test(snapshot_damage_is_refused),
