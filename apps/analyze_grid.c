@@ -137,7 +137,8 @@ static int grid_complaints(pm_ctx *ctx, grid_run *r, const layer_filters *lf)
     size_t k = 0;
     for (size_t i = 0; !rc && i < pm_complaints_count(cs); i++)
         if (pass[i])
-            x[k] = pm_coord_at(lon, i), y[k] = pm_coord_at(lat, i), r->week[k++] = (int64_t)i;   /* the index, for now */
+            x[k] = pm_coord_at(lon, i), y[k] = pm_coord_at(lat, i),
+            r->week[k++] = (int64_t)i;   /* the index, for now */
     double clon, clat;
     pm_cellgrid_centre(r->cg, &clon, &clat);
     if (!rc)

@@ -188,7 +188,8 @@ static int post_checks(pm_ctx *ctx, place_run *r, size_t from, size_t to)
             int32_t d;
             pm_placement p;
             double m;
-            int rc = pm_locate_point(ctx, r->loc, pm_coord_at(lat, i), pm_coord_at(lon, i), &d, &p, &m);
+            int rc = pm_locate_point(ctx, r->loc, pm_coord_at(lat, i), pm_coord_at(lon, i), &d, &p,
+                                     &m);
             if (rc)
                 return rc;
             if (d >= 0 && (p == PM_PLACE_INSIDE || p == PM_PLACE_BORDER)) {

@@ -1,7 +1,8 @@
 /* strtab.h — internal: a table of distinct strings, each with a dense
  * index (0, 1, 2, ... in order of first insertion).  Open addressing;
- * strings live in one growing arena of chunks and stay where they are.  Used for the complaint
- * dictionaries, the topics and the set of complaint ids. */
+ * strings live in one growing arena of chunks and stay where they are.
+ * Used for the complaint dictionaries, the topics and the set of complaint
+ * ids. */
 #ifndef PM_STRTAB_H
 #define PM_STRTAB_H
 

@@ -327,8 +327,8 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
 - So the whole pipeline on 13.7 M went from 53.8 s (29.6 s on a quiet machine) to the time in
   the table above (21–25 s before the reading changes above, 13–17 s after them, then the
   blocks, the lighter adding thread, the lighter reader, the narrower columns below),
-  against the < 10 s asked: 8.9–10.1 s when the machine is quiet (the side-by-side runs of
-  the narrower columns), 12–15 s when it is loaded; single runs of one build, like the
+  against the < 10 s asked: 8.3–10.3 s when the machine is quiet (the side-by-side runs of
+  the cube without ids, below), 12–15 s when it is loaded; single runs of one build, like the
   table's, move that much within the hour. The two threads are now about as busy, with
   ~1.7 of the 2 cores used during the read; what is left is flat (the reader: splitting
   fields ~20 % of it, the checks, the dictionary lookups; the adding thread: collecting
@@ -336,44 +336,52 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   (the adder's last step, the query, the report's heat points through PROJ on both cores,
   the drawing). Splitting the read over more threads gains nothing on two cores; on more
   it would, with the batches added in order.
-- **Memory per complaint** is in the table above against the 64 asked: ~75 bytes at 13.7 M,
-  86–88 before the narrower coordinates and id offsets below, 118 before the narrower
-  columns, 149 before that. The massif profile of a 2 M run (valgrind) showed what each
-  complaint held: coordinates 16, times 16, the line 8, four dictionary indexes 16, topic 2,
-  its placement 9 (district, kind, snap distance), its id ~27 (the string, its pointer, its
-  slot in a table at most half full) and the cube's set of id hashes ~10. Each column is
-  now as narrow as its values allow, and falls back to the wide form on the first value it
-  cannot hold, every value kept exact: coordinates are int32 ten-millionths of a degree
-  (OpenStreetMap's fixed point) as long as each one decodes, k / 10⁷ being correctly
-  rounded, to the very double its text gave (up to seven decimals; -0, an eighth decimal or
-  a NAN of another sign turns both columns into doubles), creation times are int32 seconds
-  from the first complaint's (68 years either way), answer times the wait after creation
-  in a uint32 (an answer before its creation, or 136 years after, turns them whole), each
-  dictionary index column a byte while its dictionary has fewer than 255 values and two
-  below 65 535 (sources, statuses and district codes take one, executors two), lines are
-  runs of consecutive lines (a file read whole is one run; each rejected or multi-line
-  record starts another, and lines in no order turn back into a column once the runs would
-  weigh more), and snap distances are kept for the snapped complaints only. An id's string
-  is found by a 4-byte offset from the first of its group of 128 (8 bytes a group) where
-  an 8-byte pointer was: the string tables' blocks are numbered as one space, and a string
-  of 16 MiB or more, which could push a group's offsets past 32 bits, is refused (the
-  intake rejects such a record, \`longer than 16 MiB\`). Side by side with the build
-  before on 13.7 M (alternating runs): peak RSS 1589 → 1147 MiB with the narrower times,
-  dictionaries, lines and snaps, then 1148 → 1040 MiB with the coordinates and 1147 →
-  983–993 MiB with the id offsets too, the wall time no worse (9.8–10.1 s against
-  9.9–11.2 s in the last 3 pairs; ~1 s less system time, fewer fresh pages, and a little
-  more user time, reading a narrow column costs some arithmetic); every output
-  byte-identical on a dirty file (snapshot, tables, summary, rejects, report, and the
-  geocoded CSV with its 727 snap distances, also with an eighth decimal in one record,
-  which takes the double path). At the peak (massif, 2 M, the report being drawn) each
-  complaint now holds: coordinates 8, times 8, topic 2, dictionary indexes 4, its placement
-  5, its id ~23 (offset 4, slot ~10, string ~9), the cube's id hashes ~10, the cells and
-  their lists ~8. What stands between ~75 and 64 is the ids (~33 bytes with the cube's set:
-  the intake's exact duplicate check needs every id seen, and the cube's hashes let a
-  later file be added to a snapshot) and the columns kept past their block, which only
-  the report's heat layer and the adder's last step read after it: binning the heat per
-  block and filling the cells' lists per block would drop the coordinates and most of
-  the times (~12 bytes more).
+- **Memory per complaint** is in the table above against the 64 asked: 63–64 bytes at
+  13.7 M in the side-by-side runs below (69 at 10 M: the id table's slots come in powers
+  of two, 2^25 at both sizes, and the fixed costs weigh more), 86–88 before the narrower
+  coordinates, the id offsets and the cube without ids, 118 before the narrower columns,
+  149 before that.
+  With \`--cube\` (a snapshot kept, so the cube keeps its ids and writes them) the same run
+  peaks at ~1040 MiB, 78 bytes. The massif profile of a 2 M run (valgrind) showed what
+  each complaint held: coordinates 16, times 16, the line 8, four dictionary indexes 16,
+  topic 2, its placement 9 (district, kind, snap distance), its id ~27 (the string, its
+  pointer, its slot in a table at most half full) and the cube's set of id hashes ~10.
+  Each column is now as narrow as its values allow, and falls back to the wide form on the
+  first value it cannot hold, every value kept exact: coordinates are int32
+  ten-millionths of a degree (OpenStreetMap's fixed point) as long as each one decodes,
+  k / 10⁷ being correctly rounded, to the very double its text gave (up to seven decimals;
+  -0, an eighth decimal or a NAN of another sign turns both columns into doubles),
+  creation times are int32 seconds from the first complaint's (68 years either way),
+  answer times the wait after creation in a uint32 (an answer before its creation, or 136
+  years after, turns them whole), each dictionary index column a byte while its
+  dictionary has fewer than 255 values and two below 65 535 (sources, statuses and
+  district codes take one, executors two), lines are runs of consecutive lines (a file
+  read whole is one run; each rejected or multi-line record starts another, and lines in
+  no order turn back into a column once the runs would weigh more), and snap distances
+  are kept for the snapped complaints only. An id's string is found by a 4-byte offset
+  from the first of its group of 128 (8 bytes a group) where an 8-byte pointer was: the
+  string tables' blocks are numbered as one space, and a string of 16 MiB or more, which
+  could push a group's offsets past 32 bits, is refused (the intake rejects such a record,
+  \`longer than 16 MiB\`). And a cube that is not kept keeps no ids: without \`--cube\`
+  (and in the server) the cube takes one batch, whose duplicate ids the intake has refused
+  exactly, and is never written, so the set of id hashes (~10 bytes, and hashing every
+  id) served nothing; such a cube refuses a second batch and being written. Side by side
+  with the build before each step on 13.7 M (alternating runs): peak RSS 1589 → 1147 MiB
+  with the narrower times, dictionaries, lines and snaps, 1148 → 1040 MiB with the
+  coordinates, 1147 → 983–993 MiB with the id offsets, 986–992 → 846–857 MiB without the
+  cube's ids; the wall time no worse at each step (the last: 8.3–10.3 s against 10.1–12.6
+  s; ~1 s less system time, fewer fresh pages, and a little more user time, reading a
+  narrow column costs some arithmetic); every output byte-identical on a dirty file
+  (snapshot, tables, summary, rejects, report, and the geocoded CSV with its 727 snap
+  distances, also with an eighth decimal in one record, which takes the double path;
+  without \`--cube\` the tables, summary, rejects and report against the build that kept
+  the ids). At the peak (massif, 2 M, the report being drawn) each complaint now holds:
+  coordinates 8, times 8, topic 2, dictionary indexes 4, its placement 5, its id ~23
+  (offset 4, slot ~10, string ~9), the cells and their lists ~8. What is left is flat;
+  the next steps would be the columns kept past their block, which only the report's heat
+  layer and the adder's last step read after it (binning the heat per block and filling
+  the cells' lists per block would drop the coordinates and most of the times, ~12 bytes),
+  and a table of ids fuller than half (~5 bytes at 13.7 M, if its probes stay short).
 - **The cube snapshot** is read whole and checked before a byte of it is trusted (zlib's
   CRC-32, then every length, index and order; docs/cube.md): the price of refusing a damaged
   or crafted file without a crash. Opening a 10 M-complaint snapshot (128 MB) takes ~0.25 s

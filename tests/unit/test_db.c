@@ -347,8 +347,8 @@ static void assert_same_complaints(const pm_complaints *a, const pm_complaints *
         if (!same_double(pm_complaints_lon_at(a, i), pm_complaints_lon_at(b, j)) ||
             !same_double(pm_complaints_lat_at(a, i), pm_complaints_lat_at(b, j)))
             fail_msg("%s: (%.17g %.17g) came back as (%.17g %.17g)", x[k].id,
-                     pm_complaints_lon_at(a, i), pm_complaints_lat_at(a, i), pm_complaints_lon_at(b, j),
-                     pm_complaints_lat_at(b, j));
+                     pm_complaints_lon_at(a, i), pm_complaints_lat_at(a, i),
+                     pm_complaints_lon_at(b, j), pm_complaints_lat_at(b, j));
         assert_int_equal(pm_complaints_topic(a)[i], pm_complaints_topic(b)[j]);
         assert_int_equal(pm_complaints_line(a, i), pm_complaints_line(b, j));
         for (int c = 0; c < 4; c++)

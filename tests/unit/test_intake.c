@@ -356,7 +356,8 @@ static void test_changing_key_sets(void **state)
     accepted(f, 6);
     for (size_t i = 0; i < 6; i += 2) {
         assert_true(pm_complaints_lon_at(f->cs, i) == 1 && pm_complaints_lat_at(f->cs, i) == 2);
-        assert_true(pm_complaints_lon_at(f->cs, i + 1) == 3 && pm_complaints_lat_at(f->cs, i + 1) == 4);
+        assert_true(pm_complaints_lon_at(f->cs, i + 1) == 3 &&
+                    pm_complaints_lat_at(f->cs, i + 1) == 4);
         assert_int_equal(pm_complaints_topic(f->cs)[i + 1], ECOLOGY);
     }
 }

@@ -122,8 +122,8 @@ static void chain_at_49_m_and_not_at_51_m(void **state)
     assert_int_equal(members(r, 0)[1], b);
     assert_int_equal(members(r, 0)[2], c);
     double s12;   /* the centroid is B, the middle of the line, to a few cm */
-    geod_inverse(&G, cl->lat, cl->lon, pm_complaints_lat_at(f.cs, b), pm_complaints_lon_at(f.cs, b), &s12,
-                 NULL, NULL);
+    geod_inverse(&G, cl->lat, cl->lon, pm_complaints_lat_at(f.cs, b), pm_complaints_lon_at(f.cs, b),
+                 &s12, NULL, NULL);
     assert_true(s12 < 0.05);
     assert_float_equal(cl->lat, (pm_complaints_lat_at(f.cs, a) + pm_complaints_lat_at(f.cs, b) +
                                  pm_complaints_lat_at(f.cs, c)) / 3, 1e-12);
@@ -370,7 +370,8 @@ static size_t *brute_labels(const fix *f, const pm_recur_opts *o)
             if (topic[i] != topic[j] || llabs(dt) > o->weeks * WEEK)
                 continue;
             double s12;
-            geod_inverse(&G, pm_coord_at(lat, i), pm_coord_at(lon, i), pm_coord_at(lat, j), pm_coord_at(lon, j), &s12, NULL, NULL);
+            geod_inverse(&G, pm_coord_at(lat, i), pm_coord_at(lon, i), pm_coord_at(lat, j),
+                         pm_coord_at(lon, j), &s12, NULL, NULL);
             if (s12 <= o->radius_m) {
                 size_t a = uf_find(p, i), b = uf_find(p, j);
                 p[a > b ? a : b] = a < b ? a : b;
