@@ -629,10 +629,6 @@ static void complaints_keep_answer_times_as_waits(void **state)
     pm_ctx_free(ctx);
 }
 
-/* Creation times are kept as seconds from the first one while they lie
- * within 2^31 s of it, and come back exact (answer times too, which are
- * kept after them); the first that lies further turns them into whole
- * times, every one kept as it was. */
 /* Whether x and y are the same double, bit for bit (NAN and -0 too). */
 static int same_bits(double x, double y) { return memcmp(&x, &y, sizeof x) == 0; }
 
@@ -711,6 +707,10 @@ static void complaints_keep_coordinates_in_ten_millionths(void **state)
     pm_ctx_free(ctx);
 }
 
+/* Creation times are kept as seconds from the first one while they lie
+ * within 2^31 s of it, and come back exact (answer times too, which are
+ * kept after them); the first that lies further turns them into whole
+ * times, every one kept as it was. */
 static void complaints_keep_creation_times_from_the_first(void **state)
 {
     (void)state;
