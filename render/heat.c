@@ -366,7 +366,7 @@ static double density_at(const src *s, pm_grid g, pm_kernel kern, const radius *
 {
     pm_box b = grow(qx, qy, qx, qy, reach_m(g, r, fabs(qy)));
     pm_range rg[PM_POINTS_MAX_RANGES];
-    size_t n = pm_codes_ranges(s->code, s->n, s->shift, &b, rg);
+    size_t n = pm_codes_ranges(s->code, s->n, s->shift, &b, PM_COVER_FINE, rg);
     double v = 0;
     for (size_t k = 0; k < n; k++)
         for (size_t i = rg[k].lo; i < rg[k].hi; i++) {
@@ -743,7 +743,7 @@ __attribute__((target_clones("avx2", "default")))
 static void tile_accumulate(const src *s, pm_kernel kern, const tile *t, double *acc)
 {
     pm_range rg[PM_POINTS_MAX_RANGES];
-    size_t n = pm_codes_ranges(s->code, s->n, s->shift, &t->grown, rg);
+    size_t n = pm_codes_ranges(s->code, s->n, s->shift, &t->grown, PM_COVER_FINE, rg);
     for (size_t k = 0; k < n; k++)
         for (size_t i = rg[k].lo; i < rg[k].hi; i++)
             if (src_passes(s, i) && pm_box_has(&t->grown, s->x[i], s->y[i]))
@@ -771,14 +771,19 @@ static void lattice_interpolate(const tile *t, int stride, const tile *lat, cons
                                 double *acc)
 {
     size_t ls = (size_t)lat->size;
+    int col[MAX_TILE];       /* pixel i lies between lattice columns col[i] and col[i] + 1 */
+    double frac[MAX_TILE];   /* at this fraction of the step */
+    for (int i = 0; i < t->size; i++) {
+        double f = (i + 0.5) / stride;
+        col[i] = (int)f;
+        frac[i] = f - col[i];
+    }
     for (int j = 0; j < t->size; j++) {
-        double fy = (j + 0.5) / stride;
-        int b = (int)fy;
-        double wy = fy - b;
+        int b = col[j];
+        double wy = frac[j];
         for (int i = 0; i < t->size; i++) {
-            double fx = (i + 0.5) / stride;
-            int a = (int)fx;
-            double wx = fx - a;
+            int a = col[i];
+            double wx = frac[i];
             const double *r0 = v + (size_t)b * ls + a, *r1 = r0 + ls;
             acc[(size_t)j * t->size + i] = (1 - wy) * ((1 - wx) * r0[0] + wx * r0[1]) +
                                            wy * ((1 - wx) * r1[0] + wx * r1[1]);
@@ -837,7 +842,8 @@ static int plan_tile(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double 
         if (d <= d_min)
             return PM_OK;
         pm_range rg[PM_POINTS_MAX_RANGES];
-        size_t nr = pm_codes_ranges(pl->b->code, pl->b->n, 2 * (PM_HEAT_MORTON_ZOOM - d), &t->grown, rg);
+        size_t nr = pm_codes_ranges(pl->b->code, pl->b->n, 2 * (PM_HEAT_MORTON_ZOOM - d), &t->grown,
+                                    PM_COVER_COARSE, rg);
         double n = 0;
         for (size_t k = 0; k < nr; k++)
             n += (double)(rg[k].hi - rg[k].lo);
@@ -861,7 +867,8 @@ static int plan_tile(pm_ctx *ctx, const pm_heat_layer *l, const tile *t, double 
 typedef struct conv {
     int n, m, w;       /* nodes of g a side, the margin, the grown side n + 2m */
     double *in;        /* w × w deposited weights */
-    int *lo, *hi;      /* per grown row: its first and last non-zero column (lo > hi: none) */
+    int *lo, *hi;      /* per grown row: its first and last non-zero column (lo > hi: none),
+                        * found after the deposit */
 } conv;
 
 static void conv_free(conv *c)
@@ -877,18 +884,7 @@ static int conv_init(conv *c, int n, int m)
     c->in = pm_calloc((size_t)c->w * c->w, sizeof *c->in);
     c->lo = pm_malloc((size_t)c->w * sizeof *c->lo);
     c->hi = pm_malloc((size_t)c->w * sizeof *c->hi);
-    if (!c->in || !c->lo || !c->hi)
-        return -1;
-    for (int j = 0; j < c->w; j++)
-        c->lo[j] = c->w, c->hi[j] = -1;
-    return 0;
-}
-
-/* Columns col .. col + 3 of row are in use. */
-static void conv_mark(conv *c, int row, int col)
-{
-    c->lo[row] = col < c->lo[row] ? col : c->lo[row];
-    c->hi[row] = col + 3 > c->hi[row] ? col + 3 : c->hi[row];
+    return c->in && c->lo && c->hi ? 0 : -1;
 }
 
 /* The cubic Lagrange weights of nodes −1, 0, 1, 2 at t (0 <= t < 1). */
@@ -906,53 +902,102 @@ __attribute__((target_clones("avx2", "default")))
 static void conv_deposit(conv *c, const tile *g, const src *s)
 {
     pm_range rg[PM_POINTS_MAX_RANGES];
-    size_t nr = pm_codes_ranges(s->code, s->n, s->shift, &g->grown, rg);
-    double x_first = g->cx[0], y_first = g->cy[0];
+    size_t nr = pm_codes_ranges(s->code, s->n, s->shift, &g->grown, PM_COVER_FINE, rg);
+    /* in locals: for the compiler, the stores below could change c's fields */
+    const pm_box box = g->grown;
+    const double x_first = g->cx[0], y_first = g->cy[0], inv = g->inv_pix, m = c->m;
+    const double end = c->w - 2;   /* a group needs nodes a − 1 .. a + 2 */
+    const size_t w = (size_t)c->w;
+    double *in = c->in;
+    int *lo = c->lo, *hi = c->hi;
     for (size_t k = 0; k < nr; k++)
         for (size_t i = rg[k].lo; i < rg[k].hi; i++) {
-            if (!pm_box_has(&g->grown, s->x[i], s->y[i]))
+            double x = s->x[i], y = s->y[i];
+            if (!pm_box_has(&box, x, y))
                 continue;
-            double fx = (s->x[i] - x_first) * g->inv_pix + c->m;
-            double fy = (y_first - s->y[i]) * g->inv_pix + c->m;
-            if (!(fx >= 1 && fy >= 1 && fx < c->w - 2 && fy < c->w - 2))
+            double fx = (x - x_first) * inv + m, fy = (y_first - y) * inv + m;
+            if (!(fx >= 1 && fy >= 1 && fx < end && fy < end))
                 continue;   /* never within the grown box: the margin exceeds the reach */
             int a = (int)fx - 1, b = (int)fy - 1;
-            double wx[4], wy[4], w = src_weight(s, i);
+            double wx[4], wy[4], wt = src_weight(s, i);
             cubic_weights(fx - (a + 1), wx);
             cubic_weights(fy - (b + 1), wy);
-            for (int q = 0; q < 4; q++) {
-                double *row = c->in + (size_t)(b + q) * c->w + a, wq = w * wy[q];
+            double *row = in + (size_t)b * w + a;
+            for (int q = 0; q < 4; q++, row += w) {
+                double wq = wt * wy[q];
 #ifdef PM_HEAT_VECTOR
-                v4d r, x;
+                v4d r, xv;
                 LOAD4(row, r);
-                LOAD4(wx, x);
-                r += wq * x;
+                LOAD4(wx, xv);
+                r += wq * xv;
                 memcpy(row, &r, sizeof r);
 #else
                 for (int e = 0; e < 4; e++)
                     row[e] += wq * wx[e];
 #endif
-                conv_mark(c, b + q, a);
             }
         }
+    /* each row's first and last non-zero node (a node left at zero adds
+     * nothing to a sum) */
+    for (size_t j = 0; j < w; j++) {
+        const double *r = in + j * w;
+        int l = 0, h = (int)w - 1;
+        while (l <= h && r[l] == 0)
+            l++;
+        while (h >= l && r[h] == 0)
+            h--;
+        lo[j] = l <= h ? l : (int)w;
+        hi[j] = l <= h ? h : -1;
+    }
 }
 
-/* out[a .. b] += k · in[a .. b] */
-static inline __attribute__((always_inline)) void axpy(double *out, const double *in, double k,
-                                                       int a, int b)
+/* out[i] += Σ k[d + h] · in[i + d] over d = −h .. h, for i = a .. b: a row
+ * of taps, summed in registers (sixteen outputs at a time, then four), so
+ * that each output is loaded and stored once per source row and offset dy. */
+static inline __attribute__((always_inline)) void row_taps(double *out, const double *in,
+                                                           const double *k, int h, int a, int b)
 {
     int i = a;
 #ifdef PM_HEAT_VECTOR
+    for (; i + 15 <= b; i += 16) {   /* four sums at once: an FMA's latency hidden */
+        v4d o0, o1, o2, o3, v0, v1, v2, v3;
+        LOAD4(out + i, o0);
+        LOAD4(out + i + 4, o1);
+        LOAD4(out + i + 8, o2);
+        LOAD4(out + i + 12, o3);
+        for (int d = -h; d <= h; d++) {
+            const double *p = in + i + d;
+            double kd = k[d + h];
+            LOAD4(p, v0);
+            LOAD4(p + 4, v1);
+            LOAD4(p + 8, v2);
+            LOAD4(p + 12, v3);
+            o0 += kd * v0;
+            o1 += kd * v1;
+            o2 += kd * v2;
+            o3 += kd * v3;
+        }
+        memcpy(out + i, &o0, sizeof o0);
+        memcpy(out + i + 4, &o1, sizeof o1);
+        memcpy(out + i + 8, &o2, sizeof o2);
+        memcpy(out + i + 12, &o3, sizeof o3);
+    }
     for (; i + 3 <= b; i += 4) {
         v4d o, v;
         LOAD4(out + i, o);
-        LOAD4(in + i, v);
-        o += k * v;
+        for (int d = -h; d <= h; d++) {
+            LOAD4(in + i + d, v);
+            o += k[d + h] * v;
+        }
         memcpy(out + i, &o, sizeof o);
     }
 #endif
-    for (; i <= b; i++)
-        out[i] += k * in[i];
+    for (; i <= b; i++) {
+        double o = out[i];
+        for (int d = -h; d <= h; d++)
+            o += k[d + h] * in[i + d];
+        out[i] = o;
+    }
 }
 
 #ifdef PM_HEAT_VECTOR
@@ -960,7 +1005,7 @@ __attribute__((target_clones("avx2", "default")))
 #endif
 static void conv_sum(const conv *c, const tile *g, pm_grid grid, pm_kernel kern, double *out)
 {
-    double gk[2 * CONV_MARGIN_MAX + 1];
+    double gk[CONV_MARGIN_MAX + 1], k[2 * CONV_MARGIN_MAX + 1];
     for (int jj = 0; jj < c->w; jj++) {
         if (c->lo[jj] > c->hi[jj])
             continue;
@@ -971,28 +1016,26 @@ static void conv_sum(const conv *c, const tile *g, pm_grid grid, pm_kernel kern,
         if (kern == PM_KERNEL_GAUSSIAN)
             for (int d = 0; d <= dmax; d++)
                 gk[d] = exp(-GAUSS_C * d * d / r2);
-        const double *irow = c->in + (size_t)jj * c->w;
+        /* out node i reads the grown node i + m + dx */
+        const double *irow = c->in + (size_t)jj * c->w + c->m;
         for (int dy = -dmax; dy <= dmax; dy++) {
             int j = jj - c->m - dy;
             double dy2 = (double)dy * dy;
             if (j < 0 || j >= c->n || dy2 >= r2)
                 continue;
-            double *orow = out + (size_t)j * c->n;
             double h = sqrt(r2 - dy2);
             int dx0 = h < dmax ? (int)h : dmax;
+            double gy = kern == PM_KERNEL_GAUSSIAN ? gk[dy < 0 ? -dy : dy] : 0;
             for (int dx = -dx0; dx <= dx0; dx++) {
                 double d2 = dx * dx + dy2, u = 1 - d2 / r2;
-                if (d2 >= r2)
-                    continue;
-                double k = kern == PM_KERNEL_GAUSSIAN ? gk[dx < 0 ? -dx : dx] * gk[dy < 0 ? -dy : dy]
-                                                      : u * u;
-                /* out node i reads the grown node i + m + dx */
-                int a = c->lo[jj] - c->m - dx, b = c->hi[jj] - c->m - dx;
-                a = a < 0 ? 0 : a;
-                b = b > c->n - 1 ? c->n - 1 : b;
-                if (a <= b)
-                    axpy(orow, irow + c->m + dx, k, a, b);
+                k[dx + dx0] = d2 >= r2 ? 0 : kern == PM_KERNEL_GAUSSIAN ? gk[dx < 0 ? -dx : dx] * gy : u * u;
             }
+            /* the outputs that a non-zero node of the row reaches */
+            int a = c->lo[jj] - c->m - dx0, b = c->hi[jj] - c->m + dx0;
+            a = a < 0 ? 0 : a;
+            b = b > c->n - 1 ? c->n - 1 : b;
+            if (a <= b)
+                row_taps(out + (size_t)j * c->n, irow, k, dx0, a, b);
         }
     }
 }
@@ -1019,7 +1062,8 @@ static int conv_grid(const tile *t, int stride, double r_min, tile *g, int *marg
 static double groups_in(const pm_heat_bins *b, const tile *t)
 {
     pm_range rg[PM_POINTS_MAX_RANGES];
-    size_t nr = pm_codes_ranges(b->code, b->n, 2 * (PM_HEAT_MORTON_ZOOM - b->depth), &t->grown, rg);
+    size_t nr = pm_codes_ranges(b->code, b->n, 2 * (PM_HEAT_MORTON_ZOOM - b->depth), &t->grown,
+                                PM_COVER_COARSE, rg);
     double n = 0;
     for (size_t k = 0; k < nr; k++)
         n += (double)(rg[k].hi - rg[k].lo);
@@ -1035,7 +1079,7 @@ static int tile_from_pyramid(pm_ctx *ctx, const pm_heat_layer *l, const tile *t,
     *how = PM_HEAT_EXACT;
     const pm_points *p = l->pts;
     pm_range rg[PM_POINTS_MAX_RANGES];
-    size_t n = pm_points_ranges(p, &t->grown, rg);
+    size_t n = pm_points_ranges(p, &t->grown, PM_COVER_COARSE, rg);
     double pts = 0;
     for (size_t k = 0; k < n; k++)
         pts += (double)(rg[k].hi - rg[k].lo);

@@ -101,18 +101,28 @@ typedef struct pm_range {
     size_t lo, hi;
 } pm_range;
 
-#define PM_POINTS_MAX_RANGES 25
+/* How finely a box is covered by Morton cells: by cells of at least
+ * 1/parts of its larger side, so at most (parts + 1)² of them.  The coarse
+ * cover is cheap to find and over-counts (its cells can cover several
+ * times the box): the heat tiles' cost model counts with it, its budgets
+ * were set against those counts.  The fine cover adds little beyond the
+ * box (a quarter of its side at most, a few per cent usually): the loops
+ * over the entries run on it. */
+typedef enum pm_cover_parts { PM_COVER_COARSE = 4, PM_COVER_FINE = 16 } pm_cover_parts;
+#define PM_POINTS_MAX_RANGES ((PM_COVER_FINE + 1) * (PM_COVER_FINE + 1))
 
-/* The ranges of points whose zoom-24 tile meets b: disjoint, ascending, at
- * most PM_POINTS_MAX_RANGES.  Every point inside b is in one of them (test
- * each with pm_box_has(); a few outside b are too).  Returns their number. */
-size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r);
+/* The ranges of points whose zoom-24 tile meets a cell of b's cover:
+ * disjoint, ascending, at most PM_POINTS_MAX_RANGES.  Every point inside b
+ * is in one of them (test each with pm_box_has(); some outside b are too).
+ * Returns their number. */
+size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_cover_parts parts, pm_range *r);
 
 /* The same over any ascending array of zoom-24 codes, each entry standing
  * for the cell of 2^shift codes that begins at it (shift even; 0 for
  * points, 2·(24 − d) for the groups of depth d of pm_heat_bins): the
- * ranges of entries whose cell meets b. */
-size_t pm_codes_ranges(const uint64_t *code, size_t n, int shift, const pm_box *b, pm_range *r);
+ * ranges of entries whose cell meets the cover. */
+size_t pm_codes_ranges(const uint64_t *code, size_t n, int shift, const pm_box *b,
+                       pm_cover_parts parts, pm_range *r);
 
 /* heat_bins.c: one level of a layer's count pyramid.  The points that
  * pass (pass NULL: all) grouped by their Morton cell at depth d (side

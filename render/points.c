@@ -414,51 +414,72 @@ typedef struct code_run {
     uint64_t lo, hi;   /* codes lo .. hi − 1 */
 } code_run;
 
-static int cmp_run(const void *a, const void *b)
+/* A box's cells (zoom-24 columns cx0 .. cx1, rows cy0 .. cy1) and the
+ * Morton runs of its cover, appended in code order. */
+typedef struct cover {
+    uint32_t cx0, cx1, cy0, cy1;
+    int s_min;
+    code_run *run;
+    size_t n;
+} cover;
+
+/* Covers what the aligned cell (cx, cy) of side 2^s shares with the box:
+ * the whole cell when it lies inside the box or is of side 2^s_min, else
+ * its four quarters in Morton order (x the even bit), so the runs come
+ * out ascending and adjacent ones merge. */
+static void cover_cell(cover *c, uint32_t cx, uint32_t cy, int s)
 {
-    uint64_t x = ((const code_run *)a)->lo, y = ((const code_run *)b)->lo;
-    return (x > y) - (x < y);
+    uint32_t ex = cx + ((1u << s) - 1), ey = cy + ((1u << s) - 1);
+    if (ex < c->cx0 || cx > c->cx1 || ey < c->cy0 || cy > c->cy1)
+        return;
+    if (s > c->s_min && !(cx >= c->cx0 && ex <= c->cx1 && cy >= c->cy0 && ey <= c->cy1)) {
+        uint32_t h = 1u << (s - 1);
+        for (uint32_t q = 0; q < 4; q++)
+            cover_cell(c, cx + (q & 1) * h, cy + (q >> 1) * h, s - 1);
+        return;
+    }
+    uint64_t lo = morton(cx, cy), hi = lo + ((uint64_t)1 << (2 * s));
+    if (c->n && c->run[c->n - 1].hi == lo)
+        c->run[c->n - 1].hi = hi;
+    else
+        c->run[c->n++] = (code_run){lo, hi};
 }
 
-/* The Morton runs of the cells of side 2^s (in zoom-24 cells) covering
- * columns cx0 .. cx1 and rows cy0 .. cy1, sorted and merged. */
-static size_t cover(uint32_t cx0, uint32_t cx1, uint32_t cy0, uint32_t cy1, int s, code_run *run)
+/* The first index in [lo, n) whose code is >= c, found by galloping from
+ * lo (the runs come in order, mostly close to each other). */
+static size_t gallop(const uint64_t *code, size_t lo, size_t n, uint64_t c)
 {
-    size_t n = 0;
-    for (uint32_t cy = cy0 >> s; cy <= cy1 >> s; cy++)
-        for (uint32_t cx = cx0 >> s; cx <= cx1 >> s; cx++) {
-            uint64_t c = morton(cx << s, cy << s);
-            run[n++] = (code_run){c, c + ((uint64_t)1 << (2 * s))};
-        }
-    qsort(run, n, sizeof *run, cmp_run);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (m && run[m - 1].hi == run[i].lo)
-            run[m - 1].hi = run[i].hi;
-        else
-            run[m++] = run[i];
+    size_t step = 1, hi = lo;
+    while (hi < n && code[hi] < c) {
+        lo = hi + 1;
+        hi += step;
+        step *= 2;
     }
-    return m;
+    return lower_bound(code, lo, hi < n ? hi : n, c);
 }
 
 size_t pm_codes_ranges(const uint64_t *code, size_t n_code, int shift, const pm_box *b,
-                       pm_range *r)
+                       pm_cover_parts parts, pm_range *r)
 {
     if (!n_code || !(b->x0 <= b->x1 && b->y0 <= b->y1))
         return 0;
-    uint32_t cx0 = cell_x(b->x0), cx1 = cell_x(b->x1), cy0 = cell_y(b->y1), cy1 = cell_y(b->y0);
-    uint32_t span = (cx1 - cx0 > cy1 - cy0 ? cx1 - cx0 : cy1 - cy0) + 1;
-    int s = 0;   /* cells of 2^s >= span/4: at most 5 a side */
-    while (s < PM_HEAT_MORTON_ZOOM && ((uint64_t)4 << s) < span)
-        s++;
     code_run run[PM_POINTS_MAX_RANGES];
-    size_t n_run = cover(cx0, cx1, cy0, cy1, s, run), n = 0;
-    size_t from = 0;
-    for (size_t i = 0; i < n_run; i++) {
+    cover c = {cell_x(b->x0), cell_x(b->x1), cell_y(b->y1), cell_y(b->y0), 0, run, 0};
+    uint32_t span = (c.cx1 - c.cx0 > c.cy1 - c.cy0 ? c.cx1 - c.cx0 : c.cy1 - c.cy0) + 1;
+    /* the finest cells: of 2^s_min >= span/parts, at most parts + 1 a side */
+    while (c.s_min < PM_HEAT_MORTON_ZOOM && ((uint64_t)parts << c.s_min) < span)
+        c.s_min++;
+    int top = c.s_min;   /* the smallest aligned cell holding the box */
+    while (top < PM_HEAT_MORTON_ZOOM &&
+           (c.cx0 >> top != c.cx1 >> top || c.cy0 >> top != c.cy1 >> top))
+        top++;
+    cover_cell(&c, c.cx0 >> top << top, c.cy0 >> top << top, top);
+    size_t n = 0, from = 0;
+    for (size_t i = 0; i < c.n; i++) {
         /* widened to whole entries: an entry's cell may begin before the run */
         uint64_t lo_c = run[i].lo >> shift << shift, hi_c = ((run[i].hi - 1) >> shift << shift) + 1;
-        size_t lo = lower_bound(code, from, n_code, lo_c);
-        size_t hi = lower_bound(code, lo, n_code, hi_c);
+        size_t lo = gallop(code, from, n_code, lo_c);
+        size_t hi = gallop(code, lo, n_code, hi_c);
         if (hi > lo) {
             if (n && r[n - 1].hi == lo)
                 r[n - 1].hi = hi;
@@ -470,7 +491,7 @@ size_t pm_codes_ranges(const uint64_t *code, size_t n_code, int shift, const pm_
     return n;
 }
 
-size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_range *r)
+size_t pm_points_ranges(const pm_points *p, const pm_box *b, pm_cover_parts parts, pm_range *r)
 {
-    return pm_codes_ranges(p->code, p->n, 0, b, r);
+    return pm_codes_ranges(p->code, p->n, 0, b, parts, r);
 }
