@@ -740,8 +740,11 @@ static inline __attribute__((always_inline)) void splat(const tile *t, pm_kernel
 #ifdef PM_HEAT_VECTOR
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void tile_accumulate(const src *s, pm_kernel kern, const tile *t, double *acc)
+static void tile_accumulate(const src *s, pm_kernel kern, const tile *t_in, double *acc)
 {
+    /* a copy the stores to acc cannot change (for the compiler, they could
+     * change *t_in's doubles, which it would then read again after each) */
+    const tile tl = *t_in, *t = &tl;
     pm_range rg[PM_POINTS_MAX_RANGES];
     size_t n = pm_codes_ranges(s->code, s->n, s->shift, &t->grown, PM_COVER_FINE, rg);
     for (size_t k = 0; k < n; k++)

@@ -267,10 +267,12 @@ model keeps counting on the coarse cover its budgets were set with. The deposit 
 state in locals (the compiler reloaded the grid's pointers after every store through them)
 and finds each row's non-zero span once, after the deposit, instead of tracking it per group.
 The node sums add each row's taps in registers, sixteen outputs at a time, where they made
-one pass over the row per tap. The heaviest tiles are now the z6 tiles at the splat's budget:
-the one holding the whole region takes 5.3 ms at 2 M complaints (its finest level fits the
-budget) and 2.9 ms at 10 M (a coarser one fits); a budget of 8·10⁶ took its p99 at 2 M from
-6.1 to 3.7 ms but its error from 2.8 % to 11 % (4.4 colour entries), so the budget stays.
+one pass over the row per tap (and splatting works on a copy of the tile, whose doubles the
+compiler read again after every store to the accumulator). The heaviest tiles are now the z6
+tiles at the splat's budget: the one holding the whole region takes 5.0 ms to draw at 2 M
+complaints (its finest level fits the budget) and 2.9 ms at 10 M (a coarser one fits); a budget
+of 8·10⁶ took its p99 at 2 M from 6.1 to 3.7 ms but its error from 2.8 % to 11 % (4.4 colour
+entries), so the budget stays.
 
 What this run shows against the targets of issue 7, from profiles (\`perf record\` of
 \`problemap cube\` on 13.7 M complaints, per thread):
