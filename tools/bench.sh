@@ -256,23 +256,28 @@ p50 1.4/2.1 → 3.6/4.5 ms on 10 M, ~2000 brk calls for 1000 tiles). \`problemap
 bench_tiles therefore keep freed blocks under 2 MiB for reuse (pm_alloc_keep_freed: fixed
 mmap and trim thresholds, at most 64 MiB of free heap kept).
 
-The z8 tiles over the cities were the slowest (p99 4.5–5.4 ms on 10 M): the worst of them
+The z8 tiles over the cities were the slowest (p99 4.5–5.4 ms on 10 M). The worst of them
 deposited ~160 000 groups (cells of R/8 are half a pixel there) in 2.6 ms and summed the taps
-in 0.8 ms. Three changes took that tile to 2.8 ms (best of 15 draws; deposit 1.75 ms, sums
-0.5 ms; z10's sums 0.75 → 0.5 ms), every tile byte-identical (\`problemap tiles\` z5–z11 of a
-300 000-complaint file) and the report too. The loops over a box's entries run on a finer
-Morton cover, cells of at least 1/16 of the box's side found by descending a quadtree (at most
-17 × 17; a third as many entries beyond the box as the cover of 1/4, test_heat), while the cost
-model keeps counting on the coarse cover its budgets were set with. The deposit keeps its
-state in locals (the compiler reloaded the grid's pointers after every store through them)
-and finds each row's non-zero span once, after the deposit, instead of tracking it per group.
-The node sums add each row's taps in registers, sixteen outputs at a time, where they made
-one pass over the row per tap (and splatting works on a copy of the tile, whose doubles the
-compiler read again after every store to the accumulator). The heaviest tiles are now the z6
-tiles at the splat's budget: the one holding the whole region takes 5.0 ms to draw at 2 M
-complaints (its finest level fits the budget) and 2.9 ms at 10 M (a coarser one fits); a budget
-of 8·10⁶ took its p99 at 2 M from 6.1 to 3.7 ms but its error from 2.8 % to 11 % (4.4 colour
-entries), so the budget stays.
+in 0.8 ms. Four changes took it to 2.8 ms (best of 15 draws: deposit 1.75 ms, sums 0.5 ms):
+- the loops over a box's entries run on a finer Morton cover, cells of at least 1/16 of the
+  box's side found by descending a quadtree (at most 17 × 17; a third as many entries beyond
+  the box as the cover of 1/4, test_heat), while the cost model keeps counting on the coarse
+  cover its budgets were set with;
+- the deposit keeps its state in locals (the compiler reloaded the grid's pointers after every
+  store through them) and finds each row's non-zero span once, after the deposit, instead of
+  tracking it per group;
+- the node sums add a row's taps in registers, sixteen outputs at a time, where they made one
+  pass over the row per tap (z10's sums 0.75 → 0.5 ms too);
+- splatting works on a copy of the tile, whose doubles the compiler read again after every
+  store to the accumulator.
+
+Every tile came out byte-identical (\`problemap tiles\` z5–z11 of a 300 000-complaint file), and
+the report too. In alternating runs of bench_tiles on 10 M the z8 p99 was 3.6–3.7 ms against
+4.5–6.9 ms before; in this run's table it is 4.3 ms (its max, 5.6 ms, is one draw). The
+heaviest tiles are now the z6 tiles at the splat's budget: the one holding the whole region
+takes 5.0 ms to draw at 2 M complaints (its finest level fits the budget) and 2.9 ms at 10 M
+(a coarser one fits). A budget of 8·10⁶ took its p99 at 2 M from 6.1 to 3.7 ms but its error
+from 2.8 % to 11 % (4.4 colour entries), so the budget stays.
 
 What this run shows against the targets of issue 7, from profiles (\`perf record\` of
 \`problemap cube\` on 13.7 M complaints, per thread):
