@@ -1031,7 +1031,9 @@ static void conv_sum(const conv *c, const tile *g, pm_grid grid, pm_kernel kern,
             double gy = kern == PM_KERNEL_GAUSSIAN ? gk[dy < 0 ? -dy : dy] : 0;
             for (int dx = -dx0; dx <= dx0; dx++) {
                 double d2 = dx * dx + dy2, u = 1 - d2 / r2;
-                k[dx + dx0] = d2 >= r2 ? 0 : kern == PM_KERNEL_GAUSSIAN ? gk[dx < 0 ? -dx : dx] * gy : u * u;
+                k[dx + dx0] = d2 >= r2                     ? 0
+                              : kern == PM_KERNEL_GAUSSIAN ? gk[dx < 0 ? -dx : dx] * gy
+                                                           : u * u;
             }
             /* the outputs that a non-zero node of the row reaches */
             int a = c->lo[jj] - c->m - dx0, b = c->hi[jj] - c->m + dx0;

@@ -105,9 +105,10 @@ typedef struct pm_range {
  * 1/parts of its larger side, so at most (parts + 1)² of them.  The coarse
  * cover is cheap to find and over-counts (its cells can cover several
  * times the box): the heat tiles' cost model counts with it, its budgets
- * were set against those counts.  The fine cover adds little beyond the
- * box (a quarter of its side at most, a few per cent usually): the loops
- * over the entries run on it. */
+ * were set against those counts.  The fine cover reaches at most a
+ * quarter of the box's side beyond it (test_heat: a third as many entries
+ * beyond the boxes as the coarse one): the loops over the entries run on
+ * it. */
 typedef enum pm_cover_parts { PM_COVER_COARSE = 4, PM_COVER_FINE = 16 } pm_cover_parts;
 #define PM_POINTS_MAX_RANGES ((PM_COVER_FINE + 1) * (PM_COVER_FINE + 1))
 
