@@ -909,7 +909,7 @@ static void conv_deposit(conv *c, const tile *g, const src *s)
     /* in locals: for the compiler, the stores below could change c's fields */
     const pm_box box = g->grown;
     const double x_first = g->cx[0], y_first = g->cy[0], inv = g->inv_pix, m = c->m;
-    const double end = c->w - 2;   /* a group needs nodes a − 1 .. a + 2 */
+    const double end = c->w - 2;   /* a group at fx takes nodes ⌊fx⌋ − 1 .. ⌊fx⌋ + 2 */
     const size_t w = (size_t)c->w;
     double *in = c->in;
     int *lo = c->lo, *hi = c->hi;

@@ -762,9 +762,10 @@ static pm_heat_layer *exact_layer(batch *b, pm_kernel k, double radius_m, double
 }
 
 /* Pyramid tile against the exact sum of the same layer: every pixel
- * whose density is above 1/1000 of the tile's peak within rel, and the
+ * whose density is above floor × the tile's peak within rel, and the
  * colour entries (log scale over 3 decades, 256 entries) within 2.
- * Returns how the fast layer drew the tile. */
+ * Returns how the fast layer drew the tile.  pyramid_close(): above 1/1000
+ * of the peak, where the colour scale begins. */
 static pm_heat_method pyramid_close_above(batch *b, pm_heat_layer *fast, pm_heat_layer *exact,
                                           int z, double rel, double floor)
 {
