@@ -458,12 +458,13 @@ static int setup(int argc, char **argv, const char *cmd, cube_job *j, pm_ctx **c
     return EXIT_OK;
 }
 
-/* Opens the snapshot at path when it exists, else a new cube. */
+/* Opens the snapshot at path when it exists, else a new cube.  For export
+ * the snapshot must exist, and is only queried: it keeps no id set. */
 static int open_cube(pm_ctx *ctx, const cube_job *j, const pm_districts *ds, size_t n_topics,
-                     pm_cube **cube, int must_exist)
+                     pm_cube **cube, int for_export)
 {
     if (j->cube && access(j->cube, F_OK) == 0) {
-        if (pm_cube_read(ctx, j->cube, ds, n_topics, cube))
+        if ((for_export ? pm_cube_read_query_only : pm_cube_read)(ctx, j->cube, ds, n_topics, cube))
             return cli_fail(ctx, "reading the cube");
         /* A cube keeps its period and offset: flags that say otherwise are an error. */
         const pm_cube_opts *o = pm_cube_options(*cube);
@@ -476,7 +477,7 @@ static int open_cube(pm_ctx *ctx, const cube_job *j, const pm_districts *ds, siz
         }
         return EXIT_OK;
     }
-    if (must_exist) {
+    if (for_export) {
         fprintf(stderr, "problemap: %s: no such cube (build one with 'problemap cube')\n",
                 j->cube ? j->cube : "--cube");
         return EXIT_USAGE;

@@ -378,6 +378,20 @@ void pm_idset_put(pm_idset *s, uint64_t h)
     s->n++;
 }
 
+void pm_idset_put_ascending(pm_idset *s, uint64_t h, size_t *at)
+{
+    size_t i = pm_idset_home(s, h);
+    if (i < *at)
+        i = *at;   /* [home, *at) holds the hashes before h: its probe would pass them */
+    if (i >= s->nslots) {
+        pm_idset_put(s, h);   /* the run reached the last slot: the probe wraps */
+        return;
+    }
+    s->slots[i] = h;
+    s->n++;
+    *at = i + 1;
+}
+
 /* ---- sorting -------------------------------------------------------------- */
 
 #define RADIX_SORT(NAME, T, BITS)                                              \

@@ -117,6 +117,10 @@ void pm_idset_prefetch(const pm_idset *s, uint64_t h);
 size_t pm_idset_home(const pm_idset *s, uint64_t h);
 /* Adds h (not present; room reserved). */
 void pm_idset_put(pm_idset *s, uint64_t h);
+/* The same for hashes in increasing order into a set that was empty before
+ * the first of them (*at = 0 then): each goes where pm_idset_put() would
+ * put it, found without a probe — after the last one, or at its home. */
+void pm_idset_put_ascending(pm_idset *s, uint64_t h, size_t *at);
 /* The hash the cube keeps for a complaint id (never 0). */
 uint64_t pm_id_hash(const char *id);
 

@@ -19,12 +19,16 @@
 #include "../geodata/pm_out.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const unsigned char MAGIC[8] = {'P', 'M', 'C', 'U', 'B', 'E', 0, 0};
 #define VERSION 1
@@ -51,8 +55,12 @@ static void put_le(unsigned char *p, uint64_t v, int bytes)
 static uint64_t get_le(const unsigned char *p, int bytes)
 {
     uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, (size_t)bytes);   /* one load where bytes is a constant */
+#else
     for (int i = 0; i < bytes; i++)
         v |= (uint64_t)p[i] << (8 * i);
+#endif
     return v;
 }
 
@@ -557,18 +565,21 @@ static int read_lists(reader *r, pm_cube *cube)
     return PM_OK;
 }
 
-static int read_ids(reader *r, const header *h, pm_cube *cube)
+/* The id hashes, ascending; put into the cube's set when it keeps them. */
+static int read_ids(reader *r, const header *h, pm_cube *cube, int keep_ids)
 {
     if (!has_n(r, h->n_ids, 8))
         return damaged(r, "%" PRIu64 " ids do not fit the file", h->n_ids);
-    if (pm_idset_reserve(&cube->ids, (size_t)h->n_ids) != 0)
+    if (keep_ids && pm_idset_reserve(&cube->ids, (size_t)h->n_ids) != 0)
         return PM_ERR(r->ctx, PM_E_NOMEM, "out of memory reading %s", r->path);
     uint64_t prev = 0;
+    size_t at = 0;
     for (uint64_t i = 0; i < h->n_ids; i++) {
         uint64_t v = r_le(r, 8);
         if (v <= prev)
             return damaged(r, "id hashes out of order");
-        pm_idset_put(&cube->ids, v);
+        if (keep_ids)
+            pm_idset_put_ascending(&cube->ids, v, &at);
         prev = v;
     }
     if (r->pos != r->end)
@@ -577,7 +588,7 @@ static int read_ids(reader *r, const header *h, pm_cube *cube)
 }
 
 static int read_body(reader *r, const header *h, const pm_districts *ds, size_t n_topics,
-                     pm_cube **out)
+                     int keep_ids, pm_cube **out)
 {
     if (h->n_topics != n_topics)
         return PM_ERR(r->ctx, PM_E_INPUT_VALUE, "%s: built with %" PRIu32 " topics, the "
@@ -595,7 +606,7 @@ static int read_body(reader *r, const header *h, const pm_districts *ds, size_t 
     if (rc == PM_OK)
         rc = read_lists(r, cube);
     if (rc == PM_OK)
-        rc = read_ids(r, h, cube);
+        rc = read_ids(r, h, cube, keep_ids);
     if (rc == PM_OK && h->n_answered + h->n_open + h->outside != h->n_ids)
         rc = damaged(r, "%" PRIu64 " ids for %" PRIu64 " complaints", h->n_ids,
                      h->n_answered + h->n_open + h->outside);
@@ -605,53 +616,84 @@ static int read_body(reader *r, const header *h, const pm_districts *ds, size_t 
     }
     pm_cube_recount(cube);
     cube->outside = h->outside;
+    if (!keep_ids) {   /* as pm_cube_keep_no_ids() leaves a cube after its one batch */
+        cube->no_ids = 1;
+        cube->took = 1;
+    }
     *out = cube;
     return PM_OK;
 }
 
-/* The whole file in memory (pm_malloc'd), or an error. */
-static int slurp(pm_ctx *ctx, const char *path, unsigned char **data, size_t *size)
+/* The whole file, mapped read-only (a private mapping: the page cache's
+ * pages, no copy, no fresh memory); unmap with unmap_file().  An empty
+ * file is an empty buffer.  The snapshot's writers replace it by renaming,
+ * never in place, so the file cannot shrink under the mapping while it is
+ * read (a file truncated in place by someone else meanwhile would raise
+ * SIGBUS, as under any reader that maps). */
+static int map_file(pm_ctx *ctx, const char *path, const unsigned char **data, size_t *size)
 {
+    static const unsigned char empty[1];
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return PM_ERR(ctx, PM_E_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
     int rc = PM_OK;
-    long long len = -1;
-    if (fseeko(f, 0, SEEK_END) == 0)
-        len = (long long)ftello(f);
-    if (len < 0 || fseeko(f, 0, SEEK_SET) != 0) {
+    if (fstat(fd, &sb) != 0) {
         rc = PM_ERR(ctx, PM_E_IO, "cannot read %s: %s", path, strerror(errno));
-    } else if ((unsigned long long)len > SIZE_MAX / 2) {
-        rc = PM_ERR(ctx, PM_E_NOMEM, "%s is too large (%lld bytes)", path, len);
-    } else if (!(*data = pm_malloc(len ? (size_t)len : 1))) {
-        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory reading %s (%lld bytes)", path, len);
-    } else if (fread(*data, 1, (size_t)len, f) != (size_t)len) {
-        rc = PM_ERR(ctx, PM_E_IO, "cannot read %s: %s", path,
-                    ferror(f) ? strerror(errno) : "the file shrank while read");
-        pm_free(*data);
-        *data = NULL;
+    } else if (!S_ISREG(sb.st_mode)) {
+        rc = PM_ERR(ctx, PM_E_IO, "cannot read %s: not a regular file", path);
+    } else if ((uintmax_t)sb.st_size > SIZE_MAX / 2) {
+        rc = PM_ERR(ctx, PM_E_NOMEM, "%s is too large (%jd bytes)", path, (intmax_t)sb.st_size);
+    } else if (sb.st_size == 0) {
+        *data = empty;
+    } else {
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+            rc = PM_ERR(ctx, errno == ENOMEM ? PM_E_NOMEM : PM_E_IO, "cannot map %s: %s", path,
+                        strerror(errno));
+        else
+            *data = m;
     }
-    fclose(f);
-    *size = (size_t)len;
+    close(fd);
+    if (rc == PM_OK)
+        *size = (size_t)sb.st_size;
     return rc;
 }
 
-int pm_cube_read(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n_topics,
-                 pm_cube **out)
+static void unmap_file(const unsigned char *data, size_t size)
+{
+    if (size)
+        munmap((void *)data, size);
+}
+
+static int read_file(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n_topics,
+                     int keep_ids, pm_cube **out)
 {
     *out = NULL;
-    unsigned char *data;
+    const unsigned char *data;
     size_t size;
-    int rc = slurp(ctx, path, &data, &size);
+    int rc = map_file(ctx, path, &data, &size);
     if (rc != PM_OK)
         return rc;
     reader r = {ctx, path, data, 0, 0};
     header h = {0};
     rc = check_frame(&r, size, &h);
     if (rc == PM_OK)
-        rc = read_body(&r, &h, ds, n_topics, out);
-    pm_free(data);
+        rc = read_body(&r, &h, ds, n_topics, keep_ids, out);
+    unmap_file(data, size);
     return rc;
+}
+
+int pm_cube_read(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n_topics,
+                 pm_cube **out)
+{
+    return read_file(ctx, path, ds, n_topics, 1, out);
+}
+
+int pm_cube_read_query_only(pm_ctx *ctx, const char *path, const pm_districts *ds,
+                            size_t n_topics, pm_cube **out)
+{
+    return read_file(ctx, path, ds, n_topics, 0, out);
 }

@@ -1651,6 +1651,83 @@ static void snapshot_round_trip(void **state)
     world_close(&w);
 }
 
+/* The reader for queries gives the cube pm_cube_read() gives, without the
+ * ids: it answers every query alike, and refuses to add or be written. */
+static void snapshot_read_for_queries(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    spec *s = random_specs(9, 1, N_RANDOM);
+    pm_cube *c = cube_new(&w, PM_PERIOD_WEEK, IRKUTSK);
+    add_specs(&w, c, s, N_RANDOM);
+    char p[128];
+    assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "a.cube", p)), PM_OK);
+    pm_cube *q = NULL;
+    assert_int_equal(pm_cube_read_query_only(w.ctx, p, w.ds, N_TOPICS, &q), PM_OK);
+    assert_int_equal(pm_cube_total(q), pm_cube_total(c));
+    assert_int_equal(pm_cube_outside(q), pm_cube_outside(c));
+    assert_int_equal(pm_cube_cells(q), pm_cube_cells(c));
+    assert_int_equal(pm_cube_options(q)->utc_offset_s, IRKUTSK);
+    assert_cubes_query_equal(&w, c, q);
+    /* it keeps no ids, so it can neither check a batch nor be written */
+    batch b = make_batch(w.ctx, s, 10);
+    uint64_t added = 7;
+    assert_int_equal(pm_cube_add(w.ctx, q, b.cs, b.pl, NULL, NULL, &added), PM_E_USAGE);
+    assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "keeps no ids"));
+    char p2[128];
+    assert_int_equal(pm_cube_write(w.ctx, q, world_path(&w, "b.cube", p2)), PM_E_USAGE);
+    assert_int_equal(access(p2, F_OK), -1);
+    assert_cubes_query_equal(&w, c, q);   /* nothing changed */
+    batch_free(&b);
+    free(s);
+    pm_cube_free(q);
+    pm_cube_free(c);
+    world_close(&w);
+}
+
+/* Hashes in increasing order go where pm_idset_put() puts them, also
+ * when the last ones crowd the top of the table and wrap to its start. */
+static void idset_ascending_puts_as_put_does(void **state)
+{
+    (void)state;
+    enum { N = 900 };
+    uint64_t *h = malloc(N * sizeof *h);
+    uint64_t x = 88172645463325292ull;
+    for (int i = 0; i < N; i++) {   /* xorshift64; a third crowd the top 1/64 */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        h[i] = i % 3 ? x : x | ~(UINT64_MAX >> 6);
+        h[i] |= 1;
+    }
+    for (int i = 1; i < N; i++)   /* insertion sort, duplicates dropped below */
+        for (int j = i; j > 0 && h[j - 1] > h[j]; j--) {
+            uint64_t t = h[j];
+            h[j] = h[j - 1];
+            h[j - 1] = t;
+        }
+    pm_idset a = {0}, b = {0};
+    assert_int_equal(pm_idset_reserve(&a, N), 0);
+    assert_int_equal(pm_idset_reserve(&b, N), 0);
+    assert_int_equal(a.nslots, b.nslots);
+    size_t at = 0, n = 0;
+    for (int i = 0; i < N; i++) {
+        if (i && h[i] == h[i - 1])
+            continue;
+        pm_idset_put(&a, h[i]);
+        pm_idset_put_ascending(&b, h[i], &at);
+        n++;
+    }
+    assert_int_equal(b.n, n);
+    assert_true(b.slots[0] != 0);   /* the crowd at the top wrapped */
+    assert_memory_equal(a.slots, b.slots, a.nslots * sizeof *a.slots);
+    for (int i = 0; i < N; i++)
+        assert_true(pm_idset_has(&b, h[i]));
+    assert_false(pm_idset_has(&b, 2));
+    pm_idset_free(&a);
+    pm_idset_free(&b);
+    free(h);
+}
+
 static void long_strings_survive_the_snapshot(void **state)
 {
     (void)state;
@@ -1707,12 +1784,16 @@ static void expect_read_error(world *w, unsigned char *b, size_t n, int reseal, 
     if (reseal)
         put32(b + n - 4, crc32_ref(b, n - 4));
     spit(world_path(w, "bad.cube", p), b, n);
-    pm_cube *c = (pm_cube *)1;
-    int rc = pm_cube_read(w->ctx, p, w->ds, N_TOPICS, &c);
-    if (rc != code || !strstr(pm_ctx_errmsg(w->ctx), want))
-        fail_msg("status %d, message \"%s\"; wanted %d and \"%s\"", rc, pm_ctx_errmsg(w->ctx), code,
-                 want);
-    assert_null(c);
+    for (int query_only = 0; query_only < 2; query_only++) {   /* both readers check alike */
+        pm_cube *c = (pm_cube *)1;
+        int rc = (query_only ? pm_cube_read_query_only : pm_cube_read)(w->ctx, p, w->ds, N_TOPICS,
+                                                                        &c);
+        if (rc != code || !strstr(pm_ctx_errmsg(w->ctx), want))
+            fail_msg("%s: status %d, message \"%s\"; wanted %d and \"%s\"",
+                     query_only ? "pm_cube_read_query_only" : "pm_cube_read", rc,
+                     pm_ctx_errmsg(w->ctx), code, want);
+        assert_null(c);
+    }
 }
 
 static void snapshot_damage_is_refused(void **state)
@@ -1780,6 +1861,12 @@ static void snapshot_damage_is_refused(void **state)
     assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "topics"));
     assert_int_equal(pm_cube_read(w.ctx, "/nonexistent/x.cube", w.ds, N_TOPICS, &r), PM_E_IO);
     assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "/nonexistent/x.cube"));
+    /* the file is mapped: an empty one, and one that is not a file */
+    expect_read_error(&w, (unsigned char *)"", 0, 0, PM_E_INPUT, "truncated (0 bytes");
+    char dir[128];
+    assert_int_equal(pm_cube_read(w.ctx, world_path(&w, "", dir), w.ds, N_TOPICS, &r), PM_E_IO);
+    assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "not a regular file"));
+    assert_null(r);
     free(s);
     pm_cube_free(c);
     world_close(&w);
@@ -1814,6 +1901,15 @@ static void snapshot_inconsistent_cells_are_refused(void **state)
     memcpy(b, good, n);
     put32(b + cells + 2 * 40, 90000);   /* the one delay: now beyond 24 h */
     expect_read_error(&w, b, n, 1, PM_E_INPUT, "answered within 24 h does not match");
+    /* the two id hashes (before the CRC) swapped, or the same twice */
+    unsigned char *ids = b + n - 4 - 16;
+    memcpy(b, good, n);
+    memcpy(ids, good + n - 4 - 8, 8);
+    memcpy(ids + 8, good + n - 4 - 16, 8);
+    expect_read_error(&w, b, n, 1, PM_E_INPUT, "id hashes out of order");
+    memcpy(b, good, n);
+    memcpy(ids, ids + 8, 8);
+    expect_read_error(&w, b, n, 1, PM_E_INPUT, "id hashes out of order");
     free(b);
     free(good);
     pm_cube_free(c);
@@ -2283,6 +2379,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(outside_only_cube_keeps_its_ids),
         cmocka_unit_test(cube_keeping_no_ids_is_the_same_cube),
         cmocka_unit_test(snapshot_round_trip),
+        cmocka_unit_test(snapshot_read_for_queries),
+        cmocka_unit_test(idset_ascending_puts_as_put_does),
         cmocka_unit_test(long_strings_survive_the_snapshot),
         cmocka_unit_test(snapshot_damage_is_refused),
         cmocka_unit_test(snapshot_inconsistent_cells_are_refused),
