@@ -635,7 +635,7 @@ static int map_file(pm_ctx *ctx, const char *path, const unsigned char **data, s
     static const unsigned char empty[1];
     *data = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not hang us */
     if (fd < 0)
         return PM_ERR(ctx, PM_E_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat sb;

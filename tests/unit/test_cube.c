@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HOUR 3600
@@ -1867,6 +1868,12 @@ static void snapshot_damage_is_refused(void **state)
     assert_int_equal(pm_cube_read(w.ctx, world_path(&w, "", dir), w.ds, N_TOPICS, &r), PM_E_IO);
     assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "not a regular file"));
     assert_null(r);
+    assert_int_equal(mkfifo(world_path(&w, "fifo", dir), 0600), 0);   /* no writer: no wait */
+    alarm(10);   /* a reader that waits for a writer is killed, not hung */
+    assert_int_equal(pm_cube_read(w.ctx, dir, w.ds, N_TOPICS, &r), PM_E_IO);
+    alarm(0);
+    assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "not a regular file"));
+    unlink(dir);
     free(s);
     pm_cube_free(c);
     world_close(&w);
