@@ -244,6 +244,12 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Rows by key at the level, straight from the complaints. */
 static bf_row *brute(const world *w, const pm_cube *c, const spec *s, size_t n, pm_level lv,
                      const bf_filter *f, size_t nkeys)
@@ -1700,12 +1706,7 @@ static void idset_ascending_puts_as_put_does(void **state)
         h[i] = i % 3 ? x : x | ~(UINT64_MAX >> 6);
         h[i] |= 1;
     }
-    for (int i = 1; i < N; i++)   /* insertion sort, duplicates dropped below */
-        for (int j = i; j > 0 && h[j - 1] > h[j]; j--) {
-            uint64_t t = h[j];
-            h[j] = h[j - 1];
-            h[j - 1] = t;
-        }
+    qsort(h, N, sizeof *h, cmp_u64);   /* repeats are skipped below */
     pm_idset a = {0}, b = {0};
     assert_int_equal(pm_idset_reserve(&a, N), 0);
     assert_int_equal(pm_idset_reserve(&b, N), 0);
