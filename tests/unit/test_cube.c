@@ -1865,16 +1865,17 @@ static void snapshot_damage_is_refused(void **state)
     assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "/nonexistent/x.cube"));
     /* the file is mapped: an empty one, and one that is not a file */
     expect_read_error(&w, (unsigned char *)"", 0, 0, PM_E_INPUT, "truncated (0 bytes");
-    char dir[128];
-    assert_int_equal(pm_cube_read(w.ctx, world_path(&w, "", dir), w.ds, N_TOPICS, &r), PM_E_IO);
+    char elsewhere[128];   /* the world's directory, then a FIFO in it */
+    world_path(&w, "", elsewhere);
+    assert_int_equal(pm_cube_read(w.ctx, elsewhere, w.ds, N_TOPICS, &r), PM_E_IO);
     assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "not a regular file"));
     assert_null(r);
-    assert_int_equal(mkfifo(world_path(&w, "fifo", dir), 0600), 0);   /* no writer: no wait */
+    assert_int_equal(mkfifo(world_path(&w, "fifo", elsewhere), 0600), 0);   /* no writer: no wait */
     alarm(10);   /* a reader that waits for a writer is killed, not hung */
-    assert_int_equal(pm_cube_read(w.ctx, dir, w.ds, N_TOPICS, &r), PM_E_IO);
+    assert_int_equal(pm_cube_read(w.ctx, elsewhere, w.ds, N_TOPICS, &r), PM_E_IO);
     alarm(0);
     assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "not a regular file"));
-    unlink(dir);
+    unlink(elsewhere);
     free(s);
     pm_cube_free(c);
     world_close(&w);
