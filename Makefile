@@ -6,7 +6,7 @@ DESTDIR ?=
 BUILD   ?= build
 SAN     ?=
 
-PKGS    := geos proj cairo pangocairo libpng zlib sqlite3 jansson libpq libmicrohttpd
+PKGS    := geos proj cairo pangocairo libpng zlib libxxhash sqlite3 jansson libpq libmicrohttpd
 CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wvla -Werror
 # CFLAGS/LDFLAGS are the user's (optimisation, debug); what the build needs

@@ -110,7 +110,7 @@ static size_t slot_of(const pm_cell_store *st, const pm_cell_key *k)
     return slot_at(st, k, key_hash(k));
 }
 
-int pm_store_reserve_cells(pm_cell_store *st, size_t extra)
+int pm_store_reserve_unmapped(pm_cell_store *st, size_t extra)
 {
     if (extra > UINT32_MAX - 2 - st->n)
         return -1;   /* cell indexes + 1 must fit the uint32 slots */
@@ -125,6 +125,14 @@ int pm_store_reserve_cells(pm_cell_store *st, size_t extra)
         st->cells = cells;
         st->cap = cap;
     }
+    return 0;
+}
+
+int pm_store_reserve_cells(pm_cell_store *st, size_t extra)
+{
+    if (pm_store_reserve_unmapped(st, extra) != 0)
+        return -1;
+    size_t need = st->n + extra;
     if (need * 2 <= st->nslots)
         return 0;
     size_t ns = st->nslots ? st->nslots : 64;
@@ -146,7 +154,8 @@ size_t pm_store_add_reserved(pm_cell_store *st, const pm_cell_key *k)
     size_t c = st->n++;
     memset(&st->cells[c], 0, sizeof st->cells[c]);
     st->cells[c].key = *k;
-    st->slots[slot_of(st, k)] = (uint32_t)(c + 1);
+    if (st->nslots)
+        st->slots[slot_of(st, k)] = (uint32_t)(c + 1);
     return c;
 }
 
@@ -520,6 +529,7 @@ void pm_cube_free(pm_cube *cube)
     pm_free(cube->area_km2);
     for (int k = 0; k < PM_CUBE_NDICT; k++)
         pm_strtab_free(cube->dict[k]);
+    pm_cube_unmap(cube);
     pm_store_free(&cube->st);
     pm_idset_free(&cube->ids);
     pm_free(cube);

@@ -79,6 +79,9 @@ struct pm_cube {
     int64_t first, last;   /* period span of the cells (valid when st.n > 0) */
     int no_ids;            /* pm_cube_keep_no_ids: ids is empty, one batch only */
     int took;              /* with no_ids: its batch has begun */
+    const unsigned char *map;   /* a snapshot mapped for queries: the lists' pools point
+                                 * into it (pm_cube_unmap); NULL otherwise */
+    size_t map_size;
 };
 
 /* Store: cells and their pools.  Functions returning int give 0 or -1
@@ -87,8 +90,13 @@ void pm_store_init(pm_cell_store *st);
 void pm_store_free(pm_cell_store *st);
 /* Room for extra more cells without allocating. */
 int pm_store_reserve_cells(pm_cell_store *st, size_t extra);
-/* Index of the new cell with key k (empty lists); the key must be absent
- * and room reserved. */
+/* The same without the key map that finding a cell by its key needs: for
+ * a cube read only to be queried, which never adds (its cells come
+ * sorted, with no duplicate key).  A later pm_store_reserve_cells() builds
+ * the map over every cell. */
+int pm_store_reserve_unmapped(pm_cell_store *st, size_t extra);
+/* Index of the new cell with key k (empty lists), put in the key map when
+ * there is one; the key must be absent and room reserved. */
 size_t pm_store_add_reserved(pm_cell_store *st, const pm_cell_key *k);
 /* Room for extra more elements in the delays (which 0) or opens (1) pool. */
 int pm_store_reserve_pool(pm_cell_store *st, int which, size_t extra);
@@ -132,6 +140,10 @@ void pm_sort_u64(uint64_t *a, uint64_t *tmp, size_t n);
  * counting pass, then the same over the values that share the digit
  * found); a is left alone, tmp has room for n. */
 uint32_t pm_select_u32(const uint32_t *a, uint32_t *tmp, size_t n, size_t k);
+
+/* Releases the snapshot mapping a cube read for queries keeps (nothing
+ * when it keeps none); pm_cube_free() calls it first. */
+void pm_cube_unmap(pm_cube *cube);
 
 /* Recomputes total and the period span from the cells. */
 void pm_cube_recount(pm_cube *cube);

@@ -30,9 +30,9 @@
  * by_code); outside ones are counted in pm_cube_outside() only.
  *
  * Snapshot.  pm_cube_write() stores the cube in a versioned binary file
- * with a CRC-32 over its contents, written to a temporary name and renamed;
- * pm_cube_read() checks magic, version, checksum and that the districts
- * are the same (by id list) before trusting a byte of it.
+ * of checksummed sections (docs/cube.md), written to a temporary name and
+ * renamed; pm_cube_read() checks magic, version, checksums and that the
+ * districts are the same (by id list) before trusting a byte of it.
  */
 #ifndef PM_CUBE_H
 #define PM_CUBE_H
@@ -212,12 +212,14 @@ int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path);
  * wrong (not a cube, version, checksum, truncated). */
 int pm_cube_read(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n_topics,
                  pm_cube **out);
-/* The same for a cube that will only be queried (`problemap export`): every
- * byte is checked as pm_cube_read() checks it, the id hashes too, but the
- * cube keeps no set of them, as pm_cube_keep_no_ids() leaves a cube after
- * its one batch: pm_cube_add() and pm_cube_write() fail with PM_E_USAGE.
- * That set is most of a read cube's memory and of the time to build it
- * (13.7 M complaints: 128 MiB). */
+/* The same for a cube that will only be queried (`problemap export`): the
+ * cube keeps no set of the id hashes, as pm_cube_keep_no_ids() leaves a
+ * cube after its one batch: pm_cube_add() and pm_cube_write() fail with
+ * PM_E_USAGE.  That set is most of a read cube's memory and of the time to
+ * build it (13.7 M complaints: 128 MiB).  Every byte it reads is checked as
+ * pm_cube_read() checks it; from a version 2 file it reads no id hashes
+ * (only their count is checked), and its lists stay in the file's mapping,
+ * which the cube holds until pm_cube_free(). */
 int pm_cube_read_query_only(pm_ctx *ctx, const char *path, const pm_districts *ds,
                             size_t n_topics, pm_cube **out);
 

@@ -4,7 +4,7 @@
 # Called by `make deps`, `make demo` and `make test`.
 set -e
 PKGS="build-essential pkg-config libgeos-dev libproj-dev proj-data libcairo2-dev libjansson-dev
-libpq-dev libcmocka-dev libpng-dev zlib1g-dev gdal-bin postgresql-15 postgresql-15-postgis-3
+libpq-dev libcmocka-dev libpng-dev zlib1g-dev libxxhash-dev gdal-bin postgresql-15 postgresql-15-postgis-3
 fonts-dejavu-core bc time libpango1.0-dev libsqlite3-dev sqlite3 poppler-utils tesseract-ocr tesseract-ocr-rus
 libmicrohttpd-dev libjs-leaflet chromium wrk curl python3-libpysal python3-numpy clang libclang-rt-14-dev"
 missing=""

@@ -24,7 +24,7 @@ if [ -z "$py" ]; then
     exit 77
 fi
 
-PKGS="geos proj cairo pangocairo libpng zlib sqlite3 jansson libpq libmicrohttpd"
+PKGS="geos proj cairo pangocairo libpng zlib libxxhash sqlite3 jansson libpq libmicrohttpd"
 san=""
 if nm "$lib" 2>/dev/null | grep -q __asan_report; then
     san="-fsanitize=address,undefined -fno-omit-frame-pointer"

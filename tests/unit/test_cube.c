@@ -20,6 +20,8 @@
 #include "../../engine/pm_locate.h"
 
 #include <geodesic.h>
+#include <xxhash.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1660,6 +1662,29 @@ static void snapshot_round_trip(void **state)
 
 /* The reader for queries gives the cube pm_cube_read() gives, without the
  * ids: it answers every query alike, and refuses to add or be written. */
+/* How many of this process's mappings are of the file at path (its
+ * absolute form; "(deleted)" after it was removed counts too). */
+static int mappings_of(const char *path)
+{
+    char abs[PATH_MAX + 1] = "", line[PATH_MAX + 256];
+    if (path[0] != '/') {
+        assert_non_null(getcwd(abs, sizeof abs - strlen(path) - 2));
+        strcat(abs, "/");
+    }
+    strcat(abs, path);
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *name = strchr(line, '/');
+        size_t len = strlen(abs);
+        if (name && strncmp(name, abs, len) == 0 && (name[len] == '\n' || name[len] == ' '))
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
 static void snapshot_read_for_queries(void **state)
 {
     (void)state;
@@ -1677,6 +1702,9 @@ static void snapshot_read_for_queries(void **state)
     assert_int_equal(pm_cube_cells(q), pm_cube_cells(c));
     assert_int_equal(pm_cube_options(q)->utc_offset_s, IRKUTSK);
     assert_cubes_query_equal(&w, c, q);
+    /* it never adds: no id set, no key map of its cells */
+    assert_int_equal(q->ids.nslots, 0);
+    assert_int_equal(q->st.nslots, 0);
     /* it keeps no ids, so it can neither check a batch nor be written */
     batch b = make_batch(w.ctx, s, 10);
     uint64_t added = 7;
@@ -1686,10 +1714,70 @@ static void snapshot_read_for_queries(void **state)
     assert_int_equal(pm_cube_write(w.ctx, q, world_path(&w, "b.cube", p2)), PM_E_USAGE);
     assert_int_equal(access(p2, F_OK), -1);
     assert_cubes_query_equal(&w, c, q);   /* nothing changed */
+    /* its lists are the file's, in place: the file stays mapped while the
+     * cube lives (removed meanwhile, it still answers), and no longer after */
+    assert_int_equal(mappings_of(p), 1);
+    assert_int_equal(unlink(p), 0);
+    assert_cubes_query_equal(&w, c, q);
+    pm_cube_free(q);
+    assert_int_equal(mappings_of(p), 0);
+    /* a cube read to be added to keeps no mapping */
+    assert_int_equal(pm_cube_write(w.ctx, c, p), PM_OK);
+    pm_cube *r = NULL;
+    assert_int_equal(pm_cube_read(w.ctx, p, w.ds, N_TOPICS, &r), PM_OK);
+    assert_int_equal(mappings_of(p), 0);
+    pm_cube_free(r);
     batch_free(&b);
     free(s);
+    pm_cube_free(c);
+    world_close(&w);
+}
+
+/* A snapshot of format version 1 (tests/fixtures/cube: one CRC-32 over
+ * the file, written by the build before version 2) reads as it did, with
+ * both readers, and written again (version 2) reads back the same. */
+static void snapshot_version_1_still_reads(void **state)
+{
+    (void)state;
+    world w;
+    world_open(&w);
+    static const dspec abc[] = {{"A", "R", 1000, 0, 0}, {"B", "R", 1000, 1, 0},
+                                {"C", "R", 1000, 2, 0}};
+    pm_districts *ds = districts(w.ctx, abc, 3);
+    const char *v1 = "tests/fixtures/cube/v1_week.pmc";
+    size_t n;
+    unsigned char *b = slurp(v1, &n);
+    assert_memory_equal(b, "PMCUBE\0\0\1\0\0\0", 12);
+    free(b);
+    pm_cube *c = NULL, *q = NULL, *again = NULL;
+    assert_int_equal(pm_cube_read(w.ctx, v1, ds, 3, &c), PM_OK);
+    assert_int_equal(pm_cube_total(c), 4);
+    assert_int_equal(pm_cube_outside(c), 1);
+    assert_int_equal(pm_cube_options(c)->period, PM_PERIOD_WEEK);
+    assert_int_equal(pm_cube_read_query_only(w.ctx, v1, ds, 3, &q), PM_OK);
+    assert_int_equal(mappings_of(v1), 0);   /* version 1: the lists are copied */
+    assert_cubes_query_equal(&w, c, q);
+    char p[128];
+    assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "v2.cube", p)), PM_OK);
+    assert_int_equal(pm_cube_read(w.ctx, p, ds, 3, &again), PM_OK);
+    assert_int_equal(pm_cube_total(again), 4);
+    assert_int_equal(pm_cube_outside(again), 1);
+    assert_int_equal(pm_cube_cells(again), pm_cube_cells(c));
+    assert_cubes_query_equal(&w, c, again);
+    /* a version 1 file damaged is refused as before */
+    b = slurp(v1, &n);
+    b[n / 2] ^= 0x10;
+    char bad[128];
+    spit(world_path(&w, "v1bad.cube", bad), b, n);
+    pm_cube *r = (pm_cube *)1;
+    assert_int_equal(pm_cube_read_query_only(w.ctx, bad, ds, 3, &r), PM_E_INPUT);
+    assert_non_null(strstr(pm_ctx_errmsg(w.ctx), "checksum mismatch — the file is damaged"));
+    assert_null(r);
+    free(b);
+    pm_cube_free(again);
     pm_cube_free(q);
     pm_cube_free(c);
+    pm_districts_free(w.ctx, ds);
     world_close(&w);
 }
 
@@ -1753,18 +1841,6 @@ static void long_strings_survive_the_snapshot(void **state)
     world_close(&w);
 }
 
-/* The CRC-32 of zlib (IEEE), bit by bit, to check the trailer. */
-static uint32_t crc32_ref(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-    }
-    return ~c;
-}
-
 static void put32(unsigned char *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -1777,25 +1853,71 @@ static void put64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Writes b (n bytes) to bad.cube, with a fresh CRC when reseal, and
- * reads it: the status, and the message must contain want. */
-static void expect_read_error(world *w, unsigned char *b, size_t n, int reseal, int code,
-                              const char *want)
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Version 2 (docs/cube.md): the header's fields (96 bytes), a table of five
+ * sections (offset, length, XXH3-64 each) and the header's XXH3-64. */
+enum { SEC_STRINGS, SEC_CELLS, SEC_DELAYS, SEC_OPENS, SEC_IDS, N_SEC, TABLE = 96,
+       HEADER_HASH = TABLE + 24 * N_SEC };
+static size_t sec_off(const unsigned char *b, int i)
+{
+    return (size_t)get64(b + TABLE + 24 * i);
+}
+
+static size_t sec_len(const unsigned char *b, int i)
+{
+    return (size_t)get64(b + TABLE + 24 * i + 8);
+}
+
+/* Fresh hashes for every section that lies within the n bytes, then for
+ * the header: what a crafted file would carry. */
+static void reseal(unsigned char *b, size_t n)
+{
+    for (int i = 0; i < N_SEC; i++)
+        if (sec_off(b, i) <= n && sec_len(b, i) <= n - sec_off(b, i))
+            put64(b + TABLE + 24 * i + 16, XXH3_64bits(b + sec_off(b, i), sec_len(b, i)));
+    put64(b + HEADER_HASH, XXH3_64bits(b, HEADER_HASH));
+}
+
+/* Writes b (n bytes) to bad.cube, resealed when reseal, and reads it with
+ * both readers: the status, and the message must contain want.  But when
+ * only_full, the damage is in what the reader for queries does not read
+ * (the id hashes): it must read the file, and equal what good_path gives. */
+static void expect_read(world *w, unsigned char *b, size_t n, int reseal_it, int code,
+                        const char *want, int only_full)
 {
     char p[128];
-    if (reseal)
-        put32(b + n - 4, crc32_ref(b, n - 4));
+    if (reseal_it)
+        reseal(b, n);
     spit(world_path(w, "bad.cube", p), b, n);
-    for (int query_only = 0; query_only < 2; query_only++) {   /* both readers check alike */
+    for (int query_only = 0; query_only < 2; query_only++) {
         pm_cube *c = (pm_cube *)1;
         int rc = (query_only ? pm_cube_read_query_only : pm_cube_read)(w->ctx, p, w->ds, N_TOPICS,
                                                                         &c);
+        if (query_only && only_full) {
+            assert_int_equal(rc, PM_OK);
+            assert_true(pm_cube_total(c) > 0);
+            pm_cube_free(c);
+            continue;
+        }
         if (rc != code || !strstr(pm_ctx_errmsg(w->ctx), want))
             fail_msg("%s: status %d, message \"%s\"; wanted %d and \"%s\"",
                      query_only ? "pm_cube_read_query_only" : "pm_cube_read", rc,
                      pm_ctx_errmsg(w->ctx), code, want);
         assert_null(c);
     }
+}
+
+static void expect_read_error(world *w, unsigned char *b, size_t n, int reseal_it, int code,
+                              const char *want)
+{
+    expect_read(w, b, n, reseal_it, code, want, 0);
 }
 
 static void snapshot_damage_is_refused(void **state)
@@ -1810,26 +1932,56 @@ static void snapshot_damage_is_refused(void **state)
     assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "a.cube", p)), PM_OK);
     size_t n;
     unsigned char *good = slurp(p, &n), *b = malloc(n);
-    /* the trailer is zlib's CRC-32 of the rest; the header names the size */
-    assert_int_equal(crc32_ref(good, n - 4), good[n - 4] | good[n - 3] << 8 |
-                                                 good[n - 2] << 16 | (uint32_t)good[n - 1] << 24);
-    assert_memory_equal(good, "PMCUBE\0\0\1\0\0\0", 12);
-    assert_int_equal(good[16] | good[17] << 8 | good[18] << 16, n);
+    /* the header's hash and each section's; the header names the size */
+    assert_memory_equal(good, "PMCUBE\0\0\2\0\0\0", 12);
+    assert_int_equal(get64(good + 16), n);
+    assert_true(get64(good + HEADER_HASH) == XXH3_64bits(good, HEADER_HASH));
+    for (int i = 0; i < N_SEC; i++) {
+        assert_int_equal(sec_off(good, i) % 8, 0);
+        assert_true(get64(good + TABLE + 24 * i + 16) ==
+                    XXH3_64bits(good + sec_off(good, i), sec_len(good, i)));
+    }
+    assert_int_equal(sec_off(good, SEC_IDS) + sec_len(good, SEC_IDS), n);
 
+    static const char *const where[N_SEC] = {"strings", "cells", "answer times", "open times",
+                                            "id hashes"};
+    for (int i = 0; i < N_SEC; i++) {   /* one bit in each section */
+        char want[96];
+        snprintf(want, sizeof want, "checksum mismatch — the file is damaged (in its %s)",
+                 where[i]);
+        memcpy(b, good, n);
+        b[sec_off(good, i) + sec_len(good, i) / 2] ^= 0x10;
+        expect_read(&w, b, n, 0, PM_E_INPUT, want, i == SEC_IDS);
+    }
     memcpy(b, good, n);
-    b[n / 2] ^= 0x10;
-    expect_read_error(&w, b, n, 0, PM_E_INPUT, "checksum mismatch — the file is damaged");
+    b[44] ^= 1;   /* the cells' count */
+    expect_read_error(&w, b, n, 0, PM_E_INPUT, "checksum mismatch — the file is damaged (in its "
+                                               "header)");
     memcpy(b, good, n);
     expect_read_error(&w, b, n - 100, 0, PM_E_INPUT, "truncated");
     expect_read_error(&w, b, 50, 0, PM_E_INPUT, "truncated");
+    expect_read_error(&w, b, 200, 0, PM_E_INPUT, "truncated (200 bytes, less than a header)");
     memcpy(b, good, n);
     b[0] = 'X';
     expect_read_error(&w, b, n, 0, PM_E_INPUT, "not a problemap cube");
     expect_read_error(&w, (unsigned char *)"{\"type\": \"Feature\"}", 19, 0, PM_E_INPUT,
                       "not a problemap cube");
     memcpy(b, good, n);
-    b[8] = 2;
-    expect_read_error(&w, b, n, 0, PM_E_INPUT, "version 2 is not supported");
+    b[8] = 3;
+    expect_read_error(&w, b, n, 0, PM_E_INPUT, "version 3 is not supported");
+    /* the zeros between sections are checked too (no hash covers them) */
+    size_t gap = sec_off(good, SEC_STRINGS) + sec_len(good, SEC_STRINGS);
+    assert_true(gap < sec_off(good, SEC_CELLS));   /* this cube's strings leave a gap */
+    memcpy(b, good, n);
+    b[gap] = 1;
+    expect_read_error(&w, b, n, 0, PM_E_INPUT, "padding after the strings is not zero");
+    /* a section table that disagrees with the counts, under valid hashes */
+    memcpy(b, good, n);
+    put64(b + TABLE + 24 * SEC_OPENS, sec_off(good, SEC_OPENS) + 8);
+    expect_read_error(&w, b, n, 1, PM_E_INPUT, "the open times are not where the counts put them");
+    memcpy(b, good, n);
+    put64(b + TABLE + 8, sec_len(good, SEC_STRINGS) - 8);   /* the strings' length */
+    expect_read_error(&w, b, n, 1, PM_E_INPUT, "the cells are not where the counts put them");
     /* absurd counts under a valid checksum: refused before any allocation */
     memcpy(b, good, n);
     put64(b + 40, UINT64_MAX / 2);   /* cells */
@@ -1894,9 +2046,7 @@ static void snapshot_inconsistent_cells_are_refused(void **state)
     assert_int_equal(pm_cube_write(w.ctx, c, world_path(&w, "a.cube", p)), PM_OK);
     size_t n;
     unsigned char *good = slurp(p, &n), *b = malloc(n);
-    /* header 96, 4 district ids of 1 char (5 bytes each), dictionaries
-     * "vk", "answered", "ЖКХ" → cells start after them */
-    size_t cells = 96 + 4 * 5 + (4 + 2) + (4 + 8) + (4 + strlen("ЖКХ"));
+    size_t cells = sec_off(good, SEC_CELLS), delays = sec_off(good, SEC_DELAYS);
     memcpy(b, good, n);
     put32(b + cells, 7);   /* district 7 of 4 */
     expect_read_error(&w, b, n, 1, PM_E_INPUT, "refers to what the cube has not");
@@ -1908,17 +2058,19 @@ static void snapshot_inconsistent_cells_are_refused(void **state)
     put32(b + cells + 28, 5);   /* answered within 24 h > answered */
     expect_read_error(&w, b, n, 1, PM_E_INPUT, "refers to what the cube has not");
     memcpy(b, good, n);
-    put32(b + cells + 2 * 40, 90000);   /* the one delay: now beyond 24 h */
+    put32(b + delays, 90000);   /* the one delay: now beyond 24 h */
     expect_read_error(&w, b, n, 1, PM_E_INPUT, "answered within 24 h does not match");
-    /* the two id hashes (before the CRC) swapped, or the same twice */
-    unsigned char *ids = b + n - 4 - 16;
+    /* the two id hashes (the last section) swapped, or the same twice: only
+     * the reader that keeps them reads them */
+    assert_int_equal(sec_off(good, SEC_IDS), n - 16);
+    unsigned char *ids = b + n - 16;
     memcpy(b, good, n);
-    memcpy(ids, good + n - 4 - 8, 8);
-    memcpy(ids + 8, good + n - 4 - 16, 8);
-    expect_read_error(&w, b, n, 1, PM_E_INPUT, "id hashes out of order");
+    memcpy(ids, good + n - 8, 8);
+    memcpy(ids + 8, good + n - 16, 8);
+    expect_read(&w, b, n, 1, PM_E_INPUT, "id hashes out of order", 1);
     memcpy(b, good, n);
     memcpy(ids, ids + 8, 8);
-    expect_read_error(&w, b, n, 1, PM_E_INPUT, "id hashes out of order");
+    expect_read(&w, b, n, 1, PM_E_INPUT, "id hashes out of order", 1);
     free(b);
     free(good);
     pm_cube_free(c);
@@ -2389,6 +2541,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(cube_keeping_no_ids_is_the_same_cube),
         cmocka_unit_test(snapshot_round_trip),
         cmocka_unit_test(snapshot_read_for_queries),
+        cmocka_unit_test(snapshot_version_1_still_reads),
         cmocka_unit_test(idset_ascending_puts_as_put_does),
         cmocka_unit_test(long_strings_survive_the_snapshot),
         cmocka_unit_test(snapshot_damage_is_refused),
