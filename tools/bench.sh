@@ -40,7 +40,7 @@ ours_1=$(for i in $(seq "$RUNS"); do secs "$BIN" geocode -q $B --complaints "$T/
 rss=$( { /usr/bin/time -f "%M" "$BIN" geocode -q $B --complaints "$T/c.csv" --output "$T/p.csv" >/dev/null; } 2>&1 | tail -1)
 
 # the geocoder alone (no CSV): tools/bench_locate.c against the library, raster on and off
-PKGS="geos proj cairo pangocairo libpng zlib sqlite3 jansson libpq libmicrohttpd"
+PKGS="geos proj cairo pangocairo libpng zlib libxxhash sqlite3 jansson libpq libmicrohttpd"
 LIBA=$(dirname "$BIN")/libproblemap.a
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(pkg-config --cflags $PKGS) \
     -o "$T/bench_locate" "$ROOT/tools/bench_locate.c" "$LIBA" $(pkg-config --libs $PKGS) -lm -pthread
@@ -131,6 +131,8 @@ SCALE=${BENCH_SCALE:-"1000000 10000000 13700000"}
 TILE_SIZES=${BENCH_TILE_SIZES:-"1000000 10000000"}
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(pkg-config --cflags $PKGS) \
     -o "$T/bench_tiles" "$ROOT/tools/bench_tiles.c" "$LIBA" $(pkg-config --libs $PKGS) -lm -pthread
+cc -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(pkg-config --cflags $PKGS) \
+    -o "$T/bench_cube" "$ROOT/tools/bench_cube.c" "$LIBA" $(pkg-config --libs $PKGS) -lm -pthread
 scale_rows="" tile_rows="" check_rows="" check_n=""
 SNAP_N=$(for n in $SCALE; do echo "$n"; done | sort -n | tail -1)
 for n in $SCALE; do
@@ -158,6 +160,11 @@ for n in $SCALE; do
             --output "$T/small.csv" 2>/dev/null
         "$BIN" cube -q $B --complaints "$T/small.csv" --cube "$T/small.pmc"
         snap_fixed=$(for i in $(seq "$RUNS"); do secs "$BIN" export -q $B --cube "$T/small.pmc" --csv "$T/e.csv"; done | median)
+        "$T/bench_cube" "$BFILE" "$(echo "$BOPT" | sed -n 's/--id-field //p' | grep . || echo -)" \
+            "$T/small.csv" "$ROOT/data/topics.json" "$T/snap.pmc" 5 >"$T/open.txt"
+        snap_open_q=$(awk '$1 == "open_query_only" {printf "%.1f", 1000 * $2}' "$T/open.txt")
+        snap_query=$(awk '$1 == "first_query" {printf "%.1f", 1000 * $2}' "$T/open.txt")
+        snap_open_r=$(awk '$1 == "open_read" {printf "%.1f", 1000 * $2}' "$T/open.txt")
         rm -f "$T/snap.pmc" "$T/small.pmc" "$T/small.csv" "$T/e.csv"
     fi
     case " $TILE_SIZES " in *" $n "*)
@@ -228,7 +235,10 @@ $scale_rows
 The same $SNAP_N complaints kept in a cube snapshot (\`problemap cube --cube\`, $snap_mb MiB), and
 \`problemap export --csv\` from it: **$snap_export s** (peak RSS $(( snap_rss / 1024 )) MiB), of which
 $snap_fixed s is what the same export of a 1000-complaint snapshot takes (reading the boundaries and
-the topics, the districts' areas). Opening the snapshot is most of the difference.
+the topics, the districts' areas). Opening the snapshot alone (tools/bench_cube.c, median of 5,
+the file in the page cache): **$snap_open_q ms** for queries (\`pm_cube_read_query_only\`, as
+\`problemap export\`; the first query after it, all districts, $snap_query ms), $snap_open_r ms to add
+to it (\`pm_cube_read\`, which also reads and keeps the id hashes).
 
 Uncached 256-px heat tiles (density + colour + PNG) drawn by the library directly
 (tools/bench_tiles.c; quartic kernel, radius 2 km on the ground; up to 200 distinct tiles per zoom
@@ -424,22 +434,27 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   the cells' lists per block would drop the coordinates and most of the times, ~12 bytes),
   and a table of ids fuller than half (~5 bytes at 13.7 M, if its probes stay short).
 - **The cube snapshot** is mapped (\`mmap\`, read-only) and checked before a byte of it is
-  trusted (zlib's CRC-32, then every length, index and order; docs/cube.md): the price of
-  refusing a damaged or crafted file without a crash. \`problemap export\` reads it with
-  \`pm_cube_read_query_only\`, which checks the id hashes but keeps no set of them (a cube
-  that is only queried never takes a batch). On the 13.7 M snapshot above, in alternating
-  runs against the build before (with the boundaries' topology check, which the
-  bench's runs skip): the export 0.70–1.44 s → 0.54–0.58 s, its anonymous memory
-  ~400 → ~100 MiB (the peak RSS above also counts the mapped file's pages, which are the page
-  cache's); the open alone 0.30–0.54 → 0.17–0.25 s. What went: the copy of the file into
-  fresh pages, the 128 MiB set, and reading the fields byte by byte (now one load each on a
-  little-endian machine). A cube read to be added to (\`problemap cube --cube\`) still fills
-  its set, but in one pass over the sorted hashes without probing (each goes after the one
-  before, or at its home): its open 0.21–0.25 s. What is left of an open is mostly the CRC
-  over every byte (~60 ms) and the answer delays copied out (~50 MiB). An open in
-  milliseconds needs a format that is used in place and checked in sections, as each is first
-  touched; and the server builds its dataset from the complaints, so its start is the
-  pipeline's time. Both wait for one design: a dataset snapshot (placed columns, the cube,
-  the pyramid) in sections, each with its own checksum, checked when first touched.
+  used: the price of refusing a damaged or crafted file without a crash (docs/cube.md).
+  Format version 2 cut it into five sections (strings, cells, answer times, open times,
+  id hashes), each with its own checksum (XXH3-64, several times zlib's CRC-32 per byte), on
+  8-byte boundaries. \`problemap export\` reads it with \`pm_cube_read_query_only\`, which
+  now reads only the sections a query needs: not the id hashes, two thirds of the file
+  (110 of 165 MiB at 13.7 M); and it keeps the answer and open times where they lie in the
+  mapping once checked, instead of copying them out (~53 MiB), and builds no key map of
+  the cells (only adding looks a cell up by its key). On the 13.7 M snapshot, the same build
+  reading the same cube as version 1 and as version 2, alternating: \`problemap export
+  --csv\` 0.46–0.72 s → 0.28–0.30 s, peak RSS 261 → 151 MB, the same CSV; the open alone
+  (the harness above) 0.24–0.29 s → 0.078 s. What is left of those 78 ms: the first touch of
+  the answer times' 51 MiB with their hash (~29 ms; a fresh mapping's pages fault in on this
+  VM at ~2 GB/s, while the hash itself runs at ~15 GB/s), checking their order (~10 ms), the
+  districts' geodesic areas that every cube computes from the boundaries (~25 ms), the
+  cells (~6 ms) and the open times (~4 ms). A cube read to be added to
+  (\`problemap cube --cube\`) reads every section and fills its id set, in one pass over the
+  sorted hashes without probing (each goes after the one before, or at its home). Version 1
+  files are still read (one CRC-32 over the file, everything copied); writing one again
+  makes it version 2. The server still builds its dataset from the complaints, so its start
+  is the pipeline's time: an instant start waits for a dataset snapshot in the same form
+  (placed columns, the cube, the pyramid as sections), which this format is the first part
+  of.
 MD
 cat "$ROOT/docs/benchmarks.md"

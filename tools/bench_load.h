@@ -1,6 +1,7 @@
 /* bench_load.h — what the benchmark drivers (bench_locate.c,
- * bench_tiles.c) share: a clock, a median's comparison, and reading the
- * boundaries and complaints through the library as the program does.
+ * bench_tiles.c, bench_cube.c) share: a clock, a median's comparison, the
+ * number of runs, and reading the boundaries and complaints through the
+ * library as the program does.
  * Header-only: each driver is compiled alone against libproblemap.a. */
 #ifndef PM_BENCH_LOAD_H
 #define PM_BENCH_LOAD_H
@@ -11,6 +12,7 @@
 #include "../geodata/pm_topics.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,6 +27,13 @@ static int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* A driver's RUNS argument: 1 to 15 (its arrays of timings hold 15). */
+static inline int bench_runs(const char *arg)
+{
+    int runs = atoi(arg);
+    return runs < 1 ? 1 : runs > 15 ? 15 : runs;
 }
 
 static int bench_fail(const char *prog, pm_ctx *ctx, const char *what)

@@ -37,8 +37,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_locate BOUNDARIES ID_FIELD|- COMPLAINTS.csv TOPICS.json RUNS\n");
         return 2;
     }
-    int runs = atoi(argv[5]);
-    runs = runs < 1 ? 1 : runs > 15 ? 15 : runs;
+    int runs = bench_runs(argv[5]);
     bench_data b;
     if (bench_load("bench_locate", argv[1], argv[2], argv[3], argv[4], &b))
         return 1;
