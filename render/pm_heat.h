@@ -6,8 +6,9 @@
  * day and source, sorted by their Morton (Z-order) code at zoom 24, so the
  * points of any tile (plus the kernel's margin) are found by binary search
  * over a few contiguous ranges: a tile's cost does not grow with the total
- * number of points.  The forward projection is PROJ's; a closed form may be
- * used on the hot path only where a test holds it to PROJ within 1e-6 m.
+ * number of points.  The forward projection is each grid's closed form
+ * (Mercator on the sphere or on the ellipsoid), which a test holds to
+ * PROJ's within 1e-6 m.
  *
  * Density.  At each pixel centre, V = Σ w·K(d/R) (w: the point's weight,
  * see pm_weight) over the points within R

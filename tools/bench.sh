@@ -166,6 +166,13 @@ for n in $SCALE; do
         snap_query=$(awk '$1 == "first_query" {printf "%.1f", 1000 * $2}' "$T/open.txt")
         snap_open_r=$(awk '$1 == "open_read" {printf "%.1f", 1000 * $2}' "$T/open.txt")
         rm -f "$T/snap.pmc" "$T/small.pmc" "$T/small.csv" "$T/e.csv"
+        echo "bench: problemap serve's start on $n complaints"
+        "$BIN" serve -q $B --complaints "$f" --rejects "$T/start-rejects.csv" --listen 127.0.0.1:0 --access-log /dev/null \
+            >"$T/start.log" 2>&1 &
+        start_pid=$!
+        i=0; while [ $i -lt 1200 ] && ! grep -q "listening on" "$T/start.log"; do sleep 0.25; i=$((i + 1)); done
+        serve_start=$(sed -n 's/.*loaded generation 1 in \([0-9.]*\) s.*/\1/p' "$T/start.log")
+        kill "$start_pid"; wait "$start_pid" 2>/dev/null || true
     fi
     case " $TILE_SIZES " in *" $n "*)
         echo "bench: heat tiles over $n complaints"
@@ -239,6 +246,11 @@ the topics, the districts' areas). Opening the snapshot alone (tools/bench_cube.
 the file in the page cache): **$snap_open_q ms** for queries (\`pm_cube_read_query_only\`, as
 \`problemap export\`; the first query after it, all districts, $snap_query ms), $snap_open_r ms to add
 to it (\`pm_cube_read\`, which also reads and keeps the id hashes).
+
+\`problemap serve\` on the same $SNAP_N complaints, from its start to serving: **$serve_start s**
+(its own "loaded generation 1 in" line: the pipeline's placing and cube, then the heat map's
+points for both tile grids, EPSG:3395's on a second thread, the choropleths and the district
+neighbours).
 
 Uncached 256-px heat tiles (density + colour + PNG) drawn by the library directly
 (tools/bench_tiles.c; quartic kernel, radius 2 km on the ground; up to 200 distinct tiles per zoom

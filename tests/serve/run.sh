@@ -164,6 +164,17 @@ code=$(get grid.png "/tiles/grid/$Z7.png?weight=open")
 code=$(get grid3395.png "/tiles/grid/$Z7.png?grid=3395")
 [ "$code" = 200 ] && python3 "$T/png.py" "$T/r/grid3395.png" 256 >"$T/why" 2>&1 &&
     ok "grid tile on EPSG:3395" || bad "grid 3395 ($code)" "$T/why"
+# EPSG:3395's points are built on a helper thread at load (--threads 2): its heat tile is
+# the one 'problemap tiles' draws, byte for byte
+code=$(get heat3395.png "/tiles/heat/$Z6.png?grid=3395")
+"$BIN" tiles -q --boundaries "$T/b.geojson" --id-field iso --name-field name_ru \
+    --parent-field federal_district --complaints "$T/c.csv" --utc-offset +03:00 \
+    --rejects "$T/tiles-rejects.csv" --grid 3395 --min-zoom 6 --max-zoom 6 --out "$T/t3395" \
+    2>"$T/why" && [ "$code" = 200 ] &&
+    python3 "$T/png.py" "$T/r/heat3395.png" 256 nonempty >>"$T/why" 2>&1 &&
+    cmp "$T/r/heat3395.png" "$T/t3395/$Z6.png" >>"$T/why" 2>&1 &&
+    ok "heat tile on EPSG:3395: the same bytes as 'problemap tiles --grid 3395'" ||
+    bad "heat 3395 ($code)" "$T/why"
 # hot spots: the Gi* bins of a figure, seven classes cold to hot; islands (Kaliningrad,
 # Sakhalin) are "нет данных"; fdr=1 is kept in the tile URL, fdr=0 (the default) dropped
 get hot.json "/tiles/hotspots.json?fdr=1&topic=roads&figure=complaints" >/dev/null
