@@ -488,24 +488,6 @@ static int open_cube(pm_ctx *ctx, const cube_job *j, const pm_districts *ds, siz
     return EXIT_OK;
 }
 
-/* The cube, fed block by block while the complaints are read. */
-typedef struct cube_feed {
-    pm_cube *cube;
-    pm_cube_adder *adder;   /* from the first block on */
-    uint64_t rejected;      /* rejected by the cube (already held, date out of range) */
-} cube_feed;
-
-static int feed_block(void *user, pm_ctx *ctx, place_run *r, size_t from, size_t to)
-{
-    cube_feed *f = user;
-    int rc = f->adder ? PM_OK : pm_cube_adder_new(ctx, f->cube, r->cs, from, &f->adder);
-    uint64_t before = r->rj.n;
-    if (rc == PM_OK)
-        rc = pm_cube_adder_take(ctx, f->adder, r->pl, to, place_reject, &r->rj);
-    f->rejected += r->rj.n - before;
-    return rc;
-}
-
 int cmd_cube(int argc, char **argv)
 {
     cube_job j;
@@ -520,7 +502,7 @@ int cmd_cube(int argc, char **argv)
     /* When the mapping gives the offset, periods still need one: the flag. */
     place_run r = {0};
     pm_cube *cube = NULL;
-    cube_feed feed = {0};
+    place_cube_feed feed = {0};
     ex = place_run_open(ctx, &j.p, &r);
     if (!ex)
         ex = open_cube(ctx, &j, r.ds, pm_topics_count(r.t), &cube, 0);
@@ -529,17 +511,10 @@ int cmd_cube(int argc, char **argv)
         ex = cli_fail(ctx, "making the cube");
     if (!ex) {   /* each block enters the cube while the next ones are read */
         feed.cube = cube;
-        ex = place_run_read(ctx, &j.p, &r, feed_block, &feed, "aggregating");
+        ex = place_run_read(ctx, &j.p, &r, place_cube_feed_block, &feed, "aggregating");
     }
     uint64_t added = 0;
-    if (!ex && feed.adder && pm_cube_adder_finish(ctx, feed.adder, &added))
-        ex = cli_fail(ctx, "aggregating");
-    pm_cube_adder_free(feed.adder);
-    if (!ex) { /* complaints the cube already held are rejected too */
-        r.accepted -= feed.rejected;
-        r.rejected += feed.rejected;
-        ex = place_commit_rejects(ctx, &r);
-    }
+    ex = place_cube_feed_end(ctx, &r, &feed, ex, &added);
     if (!ex && j.cube && pm_cube_write(ctx, cube, j.cube))
         ex = cli_fail(ctx, "writing the cube");
     uint64_t db_cells = 0;

@@ -26,23 +26,26 @@
 
 /* ---- the dataset ------------------------------------------------------------ */
 
-/* Adds the complaints to a new cube of period kind `kind`, which keeps no
- * ids (the intake refused duplicates exactly, and the cube is never
- * written or added to); what the cube rejects (a date out of range) is
- * counted as rejects, as `problemap cube` does. */
-static int build_cube(pm_ctx *ctx, dataset *d, pm_period_kind kind)
+/* Places the complaints into d->run and adds them to a new cube of period
+ * kind `kind`, each placed block while the next ones are read, as
+ * `problemap cube` does (place_cube_feed).  The cube keeps no ids (the
+ * intake refused duplicates exactly, and the cube is never written or
+ * added to); what it rejects (a date out of range) is counted as rejects. */
+static int place_and_aggregate(pm_ctx *ctx, const place_opts *po, dataset *d, pm_period_kind kind)
 {
     place_run *r = &d->run;
+    place_cube_feed feed = {0};
     pm_cube_opts co = {kind, d->utc_offset_s};
-    if (pm_cube_new(ctx, r->ds, pm_topics_count(r->t), &co, &d->cube) ||
-        pm_cube_keep_no_ids(ctx, d->cube))   /* built once, never written */
-        return cli_fail(ctx, "making the cube");
-    uint64_t before = r->rj.n;
-    if (pm_cube_add(ctx, d->cube, r->cs, r->pl, place_reject, &r->rj, NULL))
-        return cli_fail(ctx, "aggregating");
-    r->accepted -= r->rj.n - before;
-    r->rejected += r->rj.n - before;
-    return place_commit_rejects(ctx, r);
+    int ex = place_run_open(ctx, po, r);
+    if (!ex && (pm_cube_new(ctx, r->ds, pm_topics_count(r->t), &co, &d->cube) ||
+                pm_cube_keep_no_ids(ctx, d->cube)))   /* built once, never written */
+        ex = cli_fail(ctx, "making the cube");
+    if (!ex) {
+        feed.cube = d->cube;
+        ex = place_run_read(ctx, po, r, place_cube_feed_block, &feed, "aggregating");
+    }
+    uint64_t added;
+    return place_cube_feed_end(ctx, r, &feed, ex, &added);
 }
 
 /* The local days of the first and last complaint in a district. */
@@ -182,9 +185,7 @@ int dataset_new(pm_ctx *ctx, const place_opts *po, const char *period, dataset *
         return EXIT_RUN;
     }
     d->utc_offset_s = po->have_offset ? po->utc_offset : 0;
-    int ex = place_run_all(ctx, po, &d->run);
-    if (!ex)
-        ex = build_cube(ctx, d, (pm_period_kind)kind);
+    int ex = place_and_aggregate(ctx, po, d, (pm_period_kind)kind);
     if (!ex)
         ex = extent(ctx, d);
     if (ex) {

@@ -39,9 +39,11 @@ typedef struct dataset {
     double extent_m;               /* the larger side of view_bounds on the ground, metres */
 } dataset;
 
-/* Places the complaints (place_run_all: rejects as usual) and builds the
- * cube with period kind `period` (NULL: "week").  Returns an exit status
- * (message printed), as place_run_all() does; *out is NULL on failure. */
+/* Places the complaints (rejects as usual) and builds the cube with period
+ * kind `period` (NULL: "week"), each placed block entering it while the
+ * rest is read (place_cube_feed, as in `problemap cube`).  Returns an exit
+ * status (message printed), as place_run_all() does; *out is NULL on
+ * failure. */
 int dataset_new(pm_ctx *ctx, const place_opts *po, const char *period, dataset **out);
 void dataset_free(pm_ctx *ctx, dataset *d);
 /* Built once per grid.  Not thread-safe on first use: a server calls both

@@ -386,6 +386,31 @@ int place_commit_rejects(pm_ctx *ctx, place_run *r)
     return rc ? cli_fail(ctx, "writing rejects") : EXIT_OK;
 }
 
+int place_cube_feed_block(void *user, pm_ctx *ctx, place_run *r, size_t from, size_t to)
+{
+    place_cube_feed *f = user;
+    int rc = f->adder ? PM_OK : pm_cube_adder_new(ctx, f->cube, r->cs, from, &f->adder);
+    uint64_t before = r->rj.n;
+    if (rc == PM_OK)
+        rc = pm_cube_adder_take(ctx, f->adder, r->pl, to, place_reject, &r->rj);
+    f->rejected += r->rj.n - before;
+    return rc;
+}
+
+int place_cube_feed_end(pm_ctx *ctx, place_run *r, place_cube_feed *f, int ex, uint64_t *added)
+{
+    *added = 0;
+    if (!ex && f->adder && pm_cube_adder_finish(ctx, f->adder, added))
+        ex = cli_fail(ctx, "aggregating");
+    pm_cube_adder_free(f->adder);
+    f->adder = NULL;
+    if (ex)
+        return ex;
+    r->accepted -= f->rejected;   /* complaints the cube already held are rejected too */
+    r->rejected += f->rejected;
+    return place_commit_rejects(ctx, r);
+}
+
 void place_free(pm_ctx *ctx, place_run *r)
 {
     pm_outfile_abort(r->rof);

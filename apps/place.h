@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "../engine/pm_complaint.h"
+#include "../engine/pm_cube.h"
 #include "../engine/pm_locate.h"
 #include "../geodata/pm_complaints_in.h"
 #include "../geodata/pm_out.h"
@@ -114,6 +115,23 @@ int place_run_read(pm_ctx *ctx, const place_opts *o, place_run *r, place_block_f
                    const char *fn_stage);
 /* Commits the rejects file (after any later rejects were added). */
 int place_commit_rejects(pm_ctx *ctx, place_run *r);
+
+/* A cube fed while the complaints are read (`problemap cube`, the map's
+ * dataset): place_cube_feed_block, as place_run_read()'s fn with the feed
+ * as user, gives each placed block to a pm_cube_adder, which does most of
+ * its work while the next blocks are read. */
+typedef struct place_cube_feed {
+    pm_cube *cube;          /* borrowed; set before the read */
+    pm_cube_adder *adder;   /* from the first block on */
+    uint64_t rejected;      /* rejected by the cube (already held, date out of range) */
+} place_cube_feed;
+int place_cube_feed_block(void *user, pm_ctx *ctx, place_run *r, size_t from, size_t to);
+/* Ends the feed after place_run_read() returned ex: when ex is EXIT_OK,
+ * puts the complaints into the cube (*added: how many), counts the cube's
+ * rejects as rejected rather than accepted and commits the rejects file;
+ * frees the adder in every case.  Returns an exit status (message
+ * printed): ex when it was not EXIT_OK. */
+int place_cube_feed_end(pm_ctx *ctx, place_run *r, place_cube_feed *f, int ex, uint64_t *added);
 void place_free(pm_ctx *ctx, place_run *r);
 /* The name of the complaints' source for messages: the file or "database". */
 const char *place_source_name(const place_opts *o);

@@ -14,7 +14,8 @@
  * has the same digit: stable, so ties keep their input order; the columns
  * are then written in one sequential pass.
  * (Sorting (code, index) pairs and gathering the columns at random
- * afterwards measured the same on 1 M points.)  Points that project
+ * afterwards measured the same on 1 M points, and ~1.6× slower on 13.4 M:
+ * 8–10 s against 5–5.7 s a grid, both grids at once.)  Points that project
  * outside the tile square (|lat| beyond ~85°) lie on no tile and are
  * dropped with a warning.  The weight column is kept only when some weight
  * is not 1.

@@ -232,6 +232,14 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s['filter']['sources'] == ['vk'] and s['totals']['complaints'] > 0 and s['topics']
 PY
+# the server's cube (fed block by block while it reads, as 'problemap cube' feeds its own)
+# gives the summary that 'problemap cube' writes from the same files
+code=$(get summary-all.json "/api/summary.json")
+"$BIN" cube -q --boundaries "$T/b.geojson" --id-field iso --name-field name_ru \
+    --parent-field federal_district --complaints "$T/c.csv" --utc-offset +03:00 \
+    --rejects "$T/cube-rejects.csv" --summary "$T/cube-summary.json" 2>"$T/why" &&
+    [ "$code" = 200 ] && cmp "$T/r/summary-all.json" "$T/cube-summary.json" >>"$T/why" 2>&1 &&
+    ok "summary.json = the summary 'problemap cube' writes" || bad "summary against cube ($code)" "$T/why"
 code=$(get report.png "/api/report.png?figure=complaints_per_km2")
 [ "$code" = 200 ] && head -c 8 "$T/r/report.png" | od -An -c | grep -q 'P   N   G' && ok "report.png is a PNG" || bad "report.png ($code)"
 code=$(get report.pdf "/api/report.pdf?topic=health")
