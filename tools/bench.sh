@@ -445,6 +445,19 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   layer and the adder's last step read after it (binning the heat per block and filling
   the cells' lists per block would drop the coordinates and most of the times, ~12 bytes),
   and a table of ids fuller than half (~5 bytes at 13.7 M, if its probes stay short).
+- **The server's start.** It builds its dataset from the complaints, so it starts in about
+  the pipeline's time and then some: on 13.4 M complaints it took 19–21 s, of which 6.1–6.8
+  and 4.4–4.9 s were the heat map's points for the two tile grids, built one after the
+  other, and 1.5–1.8 s the cube, added after the placing. Now the points are projected in
+  closed form (PROJ's pass took ~1.5 s a grid; test_heat holds the closed forms to PROJ
+  within 1e-6 m), sorted 12 bits a pass (4 passes instead of 6), the two grids are built at
+  once on two threads, and the cube is fed block by block while the complaints are read,
+  as in \`problemap cube\`. The same file, builds alternating: 21.3 / 19.8 s → 15.6 / 15.3 s
+  for the first three steps; with the cube fed, 13.6–14.3 s on a quiet host. Most of what
+  is left of a grid's ~5.5 s is first-touch page faults on its records, their sort buffer
+  and its columns (~1.9 GB, at ~0.3–0.5 GB/s on this VM); sorting (code, index) keys and
+  gathering the columns afterwards touches half of that but was 1.6× slower (random reads).
+  The load's peak RSS rose from 3.0 to 4.2 GiB (both grids at once); 1.8 GiB stay.
 - **The cube snapshot** is mapped (\`mmap\`, read-only) and checked before a byte of it is
   used: the price of refusing a damaged or crafted file without a crash (docs/cube.md).
   Format version 2 cut it into five sections (strings, cells, answer times, open times,
