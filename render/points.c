@@ -322,8 +322,10 @@ static void fill(pm_points *p, const rec *r)
     }
 }
 
-/* Sorts the projected records and makes the pm_points of those on the
- * grid. */
+/* Sorts the projected records r (taken: freed here) and makes the
+ * pm_points of those on the grid.  The sort's spare buffer is freed before
+ * the columns are made, so that the three are never all held: the peak is
+ * two records a point (96 bytes), not two and the columns (138). */
 static int build(pm_ctx *ctx, rec *r, size_t n, pm_grid grid, pm_points **out)
 {
     size_t m = encode(r, n);
@@ -333,13 +335,18 @@ static int build(pm_ctx *ctx, rec *r, size_t n, pm_grid grid, pm_points **out)
                    "and are left out",
                    n - m, n, grid_crs(grid));
     rec *tmp = pm_calloc(m, sizeof *tmp);
-    pm_points *p = tmp ? points_alloc(grid, m, weighted(r, m)) : NULL;
-    if (!p) {
-        pm_free(tmp);
+    if (!tmp) {
+        pm_free(r);
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory sorting %zu heat-map points", m);
     }
-    fill(p, radix_sort(r, tmp, m));
-    pm_free(tmp);
+    rec *sorted = radix_sort(r, tmp, m);
+    pm_free(sorted == r ? tmp : r);
+    pm_points *p = points_alloc(grid, m, weighted(sorted, m));
+    if (p)
+        fill(p, sorted);
+    pm_free(sorted);
+    if (!p)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory for %zu heat-map points", m);
     *out = p;
     return PM_OK;
 }
@@ -368,11 +375,7 @@ int pm_points_new_weighted(pm_ctx *ctx, const pm_complaints *cs, const pm_placed
                      pm_complaints_dict(cs, PM_DICT_SOURCE), w, report_time};
     size_t n = 0;
     rec *r = gather(ctx, &c, pl, grid, utc_offset_s, &n);
-    if (!r)
-        return PM_E_NOMEM;
-    int st = build(ctx, r, n, grid, out);
-    pm_free(r);
-    return st;
+    return r ? build(ctx, r, n, grid, out) : PM_E_NOMEM;
 }
 
 void pm_points_free(pm_points *p)

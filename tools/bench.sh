@@ -457,7 +457,10 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   is left of a grid's ~5.5 s is first-touch page faults on its records, their sort buffer
   and its columns (~1.9 GB, at ~0.3–0.5 GB/s on this VM); sorting (code, index) keys and
   gathering the columns afterwards touches half of that but was 1.6× slower (random reads).
-  The load's peak RSS rose from 3.0 to 4.2 GiB (both grids at once); 1.8 GiB stay.
+  The load's peak RSS: 3.0 GiB before (one grid after the other), 4.2 GiB with both at
+  once, 3.2 GiB once each grid's sort buffer is freed before its columns are made; 1.8 GiB
+  stay. Alternating with the build before this work, on a noisier host: 22.1 / 20.8 s →
+  15.4 / 15.7 s.
 - **The cube snapshot** is mapped (\`mmap\`, read-only) and checked before a byte of it is
   used: the price of refusing a damaged or crafted file without a crash (docs/cube.md).
   Format version 2 cut it into five sections (strings, cells, answer times, open times,
