@@ -66,10 +66,10 @@ static int build_lazy_parts(pm_ctx *ctx, const serve_opts *o, dataset *d)
     int ex = EXIT_OK;
     if (dataset_weights(ctx, d, &w))
         ex = cli_fail(ctx, "preparing the hot-spot layer (district neighbours)");
-    for (int grid = PM_GRID_WEBMERC; !ex && grid <= PM_GRID_WORLDMERC; grid++)
-        if ((!(started && grid == PM_GRID_WORLDMERC) && dataset_points(ctx, d, (pm_grid)grid, &pts)) ||
-            dataset_choro(ctx, d, (pm_grid)grid, &ch))
-            ex = cli_fail(ctx, "preparing the map layers");
+    else if (dataset_points(ctx, d, PM_GRID_WEBMERC, &pts) ||
+             (!started && dataset_points(ctx, d, PM_GRID_WORLDMERC, &pts)) ||
+             dataset_choro(ctx, d, PM_GRID_WEBMERC, &ch) || dataset_choro(ctx, d, PM_GRID_WORLDMERC, &ch))
+        ex = cli_fail(ctx, "preparing the map layers");
     if (started) {
         pthread_join(helper, NULL);
         if (job.st && !ex)

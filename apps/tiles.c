@@ -251,8 +251,7 @@ static int parse_args(int argc, char **argv, tiles_job *j)
 /* The tile range of zoom z over a lon/lat extent, through PROJ. */
 static int tile_range(pm_ctx *ctx, pm_grid grid, const double b[4], int z, uint32_t r[4])
 {
-    PJ *pj = proj_create_crs_to_crs(pm_ctx_proj(ctx), "EPSG:4326",
-                                    grid == PM_GRID_WEBMERC ? "EPSG:3857" : "EPSG:3395", NULL);
+    PJ *pj = proj_create_crs_to_crs(pm_ctx_proj(ctx), "EPSG:4326", pm_grid_crs(grid), NULL);
     PJ *norm = pj ? proj_normalize_for_visualization(pm_ctx_proj(ctx), pj) : NULL;
     proj_destroy(pj);
     if (!norm)

@@ -98,8 +98,6 @@ static size_t lower_bound(const pm_cells *c, uint64_t k)
 
 /* ---- PROJ ------------------------------------------------------------------ */
 
-static const char *grid_crs(pm_grid g) { return g == PM_GRID_WORLDMERC ? "EPSG:3395" : "EPSG:3857"; }
-
 /* The PROJ string of from → the LAEA plane at lon0, lat0 (pm_strdup). */
 static int resolve(pm_ctx *ctx, const char *from, double lon0, double lat0, char **out)
 {
@@ -236,7 +234,7 @@ int pm_cells_new(pm_ctx *ctx, const pm_points *pts, const pm_heat_filter *f, dou
     uint8_t *pass = NULL;
     size_t n_pass = 0, n = 0;
     entry *e = NULL;
-    st = resolve(ctx, grid_crs(c->grid), centre_lon, centre_lat, &c->grid_to_laea);
+    st = resolve(ctx, pm_grid_crs(c->grid), centre_lon, centre_lat, &c->grid_to_laea);
     if (!st)
         st = resolve(ctx, "EPSG:4326", centre_lon, centre_lat, &c->lonlat_to_laea);
     if (!st)

@@ -248,14 +248,12 @@ static int read_all(pm_ctx *ctx, pm_choro *c)
     return PM_OK;
 }
 
-static const char *grid_crs(pm_grid g) { return g == PM_GRID_WORLDMERC ? "EPSG:3395" : "EPSG:3857"; }
-
 static int project(pm_ctx *ctx, pm_choro *c)
 {
     for (size_t i = 0; i < c->n_pts; i++)
         c->xy[2 * i + 1] = fmax(-MAX_LAT_DEG, fmin(MAX_LAT_DEG, c->xy[2 * i + 1]));
     PJ_CONTEXT *pc = pm_ctx_proj(ctx);
-    const char *crs = grid_crs(c->grid);
+    const char *crs = pm_grid_crs(c->grid);
     PJ *op = proj_create_crs_to_crs(pc, "EPSG:4326", crs, NULL);
     PJ *pj = op ? proj_normalize_for_visualization(pc, op) : NULL;
     proj_destroy(op);
@@ -284,7 +282,7 @@ static int ring_boxes(pm_ctx *ctx, pm_choro *c)
             double x = c->xy[2 * p], y = c->xy[2 * p + 1];
             if (!isfinite(x) || !isfinite(y))
                 return PM_ERR(ctx, PM_E_CRS, "district %s: vertex %zu cannot be projected to %s",
-                              pm_district_id(c->ds, d), p - p0, grid_crs(c->grid));
+                              pm_district_id(c->ds, d), p - p0, pm_grid_crs(c->grid));
             b = box_union(b, &(pm_box){x, y, x, y});
         }
         c->ring_box[r] = b;

@@ -44,6 +44,8 @@
 #include <stdint.h>
 
 typedef enum pm_grid { PM_GRID_WEBMERC = 0, PM_GRID_WORLDMERC = 1 } pm_grid;
+/* The grid's CRS for PROJ: "EPSG:3857" or "EPSG:3395" (static). */
+const char *pm_grid_crs(pm_grid g);
 typedef enum pm_kernel { PM_KERNEL_QUARTIC = 0, PM_KERNEL_GAUSSIAN = 1 } pm_kernel;
 typedef enum pm_ramp { PM_RAMP_INFERNO = 0, PM_RAMP_VIRIDIS = 1, PM_RAMP_YLORRD = 2 } pm_ramp;
 

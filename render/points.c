@@ -43,7 +43,7 @@
 
 /* ---- grid geometry -------------------------------------------------------- */
 
-static const char *grid_crs(pm_grid g) { return g == PM_GRID_WORLDMERC ? "EPSG:3395" : "EPSG:3857"; }
+const char *pm_grid_crs(pm_grid g) { return g == PM_GRID_WORLDMERC ? "EPSG:3395" : "EPSG:3857"; }
 
 double pm_grid_scale_at_lat(pm_grid g, double lat_deg)
 {
@@ -333,7 +333,7 @@ static int build(pm_ctx *ctx, rec *r, size_t n, pm_grid grid, pm_points **out)
         pm_ctx_log(ctx, PM_LOG_WARN,
                    "heat map: %zu of %zu points are outside the tile square of %s (|lat| > ~85°) "
                    "and are left out",
-                   n - m, n, grid_crs(grid));
+                   n - m, n, pm_grid_crs(grid));
     rec *tmp = pm_calloc(m, sizeof *tmp);
     if (!tmp) {
         pm_free(r);

@@ -250,8 +250,6 @@ static void proj_xy(PJ *pj, double lon, double lat, double *x, double *y)
     *y = c.xy.y;
 }
 
-static const char *grid_crs(pm_grid g) { return g == PM_GRID_WORLDMERC ? "EPSG:3395" : "EPSG:3857"; }
-
 /* Where a tile or box is looked up: the library's closed form on
  * EPSG:3857, held to PROJ by closed_forms_match_proj_within_a_micrometre. */
 static void webmerc(double lon, double lat, double *x, double *y)
@@ -270,7 +268,7 @@ static truth truth_of(batch *b, pm_grid g)
 {
     truth t = {b->n, malloc(b->n * 8 + 8), malloc(b->n * 8 + 8), malloc(b->n * 8 + 8), NULL};
     assert_true(t.x && t.y && t.k);
-    PJ *pj = proj_to(b->ctx, grid_crs(g));
+    PJ *pj = proj_to(b->ctx, pm_grid_crs(g));
     for (size_t i = 0; i < b->n; i++) {
         proj_xy(pj, b->lon[i], b->lat[i], &t.x[i], &t.y[i]);
         t.k[i] = scale_at(g, b->lat[i]);
@@ -380,7 +378,7 @@ static void closed_forms_match_proj_within_a_micrometre(void **state)
     pm_ctx *ctx = pm_ctx_new();
     double worst = 0, worst_beyond = 0;
     for (int g = PM_GRID_WEBMERC; g <= PM_GRID_WORLDMERC; g++) {
-        PJ *pj = proj_to(ctx, grid_crs((pm_grid)g));
+        PJ *pj = proj_to(ctx, pm_grid_crs((pm_grid)g));
         for (double lat = -89.5; lat <= 89.5; lat += 0.37)
             for (double lon = -540; lon <= 540; lon += 7.3) {
                 double x, y, px, py;
