@@ -535,7 +535,7 @@ int cmd_analyze(int argc, char **argv)
         return EXIT_RUN;
     pm_ctx_set_log(ctx, cli_warn_log, j.p.quiet ? (void *)&cli_quiet : NULL);
     dataset *d = NULL;
-    ex = dataset_new(ctx, &j.p, "week", &d);
+    ex = dataset_new(ctx, &j.p, "week", 0, &d);
     if (!ex)
         ex = run(ctx, &j, d);
     dataset_free(ctx, d);

@@ -66,6 +66,7 @@ int cmd_export(int argc, char **argv);
 int cmd_tiles(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 
 #endif

@@ -28,17 +28,19 @@
 
 /* Places the complaints into d->run and adds them to a new cube of period
  * kind `kind`, each placed block while the next ones are read, as
- * `problemap cube` does (place_cube_feed).  The cube keeps no ids (the
- * intake refused duplicates exactly, and the cube is never written or
- * added to); what it rejects (a date out of range) is counted as rejects. */
-static int place_and_aggregate(pm_ctx *ctx, const place_opts *po, dataset *d, pm_period_kind kind)
+ * `problemap cube` does (place_cube_feed).  Unless keep_ids (for a cube to
+ * be written: dataset_write), the cube keeps no ids (the intake refused
+ * duplicates exactly, and the cube is never added to); what it rejects (a
+ * date out of range) is counted as rejects. */
+static int place_and_aggregate(pm_ctx *ctx, const place_opts *po, dataset *d, pm_period_kind kind,
+                               int keep_ids)
 {
     place_run *r = &d->run;
     place_cube_feed feed = {0};
     pm_cube_opts co = {kind, d->utc_offset_s};
     int ex = place_run_open(ctx, po, r);
     if (!ex && (pm_cube_new(ctx, r->ds, pm_topics_count(r->t), &co, &d->cube) ||
-                pm_cube_keep_no_ids(ctx, d->cube)))   /* built once, never written */
+                (!keep_ids && pm_cube_keep_no_ids(ctx, d->cube))))
         ex = cli_fail(ctx, "making the cube");
     if (!ex) {
         feed.cube = d->cube;
@@ -171,30 +173,60 @@ static int extent(pm_ctx *ctx, dataset *d)
     return EXIT_OK;
 }
 
-int dataset_new(pm_ctx *ctx, const place_opts *po, const char *period, dataset **out)
+int dataset_alloc(const char *period, pm_period_kind *kind, dataset **out)
 {
     *out = NULL;
-    int kind = period ? pm_period_kind_parse(period) : PM_PERIOD_WEEK;
-    if (kind < 0) {
+    int k = period ? pm_period_kind_parse(period) : PM_PERIOD_WEEK;
+    if (k < 0) {
         fprintf(stderr, "problemap: --period: '%s' is not day, week or month\n", period);
         return EXIT_USAGE;
     }
-    dataset *d = pm_calloc(1, sizeof *d);
-    if (!d) {
+    *kind = (pm_period_kind)k;
+    if (!(*out = pm_calloc(1, sizeof **out))) {
         fprintf(stderr, "problemap: out of memory\n");
         return EXIT_RUN;
     }
+    return EXIT_OK;
+}
+
+int dataset_new(pm_ctx *ctx, const place_opts *po, const char *period, int keep_ids,
+                dataset **out)
+{
+    pm_period_kind kind;
+    dataset *d;
+    int ex = dataset_alloc(period, &kind, &d);
+    *out = NULL;
+    if (ex)
+        return ex;
     d->utc_offset_s = po->have_offset ? po->utc_offset : 0;
-    int ex = place_and_aggregate(ctx, po, d, (pm_period_kind)kind);
-    if (!ex)
-        ex = extent(ctx, d);
+    ex = place_and_aggregate(ctx, po, d, kind, keep_ids);
+    ex = ex ? ex : dataset_finish(ctx, d, kind);
     if (ex) {
         dataset_free(ctx, d);
         return ex;
     }
-    day_range(d);
     *out = d;
     return EXIT_OK;
+}
+
+int dataset_finish(pm_ctx *ctx, dataset *d, pm_period_kind kind)
+{
+    if (!d->cube) {
+        place_run *r = &d->run;
+        pm_cube_opts co = {kind, d->utc_offset_s};
+        uint64_t added;
+        /* what the cube rejects (a date out of range) was counted when the
+         * complaints were placed */
+        if (pm_cube_new(ctx, r->ds, pm_topics_count(r->t), &co, &d->cube) ||
+            pm_cube_keep_no_ids(ctx, d->cube) ||
+            pm_cube_add_range(ctx, d->cube, r->cs, r->pl, 0, pm_complaints_count(r->cs), NULL,
+                              NULL, &added))
+            return cli_fail(ctx, "aggregating");
+    }
+    int ex = extent(ctx, d);
+    if (!ex)
+        day_range(d);
+    return ex;
 }
 
 void dataset_free(pm_ctx *ctx, dataset *d)
@@ -208,6 +240,7 @@ void dataset_free(pm_ctx *ctx, dataset *d)
     pm_weights_free(d->weights);
     pm_cube_free(d->cube);
     place_free(ctx, &d->run);
+    pm_snap_free(d->snap);   /* after everything that reads from it */
     pm_free(d);
 }
 

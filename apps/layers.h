@@ -13,6 +13,7 @@
 
 #include "place.h"
 #include "../engine/pm_cube.h"
+#include "../engine/pm_snap.h"
 #include "../engine/pm_weights.h"
 #include "../render/pm_choro.h"
 #include "../render/pm_heat.h"
@@ -37,15 +38,41 @@ typedef struct dataset {
     double view_bounds[4];         /* the same for a map view: across ±180° when that is
                                     * narrower (then east > 180, e.g. Russia 19.6 .. 190.4) */
     double extent_m;               /* the larger side of view_bounds on the ground, metres */
+    pm_snap *snap;                 /* the snapshot the columns and points are read from, when
+                                    * opened by dataset_open() (owned, freed last) */
 } dataset;
 
 /* Places the complaints (rejects as usual) and builds the cube with period
  * kind `period` (NULL: "week"), each placed block entering it while the
- * rest is read (place_cube_feed, as in `problemap cube`).  Returns an exit
- * status (message printed), as place_run_all() does; *out is NULL on
- * failure. */
-int dataset_new(pm_ctx *ctx, const place_opts *po, const char *period, dataset **out);
+ * rest is read (place_cube_feed, as in `problemap cube`); the cube keeps
+ * the complaints' id hashes only with keep_ids (what dataset_write needs
+ * to write it).  Returns an exit status (message printed), as
+ * place_run_all() does; *out is NULL on failure. */
+int dataset_new(pm_ctx *ctx, const place_opts *po, const char *period, int keep_ids,
+                dataset **out);
 void dataset_free(pm_ctx *ctx, dataset *d);
+
+/* The dataset's snapshot (docs/dataset.md; dataset_io.c).  dataset_write
+ * builds both grids' points if they are not yet, and writes the placed
+ * complaints' columns (no ids, lines or texts), their placement, the
+ * points and the cube (which must keep its ids: dataset_new's keep_ids) to
+ * path (a temporary name, renamed): an exit status, the message printed.
+ * dataset_open reads one back in place, over the districts and topics of
+ * po (--boundaries, --topics; they must be the ones it was made with, and
+ * --utc-offset, when given, its offset), with the cube of period kind
+ * `period`: the snapshot's, or made again from the columns when that is of
+ * another kind.  The same tiles, tables and reports as dataset_new()
+ * gives, without reading or placing a complaint.  Every section is checked
+ * (its checksum and its values) before it is used. */
+int dataset_write(pm_ctx *ctx, dataset *d, const char *path);
+int dataset_open(pm_ctx *ctx, const place_opts *po, const char *path, const char *period,
+                 dataset **out);
+/* For dataset_open, the parts it shares with dataset_new(): a zeroed
+ * dataset and the period kind of `period` (NULL: week; an exit status,
+ * the message printed); and what dataset_new() makes after placing (the
+ * cube of kind, when d has none yet; the extent; the day range). */
+int dataset_alloc(const char *period, pm_period_kind *kind, dataset **out);
+int dataset_finish(pm_ctx *ctx, dataset *d, pm_period_kind kind);
 /* Built once per grid.  Not thread-safe on first use: a server calls both
  * for both grids before sharing the dataset. */
 int dataset_points(pm_ctx *ctx, dataset *d, pm_grid grid, const pm_points **out);

@@ -136,6 +136,16 @@ int place_check_files(const place_opts *o, const char *cmd)
     return EXIT_OK;
 }
 
+int place_check_dataset(const place_opts *o, const char *cmd)
+{
+    if (!o->b.path)
+        return cli_usage_error(cmd, "--boundaries is required (the ones the dataset was made with)");
+    if (o->complaints || o->db || o->format || o->mapping || o->rejects)
+        return cli_usage_error(cmd, "--dataset holds the complaints, placed: give none of "
+                                    "--complaints, --db, --format, --mapping or --rejects with it");
+    return EXIT_OK;
+}
+
 int place_reject(void *user, uint64_t line, const char *id, const char *field, const char *reason)
 {
     place_rejects *r = user;

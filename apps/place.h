@@ -69,6 +69,9 @@ int place_option(place_opts *o, const char *cmd, int opt, const char *arg);
 int place_check(const place_opts *o, const char *cmd);
 /* The same, but the files are required even with --db (db load). */
 int place_check_files(const place_opts *o, const char *cmd);
+/* The same for a command reading a dataset snapshot (--dataset) instead:
+ * --boundaries, and nothing that reads complaints. */
+int place_check_dataset(const place_opts *o, const char *cmd);
 /* 1 when the boundaries and complaints come from the database. */
 int place_from_db(const place_opts *o);
 

@@ -21,6 +21,8 @@ static const char usage[] =
     "  export     the tables of an existing cube snapshot, with filters\n"
     "  tiles      heat-map tiles: a z/x/y.png pyramid with TileJSON, and MBTiles\n"
     "  serve      the web map: an HTTP server of live tiles, tables and reports\n"
+    "  dataset    the map's placed complaints and heat-map points as one snapshot file,\n"
+    "             for 'serve' and 'tiles' to start from\n"
     "  analyze    hot spots (Gi*, local Moran), emerging hot spots, forecasts and surge\n"
     "             alerts, the recurrence register\n"
     "  db         PostGIS as the database of record: migrate, load\n"
@@ -67,6 +69,8 @@ int main(int argc, char **argv)
         return cmd_db(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "dataset") == 0)
+        return cmd_dataset(argc - 1, argv + 1);
     if (strcmp(cmd, "topics") == 0)
         return cmd_topics(argc - 1, argv + 1);
     fprintf(stderr, "problemap: unknown command '%s'\n\n%s", cmd, usage);

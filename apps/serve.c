@@ -29,17 +29,23 @@
 static const char usage[] =
     "Usage: problemap serve --boundaries B.geojson --complaints C.csv [--listen ADDR:PORT]\n"
     "                       [options]\n"
+    "       problemap serve --boundaries B.geojson --dataset D.pmdata [options]\n"
     "\n"
     "Places the complaints (as 'geocode' does), aggregates them (as 'cube' does) and serves\n"
     "the web map: the viewer, heat-map, choropleth and grid tiles, the districts' GeoJSON,\n"
     "the summary and the officials' report, each for any filter, drawn when first asked\n"
     "for and cached.  The data is reloaded without a pause on SIGHUP or when an input file\n"
     "changes.  Endpoints and deployment: docs/server.md.\n"
+    "With --dataset the complaints come placed, aggregated and projected from a snapshot\n"
+    "that 'problemap dataset' wrote (docs/dataset.md): the server starts without placing.\n"
     "\n";
 static const char usage_serve[] =
     "Server:\n"
     "  --listen ADDR:PORT       where to listen (default 127.0.0.1:8080; [::1]:8080 for IPv6;\n"
     "                           port 0 picks a free port, printed at start)\n"
+    "  --dataset FILE           the placed complaints, heat-map points and cube from this snapshot\n"
+    "                           ('problemap dataset'; the same --boundaries and --topics)\n"
+    "                           instead of --complaints; reloaded when it is replaced\n"
     "  --period day|week|month  the cube's period (default week)\n"
     "  --threads N              worker threads, for placing too (default: all cores)\n"
     "  --cache-mb N             memory for cached tiles and tables (default 64)\n"
@@ -150,7 +156,7 @@ static int read_token_file(serve_main *m)
 static int parse_args(int argc, char **argv, serve_main *m)
 {
     enum { O_LISTEN = OPT_PLACE_LAST, O_PERIOD, O_CACHE, O_TOKEN, O_TOKEN_FILE, O_INSECURE, O_LOG,
-           O_TITLE, O_ATTRIBUTION };
+           O_TITLE, O_ATTRIBUTION, O_DATASET };
     static const struct option longopts[] = {
         CLI_PLACE_OPTIONS,
         {"listen", required_argument, 0, O_LISTEN}, {"period", required_argument, 0, O_PERIOD},
@@ -158,6 +164,7 @@ static int parse_args(int argc, char **argv, serve_main *m)
         {"token-file", required_argument, 0, O_TOKEN_FILE},
         {"insecure", no_argument, 0, O_INSECURE}, {"access-log", required_argument, 0, O_LOG},
         {"title", required_argument, 0, O_TITLE}, {"attribution", required_argument, 0, O_ATTRIBUTION},
+        {"dataset", required_argument, 0, O_DATASET},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     serve_opts *o = &m->s.o;
     const char *listen = "127.0.0.1:8080";
@@ -191,13 +198,14 @@ static int parse_args(int argc, char **argv, serve_main *m)
         case O_LOG: o->access_log = optarg; break;
         case O_TITLE: o->title = optarg; break;
         case O_ATTRIBUTION: o->attribution = optarg; break;
+        case O_DATASET: o->dataset = optarg; break;
         case 'h': printf("%s%s%s", usage, place_usage, usage_serve); return -1;
         default: return cli_usage_error("serve", "unknown option");
         }
     }
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-    int ex = place_check(&o->p, "serve");
+    int ex = o->dataset ? place_check_dataset(&o->p, "serve") : place_check(&o->p, "serve");
     if (!ex && m->token_file)
         ex = o->token ? cli_usage_error("serve", "give --token or --token-file, not both") : read_token_file(m);
     if (!ex)
@@ -233,9 +241,11 @@ typedef struct inputs_sig {
     file_sig f[WATCH_MAX];
 } inputs_sig;
 
-static void inputs_init(inputs *in, const place_opts *p)
+static void inputs_init(inputs *in, const serve_opts *o)
 {
-    const char *maybe[WATCH_MAX] = {p->b.path, p->b.regions_path, p->complaints, p->topics,
+    const place_opts *p = &o->p;
+    const char *maybe[WATCH_MAX] = {p->b.path, p->b.regions_path,
+                                    o->dataset ? o->dataset : p->complaints, p->topics,
                                     /* a mapping given as a file, not a shipped name */
                                     p->mapping && (strchr(p->mapping, '/') || strstr(p->mapping, ".json"))
                                         ? p->mapping : NULL};
@@ -373,7 +383,7 @@ static void main_loop(server *s, const sigset_t *sigs)
 {
     inputs in;
     inputs_sig acted, seen, now;
-    inputs_init(&in, &s->o.p);
+    inputs_init(&in, &s->o);
     inputs_stat(&in, &acted);
     seen = acted;
     reloader rl = {.s = s};

@@ -92,6 +92,7 @@ typedef struct serve_opts {
     place_opts p;            /* the placing options (--threads is the worker pool too) */
     const char *listen;      /* "127.0.0.1:8080" */
     const char *period;      /* day, week (default), month */
+    const char *dataset;     /* a dataset snapshot instead of p.complaints, or NULL */
     const char *token;       /* NULL: open */
     const char *access_log;  /* path; NULL: standard error */
     const char *title, *attribution;

@@ -91,7 +91,8 @@ int gen_load(const serve_opts *o, uint64_t number, gen **out)
     shared_init(&g->sh, gen_destroy);
     g->number = number;
     pm_ctx_set_log(g->ctx, cli_warn_log, o->p.quiet ? (void *)&cli_quiet : NULL);
-    int ex = dataset_new(g->ctx, &o->p, o->period, &g->d);
+    int ex = o->dataset ? dataset_open(g->ctx, &o->p, o->dataset, o->period, &g->d)
+                        : dataset_new(g->ctx, &o->p, o->period, 0, &g->d);
     if (!ex)
         ex = build_lazy_parts(g->ctx, o, g->d);
     if (!ex && (!(g->responses = lru_new(o->cache_bytes)) || !(g->layers = lru_new(SERVE_LAYERS_MAX)))) {

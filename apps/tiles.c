@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "Usage: problemap tiles --boundaries B.geojson --complaints C.csv --out DIR\n"
+    "Usage: problemap tiles --boundaries B.geojson (--complaints C.csv | --dataset D.pmdata)\n"
+    "                       --out DIR\n"
     "                       [--mbtiles FILE] [--layer heat|choropleth|grid|hotspots]\n"
     "                       [--min-zoom Z] [--max-zoom Z] [options]\n"
     "\n"
@@ -41,6 +42,8 @@ static const char usage_tiles[] =
     "                             cube figure (--figure) over queen neighbours: hot or cold\n"
     "                             spot at 90/95/99 % confidence, or not significant\n"
     "  --name TEXT, --attribution TEXT   for the TileJSON/MBTiles metadata\n"
+    "  --dataset FILE           the placed complaints, heat-map points and cube from this snapshot\n"
+    "                           ('problemap dataset') instead of --complaints\n"
     "Heat map:\n"
     "  --kernel quartic|gaussian   the density kernel (default quartic, as QGIS)\n"
     "  --radius-m M             kernel radius on the ground in metres (default: 1/150 of\n"
@@ -79,6 +82,7 @@ typedef struct tiles_job {
     place_opts p;
     layer_request req;
     const char *out, *mbtiles, *name, *attribution, *period;
+    const char *dataset;     /* a dataset snapshot instead of --complaints */
     int minz, maxz, size;
     int have_figure, have_cell, have_fdr;
 } tiles_job;
@@ -94,7 +98,7 @@ static int pick(const char *arg, const char *const *names, int n)
 enum {
     O_OUT = OPT_PLACE_LAST, O_MBTILES, O_MINZ, O_MAXZ, O_SIZE, O_GRID, O_KERNEL, O_RADIUS_M,
     O_RADIUS_PX, O_RAMP, O_VMAX, O_NAME, O_ATTR, O_LAYER,
-    O_FIGURE, O_CELL, O_WEIGHT, O_PERIOD, O_FDR, O_FILTER
+    O_FIGURE, O_CELL, O_WEIGHT, O_PERIOD, O_FDR, O_DATASET, O_FILTER
 };
 
 /* The options that pick one of a few names. */
@@ -192,7 +196,7 @@ static int check_args(const tiles_job *j)
     if (j->req.weight != PM_WEIGHT_ONE && by_district)
         return cli_usage_error("tiles", "--weight is for --layer heat or grid (a district "
                                         "layer shows a --figure)");
-    return place_check(&j->p, "tiles");
+    return j->dataset ? place_check_dataset(&j->p, "tiles") : place_check(&j->p, "tiles");
 }
 
 static int parse_args(int argc, char **argv, tiles_job *j)
@@ -210,7 +214,8 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         {"layer", required_argument, 0, O_LAYER},
         {"figure", required_argument, 0, O_FIGURE}, {"cell-m", required_argument, 0, O_CELL},
         {"weight", required_argument, 0, O_WEIGHT}, {"period", required_argument, 0, O_PERIOD},
-        {"fdr", no_argument, 0, O_FDR}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"fdr", no_argument, 0, O_FDR}, {"dataset", required_argument, 0, O_DATASET},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int opt, ex = EXIT_OK;
     optind = 1;
     while (ex == EXIT_OK && (opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
@@ -225,6 +230,7 @@ static int parse_args(int argc, char **argv, tiles_job *j)
         }
         switch (opt) {
         case O_OUT: j->out = optarg; break;
+        case O_DATASET: j->dataset = optarg; break;
         case O_MBTILES: j->mbtiles = optarg; break;
         case O_NAME: j->name = optarg; break;
         case O_ATTR: j->attribution = optarg; break;
@@ -376,7 +382,9 @@ int cmd_tiles(int argc, char **argv)
     pm_pyramid *pyr = NULL;
     json_t *legend = NULL;
     char *legend_text = NULL;
-    if ((ex = dataset_new(ctx, &j.p, j.period, &d)) || (ex = prepare(ctx, &j, d, &layer)))
+    if ((ex = j.dataset ? dataset_open(ctx, &j.p, j.dataset, j.period, &d)
+                        : dataset_new(ctx, &j.p, j.period, 0, &d)) ||
+        (ex = prepare(ctx, &j, d, &layer)))
         goto done;
     ex = EXIT_RUN;
     legend = map_layer_legend(layer);

@@ -1,6 +1,7 @@
 /* complaint.c — the columnar complaint batch (see pm_complaint.h). */
 #include "pm_complaint.h"
 #include "pm_alloc.h"
+#include "pm_snap.h"
 #include "strtab.h"
 
 #include <inttypes.h>
@@ -66,6 +67,7 @@ struct pm_complaints {
     line_runs lines;
     pm_strtab *ids;              /* id i is string i: ids are unique */
     pm_strtab *dicts[PM_DICT_N];
+    int view;                    /* the columns are a snapshot's (pm_complaints_snap_map) */
 };
 
 pm_complaints *pm_complaints_new(void)
@@ -96,6 +98,13 @@ void pm_complaints_free(pm_complaints *cs)
 {
     if (!cs)
         return;
+    if (cs->view) {   /* the columns are the snapshot's; the dictionaries are ours */
+        for (int k = 0; k < PM_DICT_N; k++)
+            pm_strtab_free(cs->dicts[k]);
+        pm_strtab_free(cs->ids);
+        pm_free(cs);
+        return;
+    }
 #define FREE(col) pm_free(cs->col);
     COLUMNS(FREE)
 #undef FREE
@@ -319,6 +328,8 @@ static int reserve(pm_complaints *cs)
 
 int pm_complaints_reserve(pm_ctx *ctx, pm_complaints *cs, size_t n)
 {
+    if (cs->view)
+        return PM_ERR(ctx, PM_E_USAGE, "a snapshot's complaints cannot be added to");
     size_t want = cs->n + n;
     if (want < cs->n || want >= UINT32_MAX - 1)   /* ids are 32-bit: more could never be added */
         return PM_ERR(ctx, PM_E_NOMEM, "no room for %zu more complaints: at most %" PRIu32,
@@ -337,6 +348,8 @@ int pm_complaints_add(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c)
 int pm_complaints_add_indexed(pm_ctx *ctx, pm_complaints *cs, const pm_complaint *c,
                               uint32_t idx[PM_DICT_N])
 {
+    if (cs->view)
+        return PM_ERR(ctx, PM_E_USAGE, "a snapshot's complaints cannot be added to");
     if (!c->id || !c->id[0])
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "complaint without an id");
     for (int k = 0; k < PM_DICT_N; k++)
@@ -418,7 +431,7 @@ void pm_complaints_prefault(const pm_complaints *cs, size_t from, size_t to)
 {
     if (to > cs->cap)
         to = cs->cap;
-    if (from >= to)
+    if (cs->view || from >= to)
         return;
     size_t n = to - from;
 #define PREFAULT(col) pm_alloc_prefault(cs->col + from, n * sizeof *cs->col);
@@ -482,6 +495,8 @@ uint32_t pm_complaints_dict_at(const pm_complaints *cs, pm_dict_col col, size_t 
 uint64_t pm_complaints_line(const pm_complaints *cs, size_t i)
 {
     const line_runs *r = &cs->lines;
+    if (cs->view)
+        return 0;
     if (r->dense)
         return r->dense[i];
     size_t lo = 0, hi = r->n;   /* the last run starting at or before i */
@@ -501,7 +516,10 @@ size_t pm_complaints_line_bytes(const pm_complaints *cs)
     return r->dense ? cs->cap * sizeof *r->dense
                     : r->cap * (sizeof *r->first + sizeof *r->step + sizeof *r->from);
 }
-const char *pm_complaints_id(const pm_complaints *cs, size_t i) { return pm_strtab_str(cs->ids, i); }
+const char *pm_complaints_id(const pm_complaints *cs, size_t i)
+{
+    return cs->view ? "" : pm_strtab_str(cs->ids, i);
+}
 
 const char *pm_complaints_dict_str(const pm_complaints *cs, pm_dict_col col, uint32_t idx)
 {
@@ -511,4 +529,187 @@ const char *pm_complaints_dict_str(const pm_complaints *cs, pm_dict_col col, uin
 size_t pm_complaints_dict_count(const pm_complaints *cs, pm_dict_col col)
 {
     return pm_strtab_count(cs->dicts[col]);
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+/* The sections (pm_snap.h).  cMET holds META_N u64: the count, the base of
+ * the creation times, which columns are kept whole (1) or compact (0), and
+ * the dictionary columns' widths and sizes.  cSTR holds the dictionaries'
+ * strings, NUL-terminated, column after column. */
+#define TAG_META PM_SNAP_TAG('c', 'M', 'E', 'T')
+#define TAG_LON PM_SNAP_TAG('c', 'L', 'O', 'N')
+#define TAG_LAT PM_SNAP_TAG('c', 'L', 'A', 'T')
+#define TAG_CREATED PM_SNAP_TAG('c', 'C', 'R', 'E')
+#define TAG_WAIT PM_SNAP_TAG('c', 'W', 'A', 'I')
+#define TAG_TOPIC PM_SNAP_TAG('c', 'T', 'O', 'P')
+#define TAG_DICT(k) PM_SNAP_TAG('c', 'D', 'C', '0' + (k))
+#define TAG_STRINGS PM_SNAP_TAG('c', 'S', 'T', 'R')
+enum { M_N, M_CREATED_BASE, M_COORDS_WIDE, M_CREATED_WIDE, M_WAIT_WIDE, M_DICT_W,
+       M_DICT_COUNT = M_DICT_W + PM_DICT_N, META_N = M_DICT_COUNT + PM_DICT_N };
+
+/* Times the snapshot's reader takes: ±31 700 years, so that no sum or
+ * difference of two overflows (the intake reads years 0 to 9999). */
+#define TIME_LIMIT INT64_C(1000000000000)
+
+int pm_complaints_snap_write(pm_ctx *ctx, const pm_complaints *cs, pm_snap_writer *w)
+{
+    size_t n = cs->n;
+    uint64_t meta[META_N] = {n, (uint64_t)cs->created_base, cs->lon_wide != NULL,
+                             cs->created_wide != NULL, cs->wide != NULL};
+    for (int k = 0; k < PM_DICT_N; k++) {
+        meta[M_DICT_W + k] = cs->dict_w[k];
+        meta[M_DICT_COUNT + k] = pm_strtab_count(cs->dicts[k]);
+    }
+    int rc = pm_snap_put(ctx, w, TAG_META, meta, sizeof *meta, META_N);
+    if (cs->lon_wide) {
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_LON, cs->lon_wide, sizeof *cs->lon_wide, n);
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_LAT, cs->lat_wide, sizeof *cs->lat_wide, n);
+    } else {
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_LON, cs->lon, sizeof *cs->lon, n);
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_LAT, cs->lat, sizeof *cs->lat, n);
+    }
+    if (cs->created_wide)
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_CREATED, cs->created_wide, sizeof *cs->created_wide, n);
+    else
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_CREATED, cs->created, sizeof *cs->created, n);
+    if (cs->wide)
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_WAIT, cs->wide, sizeof *cs->wide, n);
+    else
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_WAIT, cs->wait, sizeof *cs->wait, n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG_TOPIC, cs->topic, sizeof *cs->topic, n);
+    for (int k = 0; k < PM_DICT_N; k++)
+        rc = rc ? rc : pm_snap_put(ctx, w, TAG_DICT(k), cs->dict[k], cs->dict_w[k], n);
+    rc = rc ? rc : pm_snap_begin(ctx, w, TAG_STRINGS, 1);
+    for (int k = 0; k < PM_DICT_N; k++)
+        for (size_t i = 0; !rc && i < pm_strtab_count(cs->dicts[k]); i++) {
+            const char *str = pm_strtab_str(cs->dicts[k], i);
+            rc = pm_snap_append(ctx, w, str, strlen(str) + 1);
+        }
+    return rc ? rc : pm_snap_end(ctx, w);
+}
+
+/* The dictionaries from cSTR: each string in its place, once. */
+static int map_strings(pm_ctx *ctx, pm_snap *s, pm_complaints *cs, const uint64_t *meta)
+{
+    const char *p;
+    size_t len;
+    int rc = pm_snap_section(ctx, s, TAG_STRINGS, 1, SIZE_MAX, (const void **)&p, &len);
+    size_t at = 0;
+    for (int k = 0; !rc && k < PM_DICT_N; k++)
+        for (uint64_t i = 0; !rc && i < meta[M_DICT_COUNT + k]; i++) {
+            const char *end = memchr(p + at, 0, len - at);
+            if (!end)
+                return pm_snap_damaged(ctx, s, TAG_STRINGS, "%d dictionaries' strings run past "
+                                       "its end", PM_DICT_N);
+            int added = 0;
+            int64_t idx = pm_strtab_intern(cs->dicts[k], p + at, &added);
+            if (idx < 0)
+                return PM_ERR(ctx, PM_E_NOMEM, "out of memory reading %s", pm_snap_path(s));
+            if (!added)
+                return pm_snap_damaged(ctx, s, TAG_STRINGS, "\"%s\" twice in dictionary %d",
+                                       p + at, k);
+            at = (size_t)(end - p) + 1;
+        }
+    if (!rc && at != len)
+        rc = pm_snap_damaged(ctx, s, TAG_STRINGS, "%zu bytes left over", len - at);
+    return rc;
+}
+
+/* A column of n elements, compact (narrow bytes each: *narrow_out) or
+ * whole (whole bytes: *wide_out) as the metadata says; the other is NULL. */
+static int map_column(pm_ctx *ctx, pm_snap *s, uint32_t tag, int wide, size_t narrow, size_t whole,
+                      size_t n, const void **narrow_out, const void **wide_out)
+{
+    const void *p;
+    int rc = pm_snap_section(ctx, s, tag, wide ? whole : narrow, n, &p, NULL);
+    *narrow_out = wide ? NULL : p;
+    *wide_out = wide ? p : NULL;
+    return rc;
+}
+
+/* Every value as the intake leaves it, so that nothing downstream meets
+ * one it was not written for (a topic past the catalogue, an index past a
+ * dictionary, a time that overflows a difference, a position off the
+ * globe). */
+static int check_values(pm_ctx *ctx, pm_snap *s, const pm_complaints *cs, size_t n_topics)
+{
+    pm_coord_column lons = pm_complaints_lon(cs), lats = pm_complaints_lat(cs);
+    pm_created_column created = pm_complaints_created(cs);
+    pm_answered_column answered = pm_complaints_answered(cs);
+    pm_dict_column dict[PM_DICT_N];
+    size_t dict_n[PM_DICT_N];
+    for (int k = 0; k < PM_DICT_N; k++) {
+        dict[k] = pm_complaints_dict(cs, (pm_dict_col)k);
+        dict_n[k] = pm_strtab_count(cs->dicts[k]);
+    }
+    for (size_t i = 0; i < cs->n; i++) {
+        double lon = pm_coord_at(lons, i), lat = pm_coord_at(lats, i);
+        if (isnan(lon) != isnan(lat) || (!isnan(lon) && !(fabs(lon) <= 180 && fabs(lat) <= 90)))
+            return pm_snap_damaged(ctx, s, TAG_LON, "complaint %zu at %g, %g", i, lon, lat);
+        int64_t c = pm_created_at(created, i), a = pm_answered_at(answered, i);
+        if (c < -TIME_LIMIT || c > TIME_LIMIT)
+            return pm_snap_damaged(ctx, s, TAG_CREATED, "complaint %zu at %" PRId64 " s", i, c);
+        if (a != PM_TIME_NONE && (a < -TIME_LIMIT || a > TIME_LIMIT))
+            return pm_snap_damaged(ctx, s, TAG_WAIT, "complaint %zu answered at %" PRId64 " s", i, a);
+        if (cs->topic[i] >= n_topics)
+            return pm_snap_damaged(ctx, s, TAG_TOPIC, "complaint %zu: topic %u of %zu", i,
+                                   cs->topic[i], n_topics);
+        for (int k = 0; k < PM_DICT_N; k++) {
+            uint32_t idx = pm_dict_column_at(dict[k], i);
+            if (idx != PM_NONE && idx >= dict_n[k])
+                return pm_snap_damaged(ctx, s, TAG_DICT(k), "complaint %zu: value %" PRIu32
+                                       " of %zu", i, idx, dict_n[k]);
+        }
+    }
+    return PM_OK;
+}
+
+int pm_complaints_snap_map(pm_ctx *ctx, pm_snap *s, size_t n_topics, pm_complaints **out)
+{
+    *out = NULL;
+    const uint64_t *meta;
+    int rc = pm_snap_section(ctx, s, TAG_META, sizeof *meta, META_N, (const void **)&meta, NULL);
+    if (rc)
+        return rc;
+    if (meta[M_N] >= UINT32_MAX - 1 || meta[M_COORDS_WIDE] > 1 || meta[M_CREATED_WIDE] > 1 ||
+        meta[M_WAIT_WIDE] > 1)
+        return pm_snap_damaged(ctx, s, TAG_META, "impossible counts or flags");
+    for (int k = 0; k < PM_DICT_N; k++) {
+        uint64_t wd = meta[M_DICT_W + k];
+        /* the widest index of a width is PM_NONE: a dictionary fills one less */
+        uint64_t room = wd == 1 ? UINT8_MAX : wd == 2 ? UINT16_MAX : UINT32_MAX;
+        if ((wd != 1 && wd != 2 && wd != 4) || meta[M_DICT_COUNT + k] > room)
+            return pm_snap_damaged(ctx, s, TAG_META, "dictionary %d: width %" PRIu64 " for %"
+                                   PRIu64 " values", k, wd, meta[M_DICT_COUNT + k]);
+    }
+    pm_complaints *cs = pm_complaints_new();
+    if (!cs)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory reading %s", pm_snap_path(s));
+    cs->view = 1;
+    size_t n = (size_t)meta[M_N];
+    cs->n = cs->cap = n;
+    cs->created_base = (int64_t)meta[M_CREATED_BASE];
+    const void *a = NULL, *b = NULL;
+    rc = map_column(ctx, s, TAG_LON, (int)meta[M_COORDS_WIDE], 4, 8, n, &a, &b);
+    cs->lon = (int32_t *)a, cs->lon_wide = (double *)b;
+    rc = rc ? rc : map_column(ctx, s, TAG_LAT, (int)meta[M_COORDS_WIDE], 4, 8, n, &a, &b);
+    cs->lat = (int32_t *)a, cs->lat_wide = (double *)b;
+    rc = rc ? rc : map_column(ctx, s, TAG_CREATED, (int)meta[M_CREATED_WIDE], 4, 8, n, &a, &b);
+    cs->created = (int32_t *)a, cs->created_wide = (int64_t *)b;
+    rc = rc ? rc : map_column(ctx, s, TAG_WAIT, (int)meta[M_WAIT_WIDE], 4, 8, n, &a, &b);
+    cs->wait = (uint32_t *)a, cs->wide = (int64_t *)b;
+    rc = rc ? rc : pm_snap_section(ctx, s, TAG_TOPIC, 2, n, (const void **)&cs->topic, NULL);
+    for (int k = 0; !rc && k < PM_DICT_N; k++) {
+        cs->dict_w[k] = (unsigned)meta[M_DICT_W + k];
+        rc = pm_snap_section(ctx, s, TAG_DICT(k), cs->dict_w[k], n, (const void **)&cs->dict[k], NULL);
+    }
+    rc = rc ? rc : map_strings(ctx, s, cs, meta);
+    rc = rc ? rc : check_values(ctx, s, cs, n_topics);
+    if (rc) {
+        pm_complaints_free(cs);
+        return rc;
+    }
+    *out = cs;
+    return PM_OK;
 }

@@ -613,8 +613,6 @@ static void batch_free(batch *b)
     pm_free(b->cell_of);
 }
 
-static int placed_in(uint8_t pl) { return pl <= PM_PLACE_BY_CODE; }
-
 /* The range must be placed; its placement must fit the districts and the
  * topics. */
 static int batch_check(pm_ctx *ctx, const pm_cube *cube, const pm_complaints *cs,
@@ -627,7 +625,7 @@ static int batch_check(pm_ctx *ctx, const pm_cube *cube, const pm_complaints *cs
     const uint16_t *topic = pm_complaints_topic(cs);
     for (size_t i = from; i < to; i++) {
         int32_t d = pl->district[i];
-        if (pl->placement[i] >= PM_PLACE_N || (placed_in(pl->placement[i]) && d < 0) ||
+        if (pl->placement[i] >= PM_PLACE_N || (pm_placement_in_district(pl->placement[i]) && d < 0) ||
             (d >= 0 && (size_t)d >= cube->n_districts))
             return PM_ERR(ctx, PM_E_USAGE, "line %" PRIu64 ": placement %u in district %" PRId32
                           " does not fit %zu districts", pm_complaints_line(cs, i),
@@ -741,7 +739,7 @@ static void look_ahead(const pm_cube *cube, const batch *b, const pm_complaints 
         return;
     a->period =
         pm_period_of(cube->opts.period, pm_created_at(c->created, i), cube->opts.utc_offset_s);
-    if (!placed_in(pl->placement[i]) || a->period < INT32_MIN || a->period > INT32_MAX)
+    if (!pm_placement_in_district(pl->placement[i]) || a->period < INT32_MIN || a->period > INT32_MAX)
         return;
     uint32_t v[PM_CUBE_NDICT];
     for (int k = 0; k < PM_CUBE_NDICT; k++) {
@@ -778,7 +776,7 @@ static int collect_one(pm_ctx *ctx, pm_cube *cube, const pm_complaints *cs, cons
         b->ids.slots[slot] = a->id;
         b->ids.n++;
     }
-    if (!placed_in(pl->placement[i])) {
+    if (!pm_placement_in_district(pl->placement[i])) {
         b->outside++;
         return PM_OK;
     }

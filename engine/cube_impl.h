@@ -82,6 +82,8 @@ struct pm_cube {
     const unsigned char *map;   /* a snapshot mapped for queries: the lists' pools point
                                  * into it (pm_cube_unmap); NULL otherwise */
     size_t map_size;
+    int map_borrowed;           /* the mapping is the caller's (pm_cube_read_query_only_region):
+                                 * never unmapped here */
 };
 
 /* Store: cells and their pools.  Functions returning int give 0 or -1

@@ -25,10 +25,10 @@
  * what the cube holds, not on the order it was built in. */
 #include "cube_impl.h"
 #include "pm_alloc.h"
+#include "pm_snap.h"
 #include "../geodata/pm_out.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,9 +36,6 @@
 #include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const unsigned char MAGIC[8] = {'P', 'M', 'C', 'U', 'B', 'E', 0, 0};
 #define VERSION 2
@@ -443,40 +440,45 @@ static void write_cube(writer *w, const pm_cube *cube, wscratch *s)
     if (w->pos != h.file_size)   /* the layout the header gives is the one written */
         w->failed = 1;
     encode_header(&h, head);
-    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(head, 1, sizeof head, w->f) != sizeof head)
+    /* and back to the end: what an open_memstream() keeps is up to where it stands */
+    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(head, 1, sizeof head, w->f) != sizeof head ||
+        fseek(w->f, (long)h.file_size, SEEK_SET) != 0)
         w->failed = 1;
 }
 
-int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path)
+int pm_cube_write_stream(pm_ctx *ctx, const pm_cube *cube, FILE *f, const char *name)
 {
     if (cube->no_ids)
         return PM_ERR(ctx, PM_E_USAGE, "%s: the cube keeps no ids (a later batch could not be "
-                      "checked against them), so it is not written", path);
+                      "checked against them), so it is not written", name);
     wscratch s = {0};
     writer *w = pm_calloc(1, sizeof *w);
     XXH3_state_t *xs = XXH3_createState();
+    int rc = PM_OK;
     if (!w || !xs || scratch_new(cube, &s) != 0) {
-        pm_free(w);
-        XXH3_freeState(xs);
-        scratch_free(&s);
-        return PM_ERR(ctx, PM_E_NOMEM, "out of memory writing %s", path);
-    }
-    w->xs = xs;
-    pm_outfile *of = NULL;
-    int rc = pm_outfile_open(ctx, path, &of);
-    if (rc == PM_OK) {
-        w->f = pm_outfile_stream(of);
+        rc = PM_ERR(ctx, PM_E_NOMEM, "out of memory writing %s", name);
+    } else {
+        w->xs = xs;
+        w->f = f;
         write_cube(w, cube, &s);
-        if (w->failed) {
-            rc = PM_ERR(ctx, PM_E_IO, "error writing %s: %s", path, strerror(errno));
-            pm_outfile_abort(of);
-        } else {
-            rc = pm_outfile_commit(ctx, of);
-        }
+        if (w->failed)
+            rc = PM_ERR(ctx, PM_E_IO, "error writing %s: %s", name, strerror(errno));
     }
     pm_free(w);
     XXH3_freeState(xs);
     scratch_free(&s);
+    return rc;
+}
+
+int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path)
+{
+    pm_outfile *of = NULL;
+    int rc = pm_outfile_open(ctx, path, &of);
+    if (rc == PM_OK)
+        rc = pm_cube_write_stream(ctx, cube, pm_outfile_stream(of), path);
+    if (rc == PM_OK)
+        return pm_outfile_commit(ctx, of);
+    pm_outfile_abort(of);
     return rc;
 }
 
@@ -916,58 +918,29 @@ static int read_body(reader *r, const header *h, const pm_districts *ds, size_t 
     return PM_OK;
 }
 
-/* The whole file, mapped read-only (a private mapping: the page cache's
- * pages, no copy, no fresh memory); unmap with unmap_file().  An empty
- * file is an empty buffer.  The snapshot's writers replace it by renaming,
- * never in place, so the file cannot shrink under the mapping while it is
- * read (a file truncated in place by someone else meanwhile would raise
- * SIGBUS, as under any reader that maps). */
-static int map_file(pm_ctx *ctx, const char *path, const unsigned char **data, size_t *size)
-{
-    static const unsigned char empty[1];
-    *data = NULL;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not hang us */
-    if (fd < 0)
-        return PM_ERR(ctx, PM_E_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    int rc = PM_OK;
-    if (fstat(fd, &sb) != 0) {
-        rc = PM_ERR(ctx, PM_E_IO, "cannot read %s: %s", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        rc = PM_ERR(ctx, PM_E_IO, "cannot read %s: not a regular file", path);
-    } else if ((uintmax_t)sb.st_size > SIZE_MAX / 2) {
-        rc = PM_ERR(ctx, PM_E_NOMEM, "%s is too large (%jd bytes)", path, (intmax_t)sb.st_size);
-    } else if (sb.st_size == 0) {
-        *data = empty;
-    } else {
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED)
-            rc = PM_ERR(ctx, errno == ENOMEM ? PM_E_NOMEM : PM_E_IO, "cannot map %s: %s", path,
-                        strerror(errno));
-        else
-            *data = m;
-    }
-    close(fd);
-    if (rc == PM_OK)
-        *size = (size_t)sb.st_size;
-    return rc;
-}
-
-static void unmap_file(const unsigned char *data, size_t size)
-{
-    if (size)
-        munmap((void *)data, size);
-}
-
 void pm_cube_unmap(pm_cube *cube)
 {
     if (!cube->map)
         return;
     cube->st.delays.v = cube->st.opens.v = NULL;
-    unmap_file(cube->map, cube->map_size);
+    if (!cube->map_borrowed)
+        pm_file_unmap(cube->map, cube->map_size);
     cube->map = NULL;
     cube->map_size = 0;
+}
+
+/* A snapshot's bytes in memory: *out may keep its lists there (then
+ * (*out)->map is data). */
+static int read_region(pm_ctx *ctx, const char *name, const unsigned char *data, size_t size,
+                       const pm_districts *ds, size_t n_topics, int keep_ids, pm_cube **out)
+{
+    *out = NULL;
+    reader r = {ctx, name, data, 0, 0, NULL};
+    header h = {0};
+    int rc = check_frame(&r, size, &h);
+    if (rc == PM_OK)
+        rc = read_body(&r, &h, ds, n_topics, keep_ids, out);
+    return rc;
 }
 
 static int read_file(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n_topics,
@@ -976,16 +949,25 @@ static int read_file(pm_ctx *ctx, const char *path, const pm_districts *ds, size
     *out = NULL;
     const unsigned char *data;
     size_t size;
-    int rc = map_file(ctx, path, &data, &size);
+    int rc = pm_file_map(ctx, path, &data, &size);
     if (rc != PM_OK)
         return rc;
-    reader r = {ctx, path, data, 0, 0, NULL};
-    header h = {0};
-    rc = check_frame(&r, size, &h);
-    if (rc == PM_OK)
-        rc = read_body(&r, &h, ds, n_topics, keep_ids, out);
+    rc = read_region(ctx, path, data, size, ds, n_topics, keep_ids, out);
     if (!*out || (*out)->map != data)
-        unmap_file(data, size);
+        pm_file_unmap(data, size);
+    return rc;
+}
+
+int pm_cube_read_query_only_region(pm_ctx *ctx, const char *name, const unsigned char *data,
+                                   size_t size, const pm_districts *ds, size_t n_topics,
+                                   pm_cube **out)
+{
+    if ((uintptr_t)data % ALIGN)
+        return PM_ERR(ctx, PM_E_USAGE, "%s: a cube snapshot in memory must start on a multiple "
+                      "of %d bytes", name, ALIGN);
+    int rc = read_region(ctx, name, data, size, ds, n_topics, 0, out);
+    if (*out && (*out)->map == data)
+        (*out)->map_borrowed = 1;
     return rc;
 }
 

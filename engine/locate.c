@@ -1135,6 +1135,10 @@ void pm_placed_free(pm_placed *p)
 {
     if (!p)
         return;
+    if (p->borrowed) {
+        pm_free(p);
+        return;
+    }
     pm_free(p->district);
     pm_free(p->placement);
     pm_free(p->snap_i);
@@ -1217,6 +1221,8 @@ int pm_locate_more(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs, 
 {
     if (n_threads < 0)
         return PM_ERR(ctx, PM_E_USAGE, "thread count %d is negative", n_threads);
+    if (p->borrowed)
+        return PM_ERR(ctx, PM_E_USAGE, "a snapshot's placement cannot be added to");
     size_t from = p->n, to = pm_complaints_count(cs);
     if (from > to)
         return PM_ERR(ctx, PM_E_USAGE, "the placement holds %zu complaints, the batch only %zu",
@@ -1284,6 +1290,71 @@ int pm_locate_batch(pm_ctx *ctx, const pm_locator *loc, const pm_complaints *cs,
         return PM_ERR(ctx, PM_E_NOMEM, "out of memory placing %zu complaints",
                       pm_complaints_count(cs));
     int rc = pm_locate_more(ctx, loc, cs, n_threads, p);
+    if (rc) {
+        pm_placed_free(p);
+        return rc;
+    }
+    *out = p;
+    return PM_OK;
+}
+
+/* ---- snapshots -------------------------------------------------------------------- */
+
+#define TAG_DISTRICT PM_SNAP_TAG('p', 'D', 'I', 'S')
+#define TAG_PLACEMENT PM_SNAP_TAG('p', 'P', 'L', 'A')
+#define TAG_SNAP_I PM_SNAP_TAG('p', 'S', 'N', 'I')
+#define TAG_SNAP_D PM_SNAP_TAG('p', 'S', 'N', 'D')
+
+int pm_placed_snap_write(pm_ctx *ctx, const pm_placed *p, pm_snap_writer *w)
+{
+    int rc = pm_snap_put(ctx, w, TAG_DISTRICT, p->district, sizeof *p->district, p->n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG_PLACEMENT, p->placement, sizeof *p->placement, p->n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG_SNAP_I, p->snap_i, sizeof *p->snap_i, p->n_snap);
+    return rc ? rc : pm_snap_put(ctx, w, TAG_SNAP_D, p->snap_d, sizeof *p->snap_d, p->n_snap);
+}
+
+static int check_placed(pm_ctx *ctx, pm_snap *s, pm_placed *p, size_t n_districts)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        uint8_t k = p->placement[i];
+        int32_t d = p->district[i];
+        if (k >= PM_PLACE_N)
+            return pm_snap_damaged(ctx, s, TAG_PLACEMENT, "complaint %zu: placement %u", i, k);
+        if (d < -1 || (d >= 0 && (size_t)d >= n_districts) || (d < 0 && pm_placement_in_district(k)))
+            return pm_snap_damaged(ctx, s, TAG_DISTRICT, "complaint %zu: district %" PRId32
+                                   " of %zu (placement %s)", i, d, n_districts,
+                                   pm_placement_name((pm_placement)k));
+        p->counts[k]++;
+    }
+    for (size_t j = 0; j < p->n_snap; j++) {
+        if (p->snap_i[j] >= p->n || (j && p->snap_i[j] <= p->snap_i[j - 1]))
+            return pm_snap_damaged(ctx, s, TAG_SNAP_I, "entry %zu: complaint %" PRIu32
+                                   " (of %zu, in increasing order)", j, p->snap_i[j], p->n);
+        if (!(p->snap_d[j] >= 0 && isfinite(p->snap_d[j])))
+            return pm_snap_damaged(ctx, s, TAG_SNAP_D, "entry %zu: %g m", j, (double)p->snap_d[j]);
+    }
+    return PM_OK;
+}
+
+int pm_placed_snap_map(pm_ctx *ctx, pm_snap *s, size_t n, size_t n_districts, pm_placed **out)
+{
+    *out = NULL;
+    pm_placed *p = pm_placed_new();
+    if (!p)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory reading %s", pm_snap_path(s));
+    p->borrowed = 1;
+    p->n = p->cap = n;
+    size_t n_snap = 0, n_snap_d = 0;
+    int rc = pm_snap_section(ctx, s, TAG_DISTRICT, sizeof *p->district, n,
+                             (const void **)&p->district, NULL);
+    rc = rc ? rc : pm_snap_section(ctx, s, TAG_PLACEMENT, sizeof *p->placement, n,
+                                   (const void **)&p->placement, NULL);
+    rc = rc ? rc : pm_snap_section(ctx, s, TAG_SNAP_I, sizeof *p->snap_i, SIZE_MAX,
+                                   (const void **)&p->snap_i, &n_snap);
+    rc = rc ? rc : pm_snap_section(ctx, s, TAG_SNAP_D, sizeof *p->snap_d, n_snap,
+                                   (const void **)&p->snap_d, &n_snap_d);
+    p->n_snap = p->snap_cap = n_snap;
+    rc = rc ? rc : check_placed(ctx, s, p, n_districts);
     if (rc) {
         pm_placed_free(p);
         return rc;

@@ -18,6 +18,7 @@
 #define PM_COMPLAINT_H
 
 #include "pm_ctx.h"
+#include "pm_snap.h"
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -182,5 +183,20 @@ const char *pm_complaints_id(const pm_complaints *cs, size_t i);
 /* The string of a dictionary index ("" for PM_NONE). */
 const char *pm_complaints_dict_str(const pm_complaints *cs, pm_dict_col col, uint32_t idx);
 size_t pm_complaints_dict_count(const pm_complaints *cs, pm_dict_col col);
+
+/* ---- snapshots (pm_snap.h) ------------------------------------------------ */
+
+/* Writes the columns as sections of w: positions, times, topics, the four
+ * dictionary columns and their strings; not the ids or the input lines
+ * (what the map reads; docs/dataset.md). */
+int pm_complaints_snap_write(pm_ctx *ctx, const pm_complaints *cs, pm_snap_writer *w);
+/* The batch those sections of s hold, read in place: its columns are the
+ * snapshot's (s must outlive it), its dictionaries are built.  Every value
+ * is checked to be one a batch can hold (topics below n_topics, indexes in
+ * their dictionaries, positions on the globe or none, times within
+ * ±31 700 years): PM_E_INPUT naming the section and complaint otherwise.
+ * It keeps no ids or lines: pm_complaints_id() is "" and
+ * pm_complaints_line() 0; adding to it is PM_E_USAGE. */
+int pm_complaints_snap_map(pm_ctx *ctx, pm_snap *s, size_t n_topics, pm_complaints **out);
 
 #endif

@@ -43,6 +43,7 @@
 #include "pm_locate.h"
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum pm_period_kind { PM_PERIOD_DAY = 0, PM_PERIOD_WEEK = 1, PM_PERIOD_MONTH = 2 } pm_period_kind;
 
@@ -207,6 +208,11 @@ int pm_cube_each_cell(const pm_cube *cube, pm_cube_cell_fn fn, void *user);
 /* ---- snapshot ----------------------------------------------------------- */
 
 int pm_cube_write(pm_ctx *ctx, const pm_cube *cube, const char *path);
+/* The same snapshot to f, which must be at its start and seekable (the
+ * header is written last, at offset 0; f is left at the end): a temporary
+ * file or an open_memstream(), for a snapshot kept inside another file.
+ * name is for messages.  f is neither flushed nor closed. */
+int pm_cube_write_stream(pm_ctx *ctx, const pm_cube *cube, FILE *f, const char *name);
 /* Reads a snapshot written over the same districts (same ids in the same
  * order; PM_E_INPUT_VALUE otherwise); errors name the file and what is
  * wrong (not a cube, version, checksum, truncated). */
@@ -222,5 +228,12 @@ int pm_cube_read(pm_ctx *ctx, const char *path, const pm_districts *ds, size_t n
  * which the cube holds until pm_cube_free(). */
 int pm_cube_read_query_only(pm_ctx *ctx, const char *path, const pm_districts *ds,
                             size_t n_topics, pm_cube **out);
+/* The same from a snapshot's size bytes at data (a section of a larger
+ * mapped file; name for messages), which must start on a multiple of 8
+ * bytes (PM_E_USAGE) and stay there, unchanged, until pm_cube_free(): the
+ * lists stay in it and it is never unmapped or freed here. */
+int pm_cube_read_query_only_region(pm_ctx *ctx, const char *name, const unsigned char *data,
+                                   size_t size, const pm_districts *ds, size_t n_topics,
+                                   pm_cube **out);
 
 #endif

@@ -23,6 +23,7 @@
 #define PM_LOCATE_H
 
 #include "pm_complaint.h"
+#include "pm_snap.h"
 #include "pm_ctx.h"
 #include "pm_district.h"
 #include <stdint.h>
@@ -43,6 +44,9 @@ typedef enum pm_placement {
 /* "inside", "border", "snapped", "by_code", "outside", "unknown_code",
  * "rejected". */
 const char *pm_placement_name(pm_placement p);
+/* Whether a complaint so placed is in a district (inside, border, snapped,
+ * by code): counted there, and its district index is set. */
+static inline int pm_placement_in_district(unsigned p) { return p <= PM_PLACE_BY_CODE; }
 
 typedef struct pm_locator pm_locator;
 
@@ -101,10 +105,22 @@ typedef struct pm_placed {
     uint32_t *snap_i;
     float *snap_d;
     size_t n_snap, snap_cap;
+    int borrowed;            /* the arrays are a snapshot's (pm_placed_snap_map): read
+                              * only, never grown or freed */
 } pm_placed;
 
 /* Complaint i's snap distance in metres: 0 unless it was snapped. */
 float pm_placed_snap_m(const pm_placed *p, size_t i);
+
+/* Writes the placement (districts, placements, snap distances) as
+ * sections of w (pm_snap.h; docs/dataset.md). */
+int pm_placed_snap_write(pm_ctx *ctx, const pm_placed *p, pm_snap_writer *w);
+/* The placement of n complaints those sections of s hold, read in place
+ * (s must outlive it; pm_placed_free() frees only the struct), its counts
+ * made again.  Checked: placements known, districts below n_districts (or
+ * none, and none only where not placed), snap distances finite, at
+ * increasing indexes below n: PM_E_INPUT naming the section otherwise. */
+int pm_placed_snap_map(pm_ctx *ctx, pm_snap *s, size_t n, size_t n_districts, pm_placed **out);
 
 /* Places every complaint of cs, on n_threads threads (0: all cores).  The
  * result does not depend on the number of threads.  Caller frees with

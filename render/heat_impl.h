@@ -43,6 +43,7 @@ struct pm_points {
     int32_t *day;        /* local days since 1970-01-01 */
     uint32_t *source;    /* PM_DICT_SOURCE index or PM_NONE */
     float *w;            /* weight (> 0); NULL: every point weighs 1 */
+    int borrowed;        /* the columns are a snapshot's (pm_points_snap_map) */
 };
 
 /* The weight of point i. */

@@ -40,6 +40,7 @@
 #include "../engine/pm_complaint.h"
 #include "../engine/pm_ctx.h"
 #include "../engine/pm_locate.h"
+#include "../engine/pm_snap.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +78,18 @@ int pm_points_new_weighted(pm_ctx *ctx, const pm_complaints *cs, const pm_placed
                            pm_points **out);
 void pm_points_free(pm_points *p);
 size_t pm_points_count(const pm_points *p);
+/* Writes the points (positions, scale factors, Morton codes, topics, days,
+ * sources, weights) as sections of w (pm_snap.h; docs/dataset.md), tagged
+ * by their grid, so that one snapshot holds both grids'. */
+int pm_points_snap_write(pm_ctx *ctx, const pm_points *p, pm_snap_writer *w);
+/* The points of grid that s holds, read in place (s must outlive them;
+ * pm_points_free() frees only the struct).  Checked: each point on the
+ * grid's square, its code that of its position and the codes in order,
+ * its scale factor one the grid has, its topic below n_topics, its source
+ * below n_sources (or none), its weight above 0: PM_E_INPUT naming the
+ * section and point otherwise. */
+int pm_points_snap_map(pm_ctx *ctx, pm_snap *s, pm_grid grid, size_t n_topics, size_t n_sources,
+                       pm_points **out);
 
 /* Which points a layer shows: empty sets mean all. */
 typedef struct pm_heat_filter {

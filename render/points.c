@@ -34,6 +34,7 @@
 #include "heat_impl.h"
 #include "../engine/pm_alloc.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,10 @@ void pm_points_free(pm_points *p)
 {
     if (!p)
         return;
+    if (p->borrowed) {
+        pm_free(p);
+        return;
+    }
     pm_free(p->x_m);
     pm_free(p->y_m);
     pm_free(p->k);
@@ -394,6 +399,96 @@ void pm_points_free(pm_points *p)
 }
 
 size_t pm_points_count(const pm_points *p) { return p ? p->n : 0; }
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+/* Section tags: 'h', the grid's digit, two letters. */
+#define TAG(grid, a, b) PM_SNAP_TAG('h', '0' + (grid), a, b)
+
+int pm_points_snap_write(pm_ctx *ctx, const pm_points *p, pm_snap_writer *w)
+{
+    pm_grid g = p->grid;
+    size_t n = p->n;
+    int rc = pm_snap_put(ctx, w, TAG(g, 'X', 'M'), p->x_m, sizeof *p->x_m, n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG(g, 'Y', 'M'), p->y_m, sizeof *p->y_m, n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG(g, 'K', 'S'), p->k, sizeof *p->k, n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG(g, 'C', 'D'), p->code, sizeof *p->code, n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG(g, 'T', 'P'), p->topic, sizeof *p->topic, n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG(g, 'D', 'Y'), p->day, sizeof *p->day, n);
+    rc = rc ? rc : pm_snap_put(ctx, w, TAG(g, 'S', 'R'), p->source, sizeof *p->source, n);
+    return rc ? rc : pm_snap_put(ctx, w, TAG(g, 'W', 'T'), p->w, sizeof *p->w, p->w ? n : 0);
+}
+
+/* The largest scale factor on the tile square: at |y| = the half world
+ * (85.05° on EPSG:3857, cosh(π) = 11.59; a little less on EPSG:3395). */
+#define MAX_SCALE 11.6
+
+static int check_points(pm_ctx *ctx, pm_snap *s, const pm_points *p, size_t n_topics,
+                        size_t n_sources)
+{
+    pm_grid g = p->grid;
+    for (size_t i = 0; i < p->n; i++) {
+        double x = p->x_m[i], y = p->y_m[i];
+        if (!on_grid(x, y))
+            return pm_snap_damaged(ctx, s, TAG(g, 'X', 'M'), "point %zu at %g, %g m: off the "
+                                   "grid", i, x, y);
+        if (p->code[i] != morton(cell_x(x), cell_y(y)) || (i && p->code[i] < p->code[i - 1]))
+            return pm_snap_damaged(ctx, s, TAG(g, 'C', 'D'), "point %zu: code %#" PRIx64 " is "
+                                   "not that of its position, in order", i, p->code[i]);
+        if (!(p->k[i] >= 1 && p->k[i] <= MAX_SCALE))
+            return pm_snap_damaged(ctx, s, TAG(g, 'K', 'S'), "point %zu: scale factor %g", i, p->k[i]);
+        if (p->topic[i] >= n_topics)
+            return pm_snap_damaged(ctx, s, TAG(g, 'T', 'P'), "point %zu: topic %u of %zu", i,
+                                   p->topic[i], n_topics);
+        if (p->source[i] != PM_NONE && p->source[i] >= n_sources)
+            return pm_snap_damaged(ctx, s, TAG(g, 'S', 'R'), "point %zu: source %" PRIu32 " of %zu",
+                                   i, p->source[i], n_sources);
+        if (p->w && !(p->w[i] > 0 && isfinite(p->w[i])))
+            return pm_snap_damaged(ctx, s, TAG(g, 'W', 'T'), "point %zu: weight %g", i,
+                                   (double)p->w[i]);
+    }
+    return PM_OK;
+}
+
+int pm_points_snap_map(pm_ctx *ctx, pm_snap *s, pm_grid grid, size_t n_topics, size_t n_sources,
+                       pm_points **out)
+{
+    *out = NULL;
+    if (grid != PM_GRID_WEBMERC && grid != PM_GRID_WORLDMERC)
+        return PM_ERR(ctx, PM_E_USAGE, "heat map: unknown grid %d", (int)grid);
+    pm_points *p = pm_calloc(1, sizeof *p);
+    if (!p)
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory reading %s", pm_snap_path(s));
+    p->borrowed = 1;
+    p->grid = grid;
+    size_t n = 0, n_w = 0;
+    int rc = pm_snap_section(ctx, s, TAG(grid, 'X', 'M'), sizeof *p->x_m, SIZE_MAX,
+                             (const void **)&p->x_m, &n);
+    p->n = n;
+#define COLUMN(col, a, b)                                                                        \
+    rc = rc ? rc : pm_snap_section(ctx, s, TAG(grid, a, b), sizeof *p->col, n,                   \
+                                   (const void **)&p->col, NULL);
+    COLUMN(y_m, 'Y', 'M')
+    COLUMN(k, 'K', 'S')
+    COLUMN(code, 'C', 'D')
+    COLUMN(topic, 'T', 'P')
+    COLUMN(day, 'D', 'Y')
+    COLUMN(source, 'S', 'R')
+#undef COLUMN
+    rc = rc ? rc : pm_snap_section(ctx, s, TAG(grid, 'W', 'T'), sizeof *p->w, SIZE_MAX,
+                                   (const void **)&p->w, &n_w);
+    if (!rc && n_w != 0 && n_w != n)
+        rc = pm_snap_damaged(ctx, s, TAG(grid, 'W', 'T'), "%zu weights for %zu points", n_w, n);
+    if (!rc && n_w == 0)
+        p->w = NULL;
+    rc = rc ? rc : check_points(ctx, s, p, n_topics, n_sources);
+    if (rc) {
+        pm_points_free(p);
+        return rc;
+    }
+    *out = p;
+    return PM_OK;
+}
 
 /* ---- query -------------------------------------------------------------------- */
 

@@ -34,6 +34,22 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 secs() { # command... → wall seconds
     s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); printf '%.3f\n' "$(echo "$e - $s" | bc -l)"
 }
+# serve_up LOG serve-args...: starts \`problemap serve\` on a free port in the background,
+# its standard error into LOG, and waits until it listens (or 10 minutes); SPID is its pid.
+serve_up() {
+    log=$1; shift
+    "$BIN" serve -q "$@" --listen 127.0.0.1:0 --access-log /dev/null >"$log" 2>&1 &
+    SPID=$!
+    i=0; while [ $i -lt 2400 ] && ! grep -q "listening on" "$log"; do sleep 0.25; i=$((i + 1)); done
+}
+# serve_start serve-args...: the server's own "loaded generation 1 in S s", and its peak RSS
+# in MiB after the load, as "S MIB".
+serve_start() {
+    serve_up "$T/start.log" "$@"
+    echo "$(sed -n 's/.*loaded generation 1 in \([0-9.]*\) s.*/\1/p' "$T/start.log")" \
+        "$(( $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' /proc/$SPID/status) / 1024 ))"
+    kill "$SPID"; wait "$SPID" 2>/dev/null || true
+}
 
 ours_all=$(for i in $(seq "$RUNS"); do secs "$BIN" geocode -q $B --complaints "$T/c.csv" --output "$T/p.csv"; done | median)
 ours_1=$(for i in $(seq "$RUNS"); do secs "$BIN" geocode -q $B --complaints "$T/c.csv" --output "$T/p1.csv" --threads 1; done | median)
@@ -87,10 +103,7 @@ PY
 # --- the tile server under load (wrk): one tile again and again (the cache), and random
 # tiles at z10 and z14 over the districts' extent (nearly every request a miss)
 echo "bench: problemap serve under wrk"
-"$BIN" serve -q $B --complaints "$T/c.csv" --listen 127.0.0.1:0 --access-log /dev/null \
-    >"$T/serve.log" 2>&1 &
-SPID=$!
-i=0; while [ $i -lt 600 ] && ! grep -q "listening on" "$T/serve.log"; do sleep 0.5; i=$((i + 1)); done
+serve_up "$T/serve.log" $B --complaints "$T/c.csv"
 U=$(grep -o "http://[^ /]*" "$T/serve.log" | head -n 1)
 curl -s "$U/api/meta.json" >"$T/meta.json"
 read -r W S E NN CLON <<EOF2
@@ -166,13 +179,16 @@ for n in $SCALE; do
         snap_query=$(awk '$1 == "first_query" {printf "%.1f", 1000 * $2}' "$T/open.txt")
         snap_open_r=$(awk '$1 == "open_read" {printf "%.1f", 1000 * $2}' "$T/open.txt")
         rm -f "$T/snap.pmc" "$T/small.pmc" "$T/small.csv" "$T/e.csv"
-        echo "bench: problemap serve's start on $n complaints"
-        "$BIN" serve -q $B --complaints "$f" --rejects "$T/start-rejects.csv" --listen 127.0.0.1:0 --access-log /dev/null \
-            >"$T/start.log" 2>&1 &
-        start_pid=$!
-        i=0; while [ $i -lt 1200 ] && ! grep -q "listening on" "$T/start.log"; do sleep 0.25; i=$((i + 1)); done
-        serve_start=$(sed -n 's/.*loaded generation 1 in \([0-9.]*\) s.*/\1/p' "$T/start.log")
-        kill "$start_pid"; wait "$start_pid" 2>/dev/null || true
+        echo "bench: problemap serve's start on $n complaints, from the CSV and from a dataset snapshot"
+        read -r serve_start serve_rss <<EOF2
+$(serve_start $B --complaints "$f" --rejects "$T/start-rejects.csv")
+EOF2
+        ds_write=$(secs "$BIN" dataset -q $B --complaints "$f" --rejects "$T/start-rejects.csv" --out "$T/map.pmdata")
+        ds_mb=$(( $(stat -c %s "$T/map.pmdata") / 1048576 ))
+        read -r ds_start ds_rss <<EOF2
+$(serve_start $B --dataset "$T/map.pmdata")
+EOF2
+        rm -f "$T/map.pmdata"
     fi
     case " $TILE_SIZES " in *" $n "*)
         echo "bench: heat tiles over $n complaints"
@@ -247,10 +263,15 @@ the file in the page cache): **$snap_open_q ms** for queries (\`pm_cube_read_que
 \`problemap export\`; the first query after it, all districts, $snap_query ms), $snap_open_r ms to add
 to it (\`pm_cube_read\`, which also reads and keeps the id hashes).
 
-\`problemap serve\` on the same $SNAP_N complaints, from its start to serving: **$serve_start s**
-(its own "loaded generation 1 in" line: the pipeline's placing and cube, then the heat map's
-points for both tile grids, EPSG:3395's on a second thread, the choropleths and the district
-neighbours).
+\`problemap serve\` on the same $SNAP_N complaints, from its start to serving (its own "loaded
+generation 1 in" line), and the peak RSS of the load:
+- from the CSV: **$serve_start s**, $serve_rss MiB (the pipeline's placing and cube, then the heat
+  map's points for both tile grids, EPSG:3395's on a second thread, the choropleths and the
+  district neighbours);
+- from a dataset snapshot (\`serve --dataset\`, docs/dataset.md; written once by \`problemap
+  dataset\` in $ds_write s, $ds_mb MiB): **$ds_start s**, $ds_rss MiB, most of it the file's pages
+  (shared with the page cache): the mapping, its checksums and value checks, and the cube made
+  again from the columns.
 
 Uncached 256-px heat tiles (density + colour + PNG) drawn by the library directly
 (tools/bench_tiles.c; quartic kernel, radius 2 km on the ground; up to 200 distinct tiles per zoom

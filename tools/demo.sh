@@ -23,9 +23,11 @@ $BIN export -q $B --cube "$OUT/cube.pmc" --from 2025-11-03 --to 2025-11-30 \
     --geojson "$OUT/districts.geojson" --regions-geojson "$OUT/regions.geojson" \
     --csv "$OUT/districts.csv" --executors-csv "$OUT/executors.csv" \
     --topics-csv "$OUT/topics.csv" --summary "$OUT/summary.json" --simplify 2000
+# The map's dataset: the complaints placed and projected once, for the tiles and the server.
+$BIN dataset -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
+    --rejects "$OUT/dataset-rejects.csv" --out "$OUT/map.pmdata"
 # Heat-map tiles for a web map (50 km kernel: a country-wide view), zoom 3 to 6.
-$BIN tiles -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 \
-    --rejects "$OUT/tiles-rejects.csv" --out "$OUT/tiles" --mbtiles "$OUT/heat.mbtiles" \
+$BIN tiles -q $B --dataset "$OUT/map.pmdata" --out "$OUT/tiles" --mbtiles "$OUT/heat.mbtiles" \
     --min-zoom 3 --max-zoom 6 --radius-m 50000 \
     --attribution "Границы: Natural Earth; города: GeoNames (CC BY 4.0)"
 # Statistics: hot spots, emerging hot spots over the last 8 weeks, surge alerts at a false
@@ -53,6 +55,8 @@ against the four weeks before:
   topics.csv            figures per topic
   summary.json          period, totals, top regions, topics, slowest executors
   report.png, .pdf      the one-page report for officials: map, top 10, topics, answers
+  map.pmdata            the map's dataset: placed complaints and heat-map points (no texts),
+                        which the tiles and the live map start from (docs/dataset.md)
   tiles/                heat-map tiles z3-z6 (z/x/y.png) with tilejson.json, for Leaflet
   heat.mbtiles          the same tiles as MBTiles (QGIS: Layer > Add Raster Layer)
   hotspots.geojson      Gi* hot spots and local Moran's I per region (docs/analytics.md)
@@ -70,8 +74,7 @@ if [ -f "$OUT/serve.pid" ]; then
     kill "$(cat "$OUT/serve.pid")" 2>/dev/null && sleep 1
     rm -f "$OUT/serve.pid"
 fi
-setsid "$BIN" serve -q $B --complaints "$OUT/complaints.csv" --utc-offset +03:00 --period week \
-    --rejects "$OUT/serve-rejects.csv" --listen "$LISTEN" \
+setsid "$BIN" serve -q $B --dataset "$OUT/map.pmdata" --period week --listen "$LISTEN" \
     --title "Обращения граждан — Российская Федерация (синтетические данные)" \
     --attribution "Границы: Natural Earth (общественное достояние)" \
     </dev/null >"$OUT/serve.log" 2>&1 &

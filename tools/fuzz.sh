@@ -28,6 +28,7 @@ target_opts() {
     time)           echo "-max_len=256 -dict=$FUZZ/time.dict" ;;
     tile_path)      echo "-max_len=512" ;;
     cube)           echo "-max_len=8192" ;;
+    dataset)        echo "-max_len=12288" ;;   # a 4096-byte header, then the sections
     *)              echo "-max_len=4096" ;;
     esac
 }

@@ -60,6 +60,8 @@ step export "$BIN" export -q $B --cube "$O/c.pmc" --report "$O/report.png" --rep
     --report "$O/report.svg"
 step tiles "$BIN" tiles -q $B --complaints "$T/c.ndjson" --utc-offset +03:00 --rejects "$O/tiles-rejects.csv" \
     --out "$O/tiles" --mbtiles "$O/heat.mbtiles" --min-zoom 3 --max-zoom 5
+step dataset "$BIN" dataset -q $B --complaints "$T/c.ndjson" --utc-offset +03:00 \
+    --rejects "$O/ds-rejects.csv" --out "$O/map.pmdata"
 step analyze "$BIN" analyze -q $B --complaints "$T/c.csv" --utc-offset +03:00 --rejects "$O/an-rejects.csv" \
     --hotspots "$O/h.geojson" --hotspots-csv "$O/h.csv" --emerging "$O/em.geojson" \
     --forecast "$O/f.csv" --alerts "$O/a.csv" --recurrence "$O/rec.csv"
@@ -89,5 +91,5 @@ sys.exit(1 if found else 0)
 PY
 [ $? -eq 0 ] || { echo "FAIL canary: complaint text or author in an output:"; sed 's/^/     /' "$T/found"; fail=1; }
 grep -q "$CANARY" "$T/c.csv" && grep -q "$CANARY" "$T/c.ndjson" || { echo "FAIL canary: not planted"; fail=1; }
-[ "$fail" -eq 0 ] && echo "ok   canary: no complaint text or author in $(head -1 "$T/found") (CSV, GeoJSON, PDF streams, SVG, PNG, MBTiles, rejects, stderr)"
+[ "$fail" -eq 0 ] && echo "ok   canary: no complaint text or author in $(head -1 "$T/found") (CSV, GeoJSON, PDF streams, SVG, PNG, MBTiles, the map's dataset, rejects, stderr)"
 exit $fail

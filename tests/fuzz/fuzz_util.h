@@ -8,6 +8,7 @@
 #include "../../engine/pm_alloc.h"
 #include "../../engine/pm_complaint.h"
 #include "../../engine/pm_ctx.h"
+#include "../../engine/pm_district.h"
 #include "../../geodata/pm_complaints_in.h"
 #include "../../geodata/pm_topics.h"
 
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -113,6 +115,66 @@ static inline int fuzz_complaints(const uint8_t *data, size_t size, pm_input_for
     pm_topics_free(t);
     pm_ctx_free(ctx);
     return 0;
+}
+
+/* Districts "A", "B", "C": the 1° squares east of (0, 0), as the cube and
+ * dataset seeds were made over (tests/fuzz/make_corpus.sh); NULL on failure. */
+static inline pm_districts *fuzz_three_districts(pm_ctx *ctx)
+{
+    static const char *const wkt[3] = {"POLYGON((0 0,1 0,1 1,0 1,0 0))",
+                                       "POLYGON((1 0,2 0,2 1,1 1,1 0))",
+                                       "POLYGON((2 0,3 0,3 1,2 1,2 0))"};
+    static const char *const ids[3] = {"A", "B", "C"};
+    GEOSContextHandle_t h = pm_ctx_geos(ctx);
+    GEOSWKTReader *rd = GEOSWKTReader_create_r(h);
+    pm_districts *ds = rd ? pm_districts_new(ctx) : NULL;
+    int ok = ds != NULL;
+    for (int i = 0; i < 3 && ok; i++) {
+        GEOSGeometry *g = GEOSWKTReader_read_r(h, rd, wkt[i]);
+        ok = g && pm_districts_add(ctx, ds, ids[i], NULL, "R", 1000, g) == PM_OK;
+    }
+    if (rd)
+        GEOSWKTReader_destroy_r(h, rd);
+    if (ok && pm_districts_freeze(ctx, ds) == PM_OK)
+        return ds;
+    pm_districts_free(ctx, ds);
+    return NULL;
+}
+
+/* Little-endian fields of n bytes. */
+static inline void fuzz_le_put(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t fuzz_le_get(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* The cube snapshot's frame (engine/cube_io.c, docs/cube.md). */
+enum { FUZZ_CUBE_HEADER_V1 = 96, FUZZ_CUBE_FILE_SIZE_AT = 16, FUZZ_CUBE_SECTIONS = 5,
+       FUZZ_CUBE_TABLE_AT = 96, FUZZ_CUBE_HASH_AT = FUZZ_CUBE_TABLE_AT + 24 * FUZZ_CUBE_SECTIONS };
+
+/* A version 2 cube snapshot of size bytes made to pass its frame's checks:
+ * its size field, the XXH3-64 of every section the table places within it,
+ * then the header's; so that a fuzzer gets behind them. */
+static inline void fuzz_cube_reseal(uint8_t *p, size_t size)
+{
+    if (size < FUZZ_CUBE_HASH_AT + 8)
+        return;
+    fuzz_le_put(p + FUZZ_CUBE_FILE_SIZE_AT, size, 8);
+    for (int i = 0; i < FUZZ_CUBE_SECTIONS; i++) {
+        uint8_t *e = p + FUZZ_CUBE_TABLE_AT + 24 * i;
+        uint64_t off = fuzz_le_get(e, 8), len = fuzz_le_get(e + 8, 8);
+        if (off <= size && len <= size - off)
+            fuzz_le_put(e + 16, XXH3_64bits(p + off, (size_t)len), 8);
+    }
+    fuzz_le_put(p + FUZZ_CUBE_HASH_AT, XXH3_64bits(p, FUZZ_CUBE_HASH_AT), 8);
 }
 
 #endif

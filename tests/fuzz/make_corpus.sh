@@ -1,7 +1,7 @@
 #!/bin/sh
 # Rebuilds the seed corpora tests/fuzz/corpus/<target>/ from the test
 # fixtures (small files only) and, for the cube snapshot, from snapshots
-# that the program writes over three districts "A", "B", "C" and the
+# (and the map's dataset) that the program writes over three districts "A", "B", "C" and the
 # three-topic catalogue of fuzz_util.h.  Run from the repository root:
 #   sh tests/fuzz/make_corpus.sh [build/problemap]
 # The corpora are committed; a fuzzer's new inputs are not (tools/fuzz.sh
@@ -11,7 +11,7 @@ BIN=${1:-build/problemap}
 C=tests/fuzz/corpus
 F=tests/fixtures
 mkdir -p $C/boundaries $C/csv $C/ndjson $C/geojson_points $C/open311 $C/topics $C/mapping \
-    $C/time $C/tile_path $C/cube
+    $C/time $C/tile_path $C/cube $C/dataset
 for f in $F/boundaries/*.geojson; do cp "$f" $C/boundaries/; done
 cp $F/records/quoted.csv $F/records/semicolon_bom_crlf.csv $F/intake/semicolon.csv $C/csv/
 cp $F/records/complaints.ndjson $C/ndjson/records.ndjson
@@ -54,3 +54,12 @@ for p in day week; do
     "$BIN" cube -q --boundaries $T/b.geojson --topics $T/topics.json --complaints $T/c.csv \
         --period $p --cube $C/cube/$p.pmc --rejects $T/r.csv
 done
+# The map's dataset over the same: compact columns, and whole coordinates (one
+# with nine decimals).
+"$BIN" dataset -q --boundaries $T/b.geojson --topics $T/topics.json --complaints $T/c.csv \
+    --out $C/dataset/compact.pmdata --rejects $T/r.csv
+cat $T/c.csv - >$T/c2.csv <<'CSV'
+6,2024-03-09T09:00:00Z,2.123456789,0.5,housing,sms,closed,2024-03-09T10:00:00Z,Vodokanal
+CSV
+"$BIN" dataset -q --boundaries $T/b.geojson --topics $T/topics.json --complaints $T/c2.csv \
+    --out $C/dataset/wide.pmdata --rejects $T/r.csv

@@ -51,12 +51,14 @@ for r in rows[1:]:
 csv.writer(open(sys.argv[2], 'w', newline='', encoding='utf-8'), lineterminator='\n').writerows(rows)
 PY
 
-# start EXTRA_ARGS...: the server on a free port; sets PID, PORT, U.
+# start EXTRA_ARGS...: the server on a free port; sets PID, PORT, U.  The complaints
+# come from $DATA (default: the CSV, placed at start).
+DATA_CSV="--complaints $T/c.csv --utc-offset +03:00 --rejects $T/rejects.csv"
+DATA=$DATA_CSV
 start() {
     : >"$T/stderr"
     "$BIN" serve --boundaries "$T/b.geojson" --id-field iso --name-field name_ru \
-        --parent-field federal_district --complaints "$T/c.csv" --utc-offset +03:00 \
-        --rejects "$T/rejects.csv" --listen 127.0.0.1:0 --access-log "$T/access.log" \
+        --parent-field federal_district $DATA --listen 127.0.0.1:0 --access-log "$T/access.log" \
         --threads 2 "$@" 2>"$T/stderr" &
     PID=$!
     PORT=""
@@ -351,6 +353,78 @@ kill -TERM "$PID"; wait "$PID"; code=$?; PID=""
 check "$code" 0 "SIGTERM: exit 0"
 grep -q 'stopped' "$T/stderr" && ! grep -q 'Sanitizer\|runtime error' "$T/stderr" &&
     ok "stopped cleanly (and no sanitizer report, under ASan)" || bad "stop" "$T/stderr"
+
+# --- the dataset snapshot (`problemap dataset`, `serve --dataset`): the same bytes for every
+# layer, table and report as from the CSV, without placing; reloaded when replaced
+BD="--boundaries $T/b.geojson --id-field iso --name-field name_ru --parent-field federal_district"
+"$BIN" dataset -q $BD --complaints "$T/c.csv" --utc-offset +03:00 --rejects "$T/ds-rejects.csv" \
+    --out "$T/d.pmdata" 2>"$T/why" && ok "problemap dataset writes the snapshot" || bad "problemap dataset" "$T/why"
+SNAP_URLS="/tiles/heat/$Z6.png /tiles/heat/$Z6.png?grid=3395 /tiles/heat/$Z7.png?topic=roads&source=vk
+/tiles/heat/$Z6.png?from=2025-10-01&to=2025-10-31 /tiles/heat/$Z6.png?weight=wait_h
+/tiles/choropleth/$Z6.png?figure=answered_within_24h_share /tiles/grid/$Z6.png?grid=3395
+/tiles/hotspots/$Z6.png /tiles/heat.json /api/summary.json?topic=housing /api/districts.geojson
+/api/report.png?from=2025-11-01&to=2025-11-30"
+fetch_all() {   # fetch_all DIR: every SNAP_URLS body into DIR, the codes into DIR/codes
+    mkdir -p "$1"; k=0
+    for u in $SNAP_URLS; do k=$((k + 1)); curl -s -o "$1/$k" -w '%{http_code}\n' "$U$u" >>"$1/codes"; done
+}
+start; fetch_all "$T/from-csv"; kill -TERM "$PID"; wait "$PID"; PID=""
+DATA="--dataset $T/d.pmdata"
+start
+grep -q 'loaded generation 1' "$T/stderr" && fetch_all "$T/from-snap"
+if [ "$(sort -u "$T/from-csv/codes" 2>/dev/null)" = 200 ] && diff -r "$T/from-csv" "$T/from-snap" >"$T/why" 2>&1; then
+    ok "serve --dataset: $(wc -l <"$T/from-csv/codes") tiles, tables and a report byte-identical to the CSV's"
+else
+    cat "$T/from-csv/codes" "$T/stderr" >>"$T/why" 2>/dev/null; bad "serve --dataset against the CSV" "$T/why"
+fi
+g0=$(generation)
+"$BIN" dataset -q $BD --complaints "$T/c.csv" --utc-offset +03:00 --rejects "$T/ds-rejects.csv" \
+    --out "$T/d.pmdata" 2>"$T/why"
+for i in $(seq 1 900); do [ "$(generation)" != "$g0" ] && break; sleep 0.1; done
+[ "$(generation)" = $((g0 + 1)) ] && [ "$(get snap-after.png "/tiles/heat/$Z6.png")" = 200 ] &&
+    cmp "$T/r/snap-after.png" "$T/from-csv/1" >>"$T/why" 2>&1 &&
+    ok "a replaced snapshot is reloaded by itself, and draws the same" || bad "snapshot reload" "$T/stderr"
+kill -TERM "$PID"; wait "$PID"; code=$?; PID=""
+[ $code = 0 ] && ! grep -q 'Sanitizer\|runtime error' "$T/stderr" && ok "snapshot server: exit 0, clean" ||
+    bad "snapshot server ($code)" "$T/stderr"
+DATA=$DATA_CSV
+grep -c "$CANARY" "$T/d.pmdata" >"$T/why"; check "$(cat "$T/why")" 0 "the snapshot holds no complaint text or author"
+# another --period than the kept cube's (week): the cube is made again from the columns
+for src in "--complaints $T/c.csv --utc-offset +03:00 --rejects $T/t-rejects.csv" "--dataset $T/d.pmdata"; do
+    k=$(echo "$src" | cut -c3-4)
+    "$BIN" tiles -q $BD $src --period month --layer choropleth --figure change_pct \
+        --from 2025-11-01 --to 2025-11-30 --min-zoom 3 --max-zoom 4 --out "$T/tm-$k" 2>>"$T/why"
+done
+[ -n "$(ls "$T/tm-co/3" 2>/dev/null)" ] && diff -r "$T/tm-co" "$T/tm-da" >"$T/why" 2>&1 &&
+    ok "tiles --dataset --period month (a cube made again): the CSV's tiles" || bad "tiles --period month" "$T/why"
+# refusals: other boundaries, other topics, complaints besides, a damaged byte
+python3 - "$T/b.geojson" "$T/b2.geojson" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1], encoding='utf-8'))
+g['features'] = g['features'][1:]
+json.dump(g, open(sys.argv[2], 'w', encoding='utf-8'), ensure_ascii=False)
+PY
+"$BIN" tiles -q --boundaries "$T/b2.geojson" --id-field iso --name-field name_ru \
+    --dataset "$T/d.pmdata" --out "$T/t-other" 2>"$T/why"; code=$?
+[ $code = 1 ] && grep -q 'made with other boundaries' "$T/why" && ok "a snapshot over other boundaries is refused" ||
+    bad "other boundaries ($code)" "$T/why"
+python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); t["topics"]=t["topics"][:-1]; json.dump(t,open(sys.argv[2],"w"))' \
+    "$ROOT/data/topics.json" "$T/topics2.json" 2>"$T/why"
+"$BIN" tiles -q $BD --topics "$T/topics2.json" --dataset "$T/d.pmdata" --out "$T/t-other" 2>"$T/why"; code=$?
+[ $code = 1 ] && grep -q 'another topic catalogue' "$T/why" && ok "a snapshot with another topic catalogue is refused" ||
+    bad "other topics ($code)" "$T/why"
+"$BIN" serve $BD --dataset "$T/d.pmdata" --complaints "$T/c.csv" 2>"$T/why"; code=$?
+[ $code = 2 ] && grep -q 'give none of' "$T/why" && ok "--dataset with --complaints is a usage error" ||
+    bad "--dataset and --complaints ($code)" "$T/why"
+python3 - "$T/d.pmdata" "$T/d-bad.pmdata" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+b[len(b) // 2] ^= 0x40
+open(sys.argv[2], 'wb').write(b)
+PY
+"$BIN" tiles -q $BD --dataset "$T/d-bad.pmdata" --out "$T/t-other" 2>"$T/why"; code=$?
+[ $code = 1 ] && grep -q "d-bad.pmdata: damaged: section '.*': its checksum does not match" "$T/why" &&
+    [ ! -e "$T/t-other" ] && ok "a damaged snapshot is refused, naming the section" || bad "damaged snapshot ($code)" "$T/why"
 
 # --- the token
 start --token "t0k-$$-abcdefghijklmnopqrstuvwxyz"
