@@ -56,19 +56,20 @@ static int districts_hash(pm_ctx *ctx, const pm_districts *ds, uint64_t *out)
     return rc;
 }
 
-static uint64_t topics_hash(const pm_topics *t)
+/* The topic catalogue's fingerprint: its codes in order. */
+static int topics_hash(pm_ctx *ctx, const pm_topics *t, uint64_t *out)
 {
     XXH3_state_t *xs = XXH3_createState();
     if (!xs)
-        return 0;   /* a fingerprint that matches nothing a real catalogue gives is fine too */
+        return PM_ERR(ctx, PM_E_NOMEM, "out of memory hashing the topics");
     XXH3_64bits_reset(xs);
     for (size_t i = 0; i < pm_topics_count(t); i++) {
         const char *c = pm_topic_code(t, i);
         XXH3_64bits_update(xs, c, strlen(c) + 1);
     }
-    uint64_t v = XXH3_64bits_digest(xs);
+    *out = XXH3_64bits_digest(xs);
     XXH3_freeState(xs);
-    return v;
+    return PM_OK;
 }
 
 /* The cube as section kCUB: its snapshot file's bytes, made in memory. */
@@ -92,12 +93,13 @@ int dataset_write(pm_ctx *ctx, dataset *d, const char *path)
     const place_run *r = &d->run;
     const pm_points *pts[2];
     uint64_t meta[META_N] = {(uint64_t)(int64_t)d->utc_offset_s, pm_complaints_count(r->cs),
-                             pm_districts_count(r->ds), 0, pm_topics_count(r->t),
-                             topics_hash(r->t), r->ic.read, r->accepted, r->rejected};
+                             pm_districts_count(r->ds), 0, pm_topics_count(r->t), 0,
+                             r->ic.read, r->accepted, r->rejected};
     pm_snap_writer *w = NULL;
     int rc = dataset_points(ctx, d, PM_GRID_WEBMERC, &pts[0]);
     rc = rc ? rc : dataset_points(ctx, d, PM_GRID_WORLDMERC, &pts[1]);
     rc = rc ? rc : districts_hash(ctx, r->ds, &meta[M_DISTRICTS_HASH]);
+    rc = rc ? rc : topics_hash(ctx, r->t, &meta[M_TOPICS_HASH]);
     rc = rc ? rc : pm_snap_writer_new(ctx, path, MAGIC, VERSION, &w);
     rc = rc ? rc : pm_snap_put(ctx, w, TAG_META, meta, sizeof *meta, META_N);
     rc = rc ? rc : pm_complaints_snap_write(ctx, r->cs, w);
@@ -117,15 +119,16 @@ int dataset_write(pm_ctx *ctx, dataset *d, const char *path)
 static int check_meta(pm_ctx *ctx, const pm_snap *s, const uint64_t *meta, const dataset *d)
 {
     const char *path = pm_snap_path(s);
-    uint64_t hash;
+    uint64_t hash, topics;
     int rc = districts_hash(ctx, d->run.ds, &hash);
+    rc = rc ? rc : topics_hash(ctx, d->run.t, &topics);
     if (rc)
         return rc;
     if (meta[M_DISTRICTS] != pm_districts_count(d->run.ds) || meta[M_DISTRICTS_HASH] != hash)
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s was made with other boundaries (%" PRIu64
                       " districts) than these (%zu): make it again with `problemap dataset`",
                       path, meta[M_DISTRICTS], pm_districts_count(d->run.ds));
-    if (meta[M_TOPICS] != pm_topics_count(d->run.t) || meta[M_TOPICS_HASH] != topics_hash(d->run.t))
+    if (meta[M_TOPICS] != pm_topics_count(d->run.t) || meta[M_TOPICS_HASH] != topics)
         return PM_ERR(ctx, PM_E_INPUT_VALUE, "%s was made with another topic catalogue (%" PRIu64
                       " topics) than this one (%zu): make it again with `problemap dataset`",
                       path, meta[M_TOPICS], pm_topics_count(d->run.t));

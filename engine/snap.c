@@ -318,10 +318,14 @@ static int damaged(pm_ctx *ctx, const char *path, const char *what)
     return PM_ERR(ctx, PM_E_INPUT, "%s: damaged: %s", path, what);
 }
 
+/* By offset, an empty section before one that starts where it does (the
+ * writer puts the next section right there). */
 static int cmp_entry_off(const void *a, const void *b)
 {
-    uint64_t x = (*(const entry *const *)a)->off, y = (*(const entry *const *)b)->off;
-    return (x > y) - (x < y);
+    const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
+    if (x->off != y->off)
+        return (x->off > y->off) - (x->off < y->off);
+    return (x->len > y->len) - (x->len < y->len);
 }
 
 /* The header's frame and table (see the top of the file). */

@@ -46,9 +46,10 @@ serve_up() {
 # in MiB after the load, as "S MIB".
 serve_start() {
     serve_up "$T/start.log" "$@"
-    echo "$(sed -n 's/.*loaded generation 1 in \([0-9.]*\) s.*/\1/p' "$T/start.log")" \
-        "$(( $(sed -n 's/^VmHWM: *\([0-9]*\) kB/\1/p' /proc/$SPID/status) / 1024 ))"
-    kill "$SPID"; wait "$SPID" 2>/dev/null || true
+    secs_=$(sed -n 's/.*loaded generation 1 in \([0-9.]*\) s.*/\1/p' "$T/start.log")
+    mib_=$(awk '$1 == "VmHWM:" {print int($2 / 1024)}' "/proc/$SPID/status" 2>/dev/null || true)
+    kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true
+    echo "${secs_:-?} ${mib_:-?}"
 }
 
 ours_all=$(for i in $(seq "$RUNS"); do secs "$BIN" geocode -q $B --complaints "$T/c.csv" --output "$T/p.csv"; done | median)
@@ -269,9 +270,9 @@ generation 1 in" line), and the peak RSS of the load:
   map's points for both tile grids, EPSG:3395's on a second thread, the choropleths and the
   district neighbours);
 - from a dataset snapshot (\`serve --dataset\`, docs/dataset.md; written once by \`problemap
-  dataset\` in $ds_write s, $ds_mb MiB): **$ds_start s**, $ds_rss MiB, most of it the file's pages
-  (shared with the page cache): the mapping, its checksums and value checks, and the cube made
-  again from the columns.
+  dataset\` in $ds_write s, $ds_mb MiB): **$ds_start s**, $ds_rss MiB, nearly all of it the file's
+  pages (shared with the page cache): the mapping, its checksums and the checks of every value
+  (the cube is kept in it, for the default --period).
 
 Uncached 256-px heat tiles (density + colour + PNG) drawn by the library directly
 (tools/bench_tiles.c; quartic kernel, radius 2 km on the ground; up to 200 distinct tiles per zoom
@@ -481,7 +482,14 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   The load's peak RSS: 3.0 GiB before (one grid after the other), 4.2 GiB with both at
   once, 3.2 GiB once each grid's sort buffer is freed before its columns are made; 1.8 GiB
   stay. Alternating with the build before this work, on a noisier host: 22.1 / 20.8 s →
-  15.4 / 15.7 s.
+  15.4 / 15.7 s. Then the dataset snapshot (docs/dataset.md): \`problemap dataset\` writes the
+  placed columns, both grids' points and the cube to one file of XXH3-checked sections
+  (engine/snap.c), which \`serve --dataset\` maps read-only and checks value by value: on
+  13.4 M complaints the server was loaded after 1.3–1.9 s, its load's peak RSS 1.6 GiB,
+  nearly all of it the file's pages. Of that start, most is the checks (the 26 M points'
+  positions, codes and order, ~20 % of a \`tiles --dataset\` run in perf; the complaints'
+  values ~10 %) and the checksums (~9 %). Before the cube was kept in the file, making it
+  again from the columns took 2.5 of a 4.4 s start; a run with another --period still does.
 - **The cube snapshot** is mapped (\`mmap\`, read-only) and checked before a byte of it is
   used: the price of refusing a damaged or crafted file without a crash (docs/cube.md).
   Format version 2 cut it into five sections (strings, cells, answer times, open times,
@@ -501,9 +509,7 @@ What this run shows against the targets of issue 7, from profiles (\`perf record
   (\`problemap cube --cube\`) reads every section and fills its id set, in one pass over the
   sorted hashes without probing (each goes after the one before, or at its home). Version 1
   files are still read (one CRC-32 over the file, everything copied); writing one again
-  makes it version 2. The server still builds its dataset from the complaints, so its start
-  is the pipeline's time: an instant start waits for a dataset snapshot in the same form
-  (placed columns, the cube, the pyramid as sections), which this format is the first part
-  of.
+  makes it version 2. The dataset snapshot keeps a whole cube file as one of its sections
+  (\`pm_cube_read_query_only_region\`, the lists left where they lie in the mapping).
 MD
 cat "$ROOT/docs/benchmarks.md"

@@ -103,17 +103,18 @@ static void spill(const char *path, const unsigned char *b, size_t n)
 static const uint32_t A_VALUES[5] = {1, 2, 3, 0xdeadbeef, 5};
 static const double B_VALUES[3] = {0.5, -1e300, NAN};
 
-/* tAAA: 5 u32 (written whole); tBBB: 3 doubles (in pieces); tCCC: empty. */
+/* tAAA: 5 u32 (written whole); tCCC: empty, so that tBBB starts where it
+ * does; tBBB: 3 doubles (in pieces). */
 static void write_abc(dir *d, const char *path)
 {
     pm_snap_writer *w;
     assert_int_equal(pm_snap_writer_new(d->ctx, path, MAGIC, 3, &w), PM_OK);
     assert_int_equal(pm_snap_put(d->ctx, w, T_A, A_VALUES, 4, 5), PM_OK);
+    assert_int_equal(pm_snap_put(d->ctx, w, T_C, NULL, 2, 0), PM_OK);
     assert_int_equal(pm_snap_begin(d->ctx, w, T_B, 8), PM_OK);
     assert_int_equal(pm_snap_append(d->ctx, w, B_VALUES, 8), PM_OK);
     assert_int_equal(pm_snap_append(d->ctx, w, B_VALUES + 1, 16), PM_OK);
     assert_int_equal(pm_snap_end(d->ctx, w), PM_OK);
-    assert_int_equal(pm_snap_put(d->ctx, w, T_C, NULL, 2, 0), PM_OK);
     assert_int_equal(pm_snap_writer_commit(d->ctx, w), PM_OK);
 }
 
@@ -233,7 +234,7 @@ static void damage_is_named(void **state)
     assert_non_null(b);
     /* a byte of tBBB: that section is refused, the others still read */
     memcpy(b, good, n);
-    b[get_u64(good + TABLE_AT + 32 + 8) + 3] ^= 1;
+    b[get_u64(good + TABLE_AT + 2 * 32 + 8) + 3] ^= 1;
     spill(q, b, n);
     pm_snap *s;
     const void *v;
@@ -272,10 +273,21 @@ static void damage_is_named(void **state)
     spill(q, b, n);
     assert_true(open_fails(&d, q, 3, "outside the file"));
     memcpy(b, good, n);
-    put_u64(b + TABLE_AT + 32 + 8, get_u64(b + TABLE_AT + 8));   /* tBBB at tAAA */
+    put_u64(b + TABLE_AT + 2 * 32 + 8, get_u64(b + TABLE_AT + 8));   /* tBBB at tAAA */
     reseal_header(b);
     spill(q, b, n);
     assert_true(open_fails(&d, q, 3, "overlap"));
+    /* the table in another order (tBBB's entry before the empty tCCC's, at
+     * the same offset) is the same file */
+    memcpy(b, good, n);
+    memcpy(b + TABLE_AT + 32, good + TABLE_AT + 2 * 32, 32);
+    memcpy(b + TABLE_AT + 2 * 32, good + TABLE_AT + 32, 32);
+    reseal_header(b);
+    spill(q, b, n);
+    assert_int_equal(pm_snap_open(d.ctx, q, MAGIC, 3, &s), PM_OK);
+    assert_int_equal(pm_snap_section(d.ctx, s, T_B, 8, 3, &v, NULL), PM_OK);
+    assert_int_equal(pm_snap_section(d.ctx, s, T_C, 2, 0, &v, NULL), PM_OK);
+    pm_snap_free(s);
     /* a missing file, and a directory */
     assert_int_equal(pm_snap_open(d.ctx, dir_file(&d, "none", q), MAGIC, 3, &s), PM_E_IO);
     assert_int_equal(pm_snap_open(d.ctx, d.path, MAGIC, 3, &s), PM_E_IO);
