@@ -55,7 +55,9 @@ static void *points_run(void *arg)
  * up leaves its share to this thread. */
 static int build_lazy_parts(pm_ctx *ctx, const serve_opts *o, dataset *d)
 {
-    points_job job = {d, o->threads > 1 ? pm_ctx_new() : NULL, PM_OK};
+    /* a helper only for points still to build (a dataset snapshot has them) */
+    points_job job = {d, o->threads > 1 && !d->points[PM_GRID_WORLDMERC] ? pm_ctx_new() : NULL,
+                      PM_OK};
     if (job.ctx)
         pm_ctx_set_log(job.ctx, cli_warn_log, o->p.quiet ? (void *)&cli_quiet : NULL);
     pthread_t helper;

@@ -66,26 +66,6 @@ static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n)
     return (uint32_t)crc32_z(crc, p, n);
 }
 
-/* ---- little-endian encoding --------------------------------------------- */
-
-static void put_le(unsigned char *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int bytes)
-{
-    uint64_t v = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(&v, p, (size_t)bytes);   /* one load where bytes is a constant */
-#else
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-#endif
-    return v;
-}
-
 /* Open times are written as u64 with the sign bit flipped, so that the
  * unsigned order is the signed one (and the radix sort applies). */
 static uint64_t time_key(int64_t t) { return (uint64_t)t ^ ((uint64_t)1 << 63); }
@@ -132,56 +112,56 @@ static void encode_header(const header *h, unsigned char out[HEADER_SIZE])
     unsigned char *p = out;
     memset(out, 0, HEADER_SIZE);
     memcpy(p, MAGIC, sizeof MAGIC);
-    put_le(p + 8, h->version, 4);
-    put_le(p + 12, h->header_size, 4);
-    put_le(p + 16, h->file_size, 8);
-    put_le(p + 24, h->period, 4);
-    put_le(p + 28, (uint32_t)h->offset, 4);
-    put_le(p + 32, h->n_topics, 4);
-    put_le(p + 36, h->n_districts, 4);
-    put_le(p + 40, h->n_cells, 8);
-    put_le(p + 48, h->n_answered, 8);
-    put_le(p + 56, h->n_open, 8);
-    put_le(p + 64, h->n_ids, 8);
-    put_le(p + 72, h->outside, 8);
+    pm_le_put(p + 8, h->version, 4);
+    pm_le_put(p + 12, h->header_size, 4);
+    pm_le_put(p + 16, h->file_size, 8);
+    pm_le_put(p + 24, h->period, 4);
+    pm_le_put(p + 28, (uint32_t)h->offset, 4);
+    pm_le_put(p + 32, h->n_topics, 4);
+    pm_le_put(p + 36, h->n_districts, 4);
+    pm_le_put(p + 40, h->n_cells, 8);
+    pm_le_put(p + 48, h->n_answered, 8);
+    pm_le_put(p + 56, h->n_open, 8);
+    pm_le_put(p + 64, h->n_ids, 8);
+    pm_le_put(p + 72, h->outside, 8);
     for (int k = 0; k < PM_CUBE_NDICT; k++)
-        put_le(p + 80 + 4 * k, h->dict_n[k], 4);
-    put_le(p + 92, h->n_sections, 4);
+        pm_le_put(p + 80 + 4 * k, h->dict_n[k], 4);
+    pm_le_put(p + 92, h->n_sections, 4);
     for (int i = 0; i < N_SECTIONS; i++) {
-        put_le(p + TABLE_AT + 24 * i, h->sec[i].off, 8);
-        put_le(p + TABLE_AT + 24 * i + 8, h->sec[i].len, 8);
-        put_le(p + TABLE_AT + 24 * i + 16, h->sec[i].hash, 8);
+        pm_le_put(p + TABLE_AT + 24 * i, h->sec[i].off, 8);
+        pm_le_put(p + TABLE_AT + 24 * i + 8, h->sec[i].len, 8);
+        pm_le_put(p + TABLE_AT + 24 * i + 16, h->sec[i].hash, 8);
     }
-    put_le(p + HEADER_HASH_AT, XXH3_64bits(out, HEADER_HASH_AT), 8);
+    pm_le_put(p + HEADER_HASH_AT, XXH3_64bits(out, HEADER_HASH_AT), 8);
 }
 
 /* The header's fields; the section table and the header's hash too when
  * there is room for them (version 2). */
 static void decode_header(const unsigned char *p, size_t size, header *h)
 {
-    h->version = (uint32_t)get_le(p + 8, 4);
-    h->header_size = (uint32_t)get_le(p + 12, 4);
-    h->file_size = get_le(p + 16, 8);
-    h->period = (uint32_t)get_le(p + 24, 4);
-    h->offset = (int32_t)(uint32_t)get_le(p + 28, 4);
-    h->n_topics = (uint32_t)get_le(p + 32, 4);
-    h->n_districts = (uint32_t)get_le(p + 36, 4);
-    h->n_cells = get_le(p + 40, 8);
-    h->n_answered = get_le(p + 48, 8);
-    h->n_open = get_le(p + 56, 8);
-    h->n_ids = get_le(p + 64, 8);
-    h->outside = get_le(p + 72, 8);
+    h->version = (uint32_t)pm_le_get(p + 8, 4);
+    h->header_size = (uint32_t)pm_le_get(p + 12, 4);
+    h->file_size = pm_le_get(p + 16, 8);
+    h->period = (uint32_t)pm_le_get(p + 24, 4);
+    h->offset = (int32_t)(uint32_t)pm_le_get(p + 28, 4);
+    h->n_topics = (uint32_t)pm_le_get(p + 32, 4);
+    h->n_districts = (uint32_t)pm_le_get(p + 36, 4);
+    h->n_cells = pm_le_get(p + 40, 8);
+    h->n_answered = pm_le_get(p + 48, 8);
+    h->n_open = pm_le_get(p + 56, 8);
+    h->n_ids = pm_le_get(p + 64, 8);
+    h->outside = pm_le_get(p + 72, 8);
     for (int k = 0; k < PM_CUBE_NDICT; k++)
-        h->dict_n[k] = (uint32_t)get_le(p + 80 + 4 * k, 4);
-    h->n_sections = (uint32_t)get_le(p + 92, 4);
+        h->dict_n[k] = (uint32_t)pm_le_get(p + 80 + 4 * k, 4);
+    h->n_sections = (uint32_t)pm_le_get(p + 92, 4);
     if (size < HEADER_SIZE)
         return;
     for (int i = 0; i < N_SECTIONS; i++) {
-        h->sec[i].off = get_le(p + TABLE_AT + 24 * i, 8);
-        h->sec[i].len = get_le(p + TABLE_AT + 24 * i + 8, 8);
-        h->sec[i].hash = get_le(p + TABLE_AT + 24 * i + 16, 8);
+        h->sec[i].off = pm_le_get(p + TABLE_AT + 24 * i, 8);
+        h->sec[i].len = pm_le_get(p + TABLE_AT + 24 * i + 8, 8);
+        h->sec[i].hash = pm_le_get(p + TABLE_AT + 24 * i + 16, 8);
     }
-    h->header_hash = get_le(p + HEADER_HASH_AT, 8);
+    h->header_hash = pm_le_get(p + HEADER_HASH_AT, 8);
 }
 
 /* ---- writing ---------------------------------------------------------------- */
@@ -223,7 +203,7 @@ static void w_bytes(writer *w, const void *p, size_t n)
 static void w_le(writer *w, uint64_t v, int bytes)
 {
     unsigned char b[8];
-    put_le(b, v, bytes);
+    pm_le_put(b, v, bytes);
     w_bytes(w, b, (size_t)bytes);
 }
 
@@ -510,7 +490,7 @@ static int has_n(const reader *r, uint64_t n, size_t size) { return n <= (r->end
 
 static uint64_t r_le(reader *r, int bytes)
 {
-    uint64_t v = get_le(r->p + r->pos, bytes);
+    uint64_t v = pm_le_get(r->p + r->pos, bytes);
     r->pos += (size_t)bytes;
     return v;
 }
@@ -565,7 +545,7 @@ static int check_frame_v1(reader *r, size_t size, header *h)
     if (h->file_size < size || h->header_size < HEADER_SIZE_V1 || h->header_size > size - 4)
         return PM_ERR(r->ctx, PM_E_INPUT, "%s: checksum mismatch — the file is damaged "
                       "(%zu bytes, the header says %" PRIu64 ")", path, size, h->file_size);
-    uint32_t want = (uint32_t)get_le(r->p + size - 4, 4);
+    uint32_t want = (uint32_t)pm_le_get(r->p + size - 4, 4);
     if (crc_update(0, r->p, size - 4) != want)
         return PM_ERR(r->ctx, PM_E_INPUT, "%s: checksum mismatch — the file is damaged", path);
     r->pos = h->header_size;

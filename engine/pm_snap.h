@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PM_SNAP_MAX_SECTIONS 120
 /* A tag from four characters, as in PM_SNAP_TAG('c','L','O','N'). */
@@ -39,6 +40,26 @@
  * any reader that maps).  PM_E_IO naming the file. */
 int pm_file_map(pm_ctx *ctx, const char *path, const unsigned char **data, size_t *size);
 void pm_file_unmap(const unsigned char *data, size_t size);
+
+/* Little-endian fields of `bytes` bytes (1 to 8), as both snapshot formats
+ * store their headers. */
+static inline void pm_le_put(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint64_t pm_le_get(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, (size_t)bytes);   /* one load where bytes is a constant */
+#else
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+#endif
+    return v;
+}
 
 /* ---- writing ------------------------------------------------------------------ */
 

@@ -42,20 +42,6 @@ static int host_little_endian(void)
     return *(const unsigned char *)&one == 1;
 }
 
-static void put_le(unsigned char *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* A tag for messages: its four characters, or '?' for one not printable. */
 static void tag_name(uint32_t tag, char out[5])
 {
@@ -257,18 +243,18 @@ static void encode_header(const pm_snap_writer *w, unsigned char *h)
 {
     memset(h, 0, HEADER_SIZE);
     memcpy(h, w->magic, 8);
-    put_le(h + 8, w->version, 4);
-    put_le(h + 12, w->n, 4);
-    put_le(h + 16, w->pos, 8);
+    pm_le_put(h + 8, w->version, 4);
+    pm_le_put(h + 12, w->n, 4);
+    pm_le_put(h + 16, w->pos, 8);
     for (uint32_t i = 0; i < w->n; i++) {
         unsigned char *t = h + TABLE_AT + (size_t)i * TABLE_ENTRY;
-        put_le(t, w->sec[i].tag, 4);
-        put_le(t + 4, w->sec[i].elem, 4);
-        put_le(t + 8, w->sec[i].off, 8);
-        put_le(t + 16, w->sec[i].len, 8);
-        put_le(t + 24, w->sec[i].hash, 8);
+        pm_le_put(t, w->sec[i].tag, 4);
+        pm_le_put(t + 4, w->sec[i].elem, 4);
+        pm_le_put(t + 8, w->sec[i].off, 8);
+        pm_le_put(t + 16, w->sec[i].len, 8);
+        pm_le_put(t + 24, w->sec[i].hash, 8);
     }
-    put_le(h + HEADER_HASH_AT, XXH3_64bits(h, HEADER_HASH_AT), 8);
+    pm_le_put(h + HEADER_HASH_AT, XXH3_64bits(h, HEADER_HASH_AT), 8);
 }
 
 int pm_snap_writer_commit(pm_ctx *ctx, pm_snap_writer *w)
@@ -336,24 +322,24 @@ static int check_header(pm_ctx *ctx, pm_snap *s, const char magic[8], uint32_t v
     if (s->size < HEADER_SIZE || memcmp(h, magic, 8) != 0)
         return PM_ERR(ctx, PM_E_INPUT, "%s: not a problemap snapshot of this kind (no '%.6s' "
                       "header)", path, magic);
-    uint32_t v = (uint32_t)get_le(h + 8, 4);
+    uint32_t v = (uint32_t)pm_le_get(h + 8, 4);
     if (v != version)
         return PM_ERR(ctx, PM_E_INPUT, "%s: version %" PRIu32 "; this problemap reads version "
                       "%" PRIu32 " (write it again)", path, v, version);
-    if (get_le(h + HEADER_HASH_AT, 8) != XXH3_64bits(h, HEADER_HASH_AT))
+    if (pm_le_get(h + HEADER_HASH_AT, 8) != XXH3_64bits(h, HEADER_HASH_AT))
         return damaged(ctx, path, "the header's checksum does not match");
-    if (get_le(h + 16, 8) != s->size)
+    if (pm_le_get(h + 16, 8) != s->size)
         return PM_ERR(ctx, PM_E_INPUT, "%s: damaged: %zu bytes where the header says %" PRIu64
-                      " (cut short, or written over?)", path, s->size, get_le(h + 16, 8));
-    s->n = (uint32_t)get_le(h + 12, 4);
+                      " (cut short, or written over?)", path, s->size, pm_le_get(h + 16, 8));
+    s->n = (uint32_t)pm_le_get(h + 12, 4);
     if (s->n > PM_SNAP_MAX_SECTIONS)
         return damaged(ctx, path, "too many sections");
     const entry *by_off[PM_SNAP_MAX_SECTIONS];
     for (uint32_t i = 0; i < s->n; i++) {
         const unsigned char *t = h + TABLE_AT + (size_t)i * TABLE_ENTRY;
         entry *e = &s->sec[i];
-        *e = (entry){(uint32_t)get_le(t, 4), (uint32_t)get_le(t + 4, 4), get_le(t + 8, 8),
-                     get_le(t + 16, 8), get_le(t + 24, 8)};
+        *e = (entry){(uint32_t)pm_le_get(t, 4), (uint32_t)pm_le_get(t + 4, 4), pm_le_get(t + 8, 8),
+                     pm_le_get(t + 16, 8), pm_le_get(t + 24, 8)};
         if (e->elem == 0 || e->off % ALIGN || e->off < HEADER_SIZE || e->off > s->size ||
             e->len > s->size - e->off || e->len % e->elem)
             return damaged(ctx, path, "a section lies outside the file or is not aligned");
